@@ -1,0 +1,216 @@
+//! Converts OpenAPI 3.0 schemas into the JSON Schema (draft 7) that typify reads.
+//!
+//! The two dialects differ in a few places that matter for code generation:
+//! `nullable` becomes a `null` member of `type` (or an `anyOf` with `null` for
+//! references and compositions), boolean `exclusiveMinimum`/`exclusiveMaximum`
+//! become numeric bounds, and OpenAPI-only keywords (`example`, `discriminator`,
+//! `xml`, `externalDocs`) are dropped. Every `$ref` must point at an existing
+//! `#/components/schemas/...` entry; anything else is an error naming its pointer.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use crate::{pointer_segment, GenError};
+
+/// The prefix of every schema reference we accept.
+pub const SCHEMA_REF_PREFIX: &str = "#/components/schemas/";
+
+/// Converts the OpenAPI schema `value` found at `pointer` into a schemars schema.
+/// `known` holds the names of the spec's component schemas.
+pub fn to_json_schema(
+    pointer: &str,
+    value: &Value,
+    known: &BTreeSet<String>,
+) -> Result<schemars::schema::Schema, GenError> {
+    let converted = convert(pointer, value, known)?;
+    serde_json::from_value(converted)
+        .map_err(|error| GenError::new(pointer, format!("not a valid schema: {error}")))
+}
+
+fn convert(pointer: &str, value: &Value, known: &BTreeSet<String>) -> Result<Value, GenError> {
+    let Value::Object(object) = value else {
+        return Err(GenError::new(pointer, "a schema must be an object"));
+    };
+    if let Some(reference) = object.get("$ref") {
+        let reference =
+            reference.as_str().ok_or_else(|| GenError::new(pointer, "`$ref` must be a string"))?;
+        check_schema_ref(pointer, reference, known)?;
+        // Siblings of `$ref` are ignored in OpenAPI 3.0.
+        return Ok(Value::Object(Map::from_iter([("$ref".to_string(), reference.into())])));
+    }
+    for keyword in ["not", "if", "then", "else", "patternProperties", "dependencies"] {
+        if object.contains_key(keyword) {
+            return Err(GenError::new(
+                format!("{pointer}/{keyword}"),
+                format!("the `{keyword}` keyword is not supported"),
+            ));
+        }
+    }
+    if let Some(kind) = object.get("type") {
+        if !kind.is_string() {
+            return Err(GenError::new(format!("{pointer}/type"), "`type` must be a single string"));
+        }
+    }
+
+    let mut out = Map::new();
+    for (key, item) in object {
+        let child = format!("{pointer}/{}", pointer_segment(key));
+        match key.as_str() {
+            "nullable" | "example" | "discriminator" | "xml" | "externalDocs" => {}
+            "exclusiveMinimum" | "exclusiveMaximum" => {}
+            "properties" => {
+                let Value::Object(properties) = item else {
+                    return Err(GenError::new(child, "`properties` must be an object"));
+                };
+                let mut converted = Map::new();
+                for (name, schema) in properties {
+                    let at = format!("{child}/{}", pointer_segment(name));
+                    converted.insert(name.clone(), convert(&at, schema, known)?);
+                }
+                out.insert(key.clone(), Value::Object(converted));
+            }
+            "items" | "additionalProperties" if item.is_object() => {
+                out.insert(key.clone(), convert(&child, item, known)?);
+            }
+            "allOf" | "oneOf" | "anyOf" => {
+                let Value::Array(members) = item else {
+                    return Err(GenError::new(child, format!("`{key}` must be an array")));
+                };
+                let converted = members
+                    .iter()
+                    .enumerate()
+                    .map(|(index, member)| convert(&format!("{child}/{index}"), member, known))
+                    .collect::<Result<Vec<_>, _>>()?;
+                out.insert(key.clone(), Value::Array(converted));
+            }
+            _ if key.starts_with("x-") => {}
+            _ => {
+                out.insert(key.clone(), item.clone());
+            }
+        }
+    }
+
+    // OpenAPI 3.0 writes exclusive bounds as booleans next to the bound.
+    for (flag, bound) in [("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")] {
+        if object.get(flag) == Some(&Value::Bool(true)) {
+            let value = out.remove(bound).ok_or_else(|| {
+                GenError::new(format!("{pointer}/{flag}"), format!("`{flag}` without `{bound}`"))
+            })?;
+            out.insert(flag.to_string(), value);
+        }
+    }
+
+    if object.get("nullable") == Some(&Value::Bool(true)) {
+        match out.get_mut("type") {
+            Some(Value::String(kind)) => {
+                let kind = kind.clone();
+                out.insert("type".to_string(), Value::Array(vec![kind.into(), "null".into()]));
+                if let Some(Value::Array(values)) = out.get_mut("enum") {
+                    values.push(Value::Null);
+                }
+            }
+            _ => {
+                let inner = Value::Object(out);
+                let null = serde_json::json!({ "type": "null" });
+                out = Map::from_iter([("anyOf".to_string(), Value::Array(vec![inner, null]))]);
+            }
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// Checks that `reference` names an existing component schema.
+pub fn check_schema_ref(
+    pointer: &str,
+    reference: &str,
+    known: &BTreeSet<String>,
+) -> Result<String, GenError> {
+    let name = reference.strip_prefix(SCHEMA_REF_PREFIX).ok_or_else(|| {
+        GenError::new(
+            pointer,
+            format!(
+                "`$ref` to `{reference}`: only references to {SCHEMA_REF_PREFIX}... are supported"
+            ),
+        )
+    })?;
+    if name.contains('/') || !known.contains(name) {
+        return Err(GenError::new(
+            pointer,
+            format!("`$ref` to `{reference}`, which does not exist"),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn known() -> BTreeSet<String> {
+        ["Thing".to_string()].into()
+    }
+
+    fn convert_ok(value: Value) -> Value {
+        convert("#/x", &value, &known()).unwrap()
+    }
+
+    #[test]
+    fn nullable_scalar_gets_a_null_type() {
+        assert_eq!(
+            convert_ok(json!({"type": "string", "nullable": true})),
+            json!({"type": ["string", "null"]})
+        );
+    }
+
+    #[test]
+    fn nullable_reference_becomes_any_of() {
+        assert_eq!(
+            convert_ok(
+                json!({"allOf": [{"$ref": "#/components/schemas/Thing"}], "nullable": true})
+            ),
+            json!({"anyOf": [{"allOf": [{"$ref": "#/components/schemas/Thing"}]}, {"type": "null"}]})
+        );
+    }
+
+    #[test]
+    fn boolean_exclusive_bounds_become_numbers() {
+        assert_eq!(
+            convert_ok(json!({"type": "integer", "minimum": 0, "exclusiveMinimum": true})),
+            json!({"type": "integer", "exclusiveMinimum": 0})
+        );
+    }
+
+    #[test]
+    fn openapi_only_keywords_are_dropped() {
+        assert_eq!(
+            convert_ok(json!({"type": "string", "example": "x", "x-foo": 1})),
+            json!({"type": "string"})
+        );
+    }
+
+    #[test]
+    fn dangling_reference_is_an_error_at_its_pointer() {
+        let error = convert(
+            "#/components/schemas/A",
+            &json!({"type": "object", "properties": {"b": {"$ref": "#/components/schemas/Nope"}}}),
+            &known(),
+        )
+        .unwrap_err();
+        assert_eq!(error.pointer, "#/components/schemas/A/properties/b");
+        assert!(error.message.contains("does not exist"), "{error}");
+    }
+
+    #[test]
+    fn external_reference_is_an_error() {
+        let error = convert("#/p", &json!({"$ref": "other.json#/Thing"}), &known()).unwrap_err();
+        assert!(error.message.contains("only references to"), "{error}");
+    }
+
+    #[test]
+    fn not_keyword_is_an_error() {
+        let error = convert("#/p", &json!({"not": {"type": "string"}}), &known()).unwrap_err();
+        assert_eq!(error.to_string(), "#/p/not: the `not` keyword is not supported");
+    }
+}
