@@ -3,14 +3,7 @@
 #[allow(clippy::all, unused_imports, dead_code, missing_docs)]
 pub mod types {
     ///The bean providing customer details.
-    #[derive(
-        ::schemars::JsonSchema,
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Customer {
         ///The country the customer belongs to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -106,14 +99,7 @@ pub mod types {
         }
     }
     ///The bean providing customer details.
-    #[derive(
-        ::schemars::JsonSchema,
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CustomerDetails {
         ///The country the customer belongs to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -419,14 +405,7 @@ pub mod types {
         }
     }
     ///A page of customers (Spring-style).
-    #[derive(
-        ::schemars::JsonSchema,
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CustomerPage {
         ///The customers on this page.
         pub content: ::std::vec::Vec<Customer>,
@@ -515,14 +494,7 @@ pub mod types {
         }
     }
     ///`Error`
-    #[derive(
-        ::schemars::JsonSchema,
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Error {
         ///The error response.
         pub message: ::std::string::String,
@@ -580,14 +552,7 @@ pub mod types {
         }
     }
     ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters.
-    #[derive(
-        ::schemars::JsonSchema,
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
     pub struct Properties(
         pub ::std::collections::BTreeMap<::std::string::String, PropertiesValue>,
@@ -712,6 +677,74 @@ pub mod types {
             fn from(value: String) -> Self {
                 Self(value.into())
             }
+        }
+    }
+    impl ::schemars::JsonSchema for Customer {
+        fn schema_name() -> String {
+            "Customer".to_string()
+        }
+        fn json_schema(
+            generator: &mut ::schemars::r#gen::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let _ = generator.subschema_for::<Properties>();
+            ::serde_json::from_str(
+                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"creationTimestamp\",\"id\",\"name\",\"properties\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"pattern\":\"^[A-Z]{2}$\"},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"id\":{\"description\":\"The customer object identifier.\",\"readOnly\":true,\"type\":\"string\"},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"\\\\S\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"maxLength\":64}}}",
+                )
+                .expect("the spec's schema is valid")
+        }
+    }
+    impl ::schemars::JsonSchema for CustomerDetails {
+        fn schema_name() -> String {
+            "CustomerDetails".to_string()
+        }
+        fn json_schema(
+            generator: &mut ::schemars::r#gen::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let _ = generator.subschema_for::<Properties>();
+            ::serde_json::from_str(
+                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"pattern\":\"^[A-Z]{2}$\"},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"\\\\S\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"maxLength\":64}}}",
+                )
+                .expect("the spec's schema is valid")
+        }
+    }
+    impl ::schemars::JsonSchema for CustomerPage {
+        fn schema_name() -> String {
+            "CustomerPage".to_string()
+        }
+        fn json_schema(
+            generator: &mut ::schemars::r#gen::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let _ = generator.subschema_for::<Customer>();
+            ::serde_json::from_str(
+                    "{\"description\":\"A page of customers (Spring-style).\",\"type\":\"object\",\"required\":[\"content\",\"empty\",\"first\",\"last\",\"number\",\"numberOfElements\",\"size\",\"totalElements\",\"totalPages\"],\"properties\":{\"content\":{\"description\":\"The customers on this page.\",\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Customer\"}},\"empty\":{\"description\":\"Whether this page has no customers.\",\"type\":\"boolean\"},\"first\":{\"description\":\"Whether this is the first page.\",\"type\":\"boolean\"},\"last\":{\"description\":\"Whether this is the last page.\",\"type\":\"boolean\"},\"number\":{\"description\":\"The zero-based number of this page.\",\"type\":\"integer\",\"format\":\"int32\"},\"numberOfElements\":{\"description\":\"The number of customers on this page.\",\"type\":\"integer\",\"format\":\"int32\"},\"size\":{\"description\":\"The requested page size.\",\"type\":\"integer\",\"format\":\"int32\"},\"totalElements\":{\"description\":\"The total number of customers matching the request.\",\"type\":\"integer\",\"format\":\"int64\"},\"totalPages\":{\"description\":\"The total number of pages.\",\"type\":\"integer\",\"format\":\"int32\"}}}",
+                )
+                .expect("the spec's schema is valid")
+        }
+    }
+    impl ::schemars::JsonSchema for Error {
+        fn schema_name() -> String {
+            "Error".to_string()
+        }
+        fn json_schema(
+            _generator: &mut ::schemars::r#gen::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            ::serde_json::from_str(
+                    "{\"type\":\"object\",\"required\":[\"message\"],\"properties\":{\"message\":{\"description\":\"The error response.\",\"type\":\"string\"}}}",
+                )
+                .expect("the spec's schema is valid")
+        }
+    }
+    impl ::schemars::JsonSchema for Properties {
+        fn schema_name() -> String {
+            "Properties".to_string()
+        }
+        fn json_schema(
+            _generator: &mut ::schemars::r#gen::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            ::serde_json::from_str(
+                    "{\"description\":\"The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters.\",\"type\":\"object\",\"maxProperties\":200,\"additionalProperties\":{\"type\":\"string\",\"maxLength\":4096}}",
+                )
+                .expect("the spec's schema is valid")
         }
     }
 }
@@ -972,7 +1005,10 @@ pub struct GetCustomersQueryParams {
     /// The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable (e.g. `sort=country,ASC&sort=name,DESC`); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
     #[serde(rename = "sort")]
     #[serde(default)]
-    #[schemars(inner(regex(pattern = "^(name|country|creationTimestamp),(ASC|DESC)$")))]
+    #[schemars(
+        with = "Option < String >",
+        regex(pattern = "^(name|country|creationTimestamp),(ASC|DESC)$")
+    )]
     pub sort: Option<Vec<String>>,
     /// The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with).
     #[serde(rename = "searchText")]

@@ -18,6 +18,8 @@
 //! [`ApiError`] with its headers (`Retry-After`, `WWW-Authenticate`), because
 //! dropshot drops the headers of an `Err`. Every error body is `{"message": ...}`.
 
+// Formatted by prettyplease at generation time, not by rustfmt.
+#[rustfmt::skip]
 mod generated;
 
 pub use generated::*;

@@ -20,6 +20,8 @@
 //! # }
 //! ```
 
+// Formatted by prettyplease at generation time, not by rustfmt.
+#[rustfmt::skip]
 mod generated;
 
 pub use generated::*;
