@@ -788,11 +788,11 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
 )]
 pub struct CreateCustomerResponseHeaders {
     /// The strong entity tag of the customer's current version, usable in `If-Match`.
-    #[serde(rename = "ETag", default, skip_serializing_if = "Option::is_none")]
-    pub e_tag: Option<String>,
+    #[serde(rename = "ETag")]
+    pub e_tag: String,
     /// The URL of the created customer.
-    #[serde(rename = "Location", default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
+    #[serde(rename = "Location")]
+    pub location: String,
 }
 /// What `createCustomer` answers on success: the body and its headers.
 pub type CreateCustomerResponse = ::dropshot::HttpResponseHeaders<
@@ -854,8 +854,8 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
 )]
 pub struct GetCustomerResponseHeaders {
     /// The strong entity tag of the customer's current version, usable in `If-Match`.
-    #[serde(rename = "ETag", default, skip_serializing_if = "Option::is_none")]
-    pub e_tag: Option<String>,
+    #[serde(rename = "ETag")]
+    pub e_tag: String,
 }
 /// What `getCustomer` answers on success: the body and its headers.
 pub type GetCustomerResponse = ::dropshot::HttpResponseHeaders<
@@ -921,8 +921,8 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
 )]
 pub struct UpdateCustomerResponseHeaders {
     /// The strong entity tag of the customer's current version, usable in `If-Match`.
-    #[serde(rename = "ETag", default, skip_serializing_if = "Option::is_none")]
-    pub e_tag: Option<String>,
+    #[serde(rename = "ETag")]
+    pub e_tag: String,
 }
 /// What `updateCustomer` answers on success: the body and its headers.
 pub type UpdateCustomerResponse = ::dropshot::HttpResponseHeaders<

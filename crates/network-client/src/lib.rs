@@ -2,12 +2,16 @@
 //! plus what generation cannot provide: authentication.
 //!
 //! progenitor ignores the spec's `bearerAuth` security scheme, so [`Client`]
-//! is built with [`new_authenticated`], which installs the bearer token (and,
-//! optionally, a default `X-Servitly-Tenant` header) on every request.
+//! is built with [`new_authenticated`], which installs the bearer token on
+//! every request. The tenant is a required parameter of every operation
+//! (`.x_servitly_tenant("acme")`), so the builder asks for it explicitly.
+//!
+//! An error response reaches the caller as [`Error::ErrorResponse`] carrying
+//! the server's [`types::Error`] (its `message`) and the response status and headers.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = network_client::new_authenticated("http://127.0.0.1:8080", "eyJ...", Some("acme"))?;
+//! let client = network_client::new_authenticated("http://127.0.0.1:8080", "eyJ...")?;
 //! let customer = client
 //!     .update_customer()
 //!     .x_servitly_tenant("acme")
@@ -29,7 +33,7 @@ pub use generated::*;
 /// Why an authenticated client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientBuildError {
-    /// The token or tenant cannot be sent as an HTTP header value.
+    /// The token cannot be sent as an HTTP header value.
     #[error("invalid header value for {header}: {source}")]
     InvalidHeader {
         header: &'static str,
@@ -42,25 +46,15 @@ pub enum ClientBuildError {
 }
 
 /// A client for the server at `base_url` (for example `http://127.0.0.1:8080`)
-/// that sends `Authorization: Bearer <token>` on every request and, when
-/// `default_tenant` is given, `X-Servitly-Tenant: <tenant>` unless a request sets it.
-pub fn new_authenticated(
-    base_url: &str,
-    token: &str,
-    default_tenant: Option<&str>,
-) -> Result<Client, ClientBuildError> {
+/// that sends `Authorization: Bearer <token>` (marked sensitive, so it is never
+/// logged by reqwest) on every request.
+pub fn new_authenticated(base_url: &str, token: &str) -> Result<Client, ClientBuildError> {
     use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
     let mut headers = HeaderMap::new();
     let mut bearer = HeaderValue::from_str(&format!("Bearer {token}"))
         .map_err(|source| ClientBuildError::InvalidHeader { header: "Authorization", source })?;
     bearer.set_sensitive(true);
     headers.insert(AUTHORIZATION, bearer);
-    if let Some(tenant) = default_tenant {
-        let value = HeaderValue::from_str(tenant).map_err(|source| {
-            ClientBuildError::InvalidHeader { header: "X-Servitly-Tenant", source }
-        })?;
-        headers.insert("X-Servitly-Tenant", value);
-    }
     let http = reqwest::Client::builder()
         .default_headers(headers)
         .connect_timeout(std::time::Duration::from_secs(15))
