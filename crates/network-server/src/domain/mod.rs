@@ -1,0 +1,215 @@
+//! The customer domain: validated values (each built only through `parse`),
+//! the customer record, versions and `If-Match` preconditions.
+//!
+//! Nothing here knows about HTTP or storage. A value of one of these types is
+//! valid by construction, so the store and the HTTP layer never re-check.
+
+mod validation;
+
+pub use validation::{
+    CountryCode, CustomerDraft, CustomerId, CustomerName, Properties, TenantName, TimeZoneName,
+    ValidationError, MAX_PROPERTIES, MAX_PROPERTY_KEY_CHARS, MAX_PROPERTY_VALUE_CHARS,
+};
+
+/// A customer as stored: its id, its mutable state and the server-managed fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub details: CustomerDraft,
+    /// Milliseconds since the Unix epoch.
+    pub creation_timestamp: i64,
+    /// Milliseconds since the Unix epoch; never set by this server (no user logins here).
+    pub first_access_timestamp: Option<i64>,
+    /// Milliseconds since the Unix epoch; never set by this server (no user logins here).
+    pub last_access_timestamp: Option<i64>,
+    /// Starts at 1 and grows by one on every update: the customer's strong ETag.
+    pub version: Version,
+}
+
+/// The version of a customer, published as its strong ETag (`"7"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub i64);
+
+impl Version {
+    pub const FIRST: Version = Version(1);
+
+    pub fn next(self) -> Version {
+        Version(self.0 + 1)
+    }
+
+    /// The strong entity tag: the version in double quotes.
+    pub fn etag(self) -> String {
+        format!("\"{}\"", self.0)
+    }
+}
+
+/// What an `If-Match` header asks for (RFC 9110 §13.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// No `If-Match`: the write is unconditional.
+    None,
+    /// `If-Match: *`: the customer must exist.
+    Exists,
+    /// A list of entity tags: the customer's current version must be one of them.
+    /// Weak tags and tags that are not ours never match (strong comparison),
+    /// so the list may be empty: the write then always fails with 412.
+    OneOf(Vec<Version>),
+}
+
+impl Precondition {
+    /// Reads an `If-Match` header value (absent means unconditional).
+    pub fn from_if_match(header: Option<&str>) -> Precondition {
+        let Some(header) = header else { return Precondition::None };
+        if header.trim() == "*" {
+            return Precondition::Exists;
+        }
+        let versions = header
+            .split(',')
+            .filter_map(|tag| {
+                let tag = tag.trim();
+                let inner = tag.strip_prefix('"')?.strip_suffix('"')?;
+                inner.parse::<i64>().ok().filter(|v| *v > 0).map(Version)
+            })
+            .collect();
+        Precondition::OneOf(versions)
+    }
+
+    /// Whether a customer at `current` satisfies this precondition.
+    pub fn admits(&self, current: Version) -> bool {
+        match self {
+            Precondition::None | Precondition::Exists => true,
+            Precondition::OneOf(versions) => versions.contains(&current),
+        }
+    }
+}
+
+/// A field customers can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortField {
+    Name,
+    Country,
+    CreationTimestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+/// A `searchText` pattern on the customer name (`foo*`, `*foo*`, `*foo`, or exact `foo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameSearch {
+    StartsWith(String),
+    Contains(String),
+    EndsWith(String),
+    Exactly(String),
+}
+
+impl NameSearch {
+    /// Parses `searchText`; a lone `*` or an empty text matches everything (`None`).
+    pub fn parse(text: &str) -> Option<NameSearch> {
+        let starts = text.starts_with('*');
+        let ends = text.len() > 1 && text.ends_with('*');
+        let core = text.trim_start_matches('*').trim_end_matches('*');
+        if core.is_empty() {
+            return None;
+        }
+        let core = core.to_string();
+        Some(match (starts, ends) {
+            (true, true) => NameSearch::Contains(core),
+            (false, true) => NameSearch::StartsWith(core),
+            (true, false) => NameSearch::EndsWith(core),
+            (false, false) => NameSearch::Exactly(core),
+        })
+    }
+
+    /// Whether `name` matches (case-sensitive, like the exact filters).
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            NameSearch::StartsWith(core) => name.starts_with(core.as_str()),
+            NameSearch::Contains(core) => name.contains(core.as_str()),
+            NameSearch::EndsWith(core) => name.ends_with(core.as_str()),
+            NameSearch::Exactly(core) => name == core,
+        }
+    }
+}
+
+/// A validated list request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Zero-based.
+    pub page: u32,
+    /// 1 to 1000.
+    pub size: u32,
+    /// Applied in order; ties are always broken by id (ascending).
+    pub sort: Vec<(SortField, Direction)>,
+    pub search: Option<NameSearch>,
+    pub name_equals: Option<String>,
+    pub country: Option<String>,
+}
+
+/// One page of customers and the total count of matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub content: Vec<Customer>,
+    pub total_elements: u64,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_millis() -> i64 {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A new, URL-safe and unguessable customer id (122 random bits, hex).
+pub fn new_customer_id() -> CustomerId {
+    CustomerId::parse(&uuid::Uuid::new_v4().simple().to_string())
+        .expect("32 hex characters are a valid id")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_star_list_and_garbage() {
+        assert_eq!(Precondition::from_if_match(None), Precondition::None);
+        assert_eq!(Precondition::from_if_match(Some(" * ")), Precondition::Exists);
+        assert_eq!(
+            Precondition::from_if_match(Some("\"3\", W/\"4\", \"x\", \"5\"")),
+            Precondition::OneOf(vec![Version(3), Version(5)])
+        );
+        assert_eq!(Precondition::from_if_match(Some("garbage")), Precondition::OneOf(vec![]));
+        assert!(!Precondition::OneOf(vec![]).admits(Version(1)));
+        assert!(Precondition::OneOf(vec![Version(2)]).admits(Version(2)));
+    }
+
+    #[test]
+    fn etag_is_strong_and_quoted() {
+        assert_eq!(Version(7).etag(), "\"7\"");
+        assert_eq!(
+            Precondition::from_if_match(Some(&Version(7).etag())),
+            Precondition::OneOf(vec![Version(7)])
+        );
+    }
+
+    #[test]
+    fn search_text_wildcards() {
+        assert_eq!(NameSearch::parse("ac*"), Some(NameSearch::StartsWith("ac".into())));
+        assert_eq!(NameSearch::parse("*ac*"), Some(NameSearch::Contains("ac".into())));
+        assert_eq!(NameSearch::parse("*ac"), Some(NameSearch::EndsWith("ac".into())));
+        assert_eq!(NameSearch::parse("ac"), Some(NameSearch::Exactly("ac".into())));
+        assert_eq!(NameSearch::parse("*"), None);
+        assert_eq!(NameSearch::parse("**"), None);
+        assert!(NameSearch::parse("*me In*").unwrap().matches("Acme Inc."));
+    }
+
+    #[test]
+    fn new_ids_are_url_safe_and_distinct() {
+        let (a, b) = (new_customer_id(), new_customer_id());
+        assert_ne!(a, b);
+        assert!(a.as_str().chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+}

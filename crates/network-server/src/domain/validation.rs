@@ -1,0 +1,298 @@
+//! Validated domain values. Each has a `parse` constructor that is the only way
+//! to build it; its error names the field and the reason, ready for a 400.
+
+use std::collections::BTreeMap;
+
+/// At most this many entries in `properties`.
+pub const MAX_PROPERTIES: usize = 200;
+/// Property keys are 1 to this many characters.
+pub const MAX_PROPERTY_KEY_CHARS: usize = 128;
+/// Property values are at most this many characters.
+pub const MAX_PROPERTY_VALUE_CHARS: usize = 4096;
+const MAX_NAME_CHARS: usize = 255;
+const MAX_ID_CHARS: usize = 128;
+const MAX_TENANT_CHARS: usize = 128;
+
+/// Why a value was rejected: the field (a JSON path such as `properties.foo`) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ValidationError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { field: field.into(), reason: reason.into() }
+    }
+}
+
+fn char_count(value: &str) -> usize {
+    value.chars().count()
+}
+
+fn no_control_characters(field: &str, value: &str) -> Result<(), ValidationError> {
+    if value.chars().any(|c| c == '\0') {
+        return Err(ValidationError::new(field, "must not contain NUL characters"));
+    }
+    Ok(())
+}
+
+/// A customer id: 1 to 128 characters, no NUL.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CustomerId(String);
+
+impl CustomerId {
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let count = char_count(value);
+        if count == 0 || count > MAX_ID_CHARS {
+            return Err(ValidationError::new(
+                "customerId",
+                format!("must be 1 to {MAX_ID_CHARS} characters long (got {count})"),
+            ));
+        }
+        no_control_characters("customerId", value)?;
+        Ok(Self(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A tenant name: 1 to 128 characters, no NUL.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TenantName(String);
+
+impl TenantName {
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let count = char_count(value);
+        if count == 0 || count > MAX_TENANT_CHARS {
+            return Err(ValidationError::new(
+                "X-Servitly-Tenant",
+                format!("must be 1 to {MAX_TENANT_CHARS} characters long (got {count})"),
+            ));
+        }
+        no_control_characters("X-Servitly-Tenant", value)?;
+        Ok(Self(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A customer name: 1 to 255 characters, not only white space.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CustomerName(String);
+
+impl CustomerName {
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let count = char_count(value);
+        if count == 0 || count > MAX_NAME_CHARS {
+            return Err(ValidationError::new(
+                "name",
+                format!("must be 1 to {MAX_NAME_CHARS} characters long (got {count})"),
+            ));
+        }
+        if value.trim().is_empty() {
+            return Err(ValidationError::new("name", "must not be blank"));
+        }
+        no_control_characters("name", value)?;
+        Ok(Self(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An ISO 3166-1 alpha-2 country code in upper case, checked against the real list.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CountryCode(String);
+
+impl CountryCode {
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let well_formed = value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase());
+        if !well_formed || celes::Country::from_alpha2(value).is_err() {
+            return Err(ValidationError::new(
+                "country",
+                format!(
+                    "`{}` is not an ISO 3166-1 alpha-2 country code (e.g. IT)",
+                    truncate(value)
+                ),
+            ));
+        }
+        Ok(Self(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An IANA time zone name, checked against the tz database.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TimeZoneName(String);
+
+impl TimeZoneName {
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        if value.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ValidationError::new(
+                "timezone",
+                format!("`{}` is not an IANA time zone name (e.g. Europe/Rome)", truncate(value)),
+            ));
+        }
+        Ok(Self(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The free-form string properties of a customer, within the documented limits.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Properties(BTreeMap<String, String>);
+
+impl Properties {
+    pub fn parse(map: BTreeMap<String, String>) -> Result<Self, ValidationError> {
+        if map.len() > MAX_PROPERTIES {
+            return Err(ValidationError::new(
+                "properties",
+                format!("at most {MAX_PROPERTIES} entries are allowed (got {})", map.len()),
+            ));
+        }
+        for (key, value) in &map {
+            let key_chars = char_count(key);
+            if key_chars == 0 || key_chars > MAX_PROPERTY_KEY_CHARS {
+                return Err(ValidationError::new(
+                    "properties",
+                    format!(
+                        "keys must be 1 to {MAX_PROPERTY_KEY_CHARS} characters long (got {key_chars} for `{}`)",
+                        truncate(key)
+                    ),
+                ));
+            }
+            no_control_characters(&format!("properties.{}", truncate(key)), key)?;
+            let value_chars = char_count(value);
+            if value_chars > MAX_PROPERTY_VALUE_CHARS {
+                return Err(ValidationError::new(
+                    format!("properties.{}", truncate(key)),
+                    format!("values must be at most {MAX_PROPERTY_VALUE_CHARS} characters long (got {value_chars})"),
+                ));
+            }
+            no_control_characters(&format!("properties.{}", truncate(key)), value)?;
+        }
+        Ok(Self(map))
+    }
+
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+
+    pub fn into_map(self) -> BTreeMap<String, String> {
+        self.0
+    }
+}
+
+/// The mutable state of a customer: what create and update write, in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerDraft {
+    pub name: CustomerName,
+    pub country: Option<CountryCode>,
+    pub timezone: Option<TimeZoneName>,
+    pub properties: Properties,
+}
+
+impl CustomerDraft {
+    /// Validates every field; a missing `properties` is the empty map.
+    pub fn parse(
+        name: &str,
+        country: Option<&str>,
+        timezone: Option<&str>,
+        properties: Option<BTreeMap<String, String>>,
+    ) -> Result<Self, ValidationError> {
+        Ok(Self {
+            name: CustomerName::parse(name)?,
+            country: country.map(CountryCode::parse).transpose()?,
+            timezone: timezone.map(TimeZoneName::parse).transpose()?,
+            properties: Properties::parse(properties.unwrap_or_default())?,
+        })
+    }
+}
+
+/// Shortens user input quoted back in an error message.
+fn truncate(value: &str) -> String {
+    const SHOWN: usize = 40;
+    if value.chars().count() <= SHOWN {
+        value.to_string()
+    } else {
+        format!("{}…", value.chars().take(SHOWN).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(CustomerName::parse("Acme Inc.").is_ok());
+        assert!(CustomerName::parse(&"é".repeat(255)).is_ok(), "255 characters, not bytes");
+        assert_eq!(CustomerName::parse("").unwrap_err().field, "name");
+        assert_eq!(CustomerName::parse(" \t\n").unwrap_err().reason, "must not be blank");
+        assert!(CustomerName::parse(&"a".repeat(256)).unwrap_err().reason.contains("got 256"));
+        assert!(CustomerName::parse("a\0b").is_err());
+        assert!(CustomerName::parse("Robert'); DROP TABLE customers;--").is_ok());
+    }
+
+    #[test]
+    fn countries_come_from_the_iso_list() {
+        assert!(CountryCode::parse("IT").is_ok());
+        assert!(CountryCode::parse("US").is_ok());
+        let error = CountryCode::parse("XX").unwrap_err();
+        assert_eq!(error.field, "country");
+        assert!(error.reason.contains("`XX` is not an ISO 3166-1 alpha-2"), "{error}");
+        assert!(CountryCode::parse("it").is_err(), "upper case only");
+        assert!(CountryCode::parse("ITA").is_err());
+        assert!(CountryCode::parse("").is_err());
+    }
+
+    #[test]
+    fn time_zones_come_from_the_tz_database() {
+        assert!(TimeZoneName::parse("Europe/Rome").is_ok());
+        assert!(TimeZoneName::parse("America/Argentina/Buenos_Aires").is_ok());
+        assert!(TimeZoneName::parse("UTC").is_ok());
+        let error = TimeZoneName::parse("Europe/Atlantis").unwrap_err();
+        assert_eq!(error.field, "timezone");
+        assert!(TimeZoneName::parse("").is_err());
+    }
+
+    #[test]
+    fn property_limits() {
+        let many: BTreeMap<String, String> =
+            (0..201).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(Properties::parse(many).unwrap_err().reason.contains("at most 200"));
+        let ok: BTreeMap<String, String> =
+            (0..200).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(Properties::parse(ok).is_ok());
+        let empty_key = BTreeMap::from([(String::new(), "v".to_string())]);
+        assert!(Properties::parse(empty_key).unwrap_err().reason.contains("keys must be 1 to 128"));
+        let long_key = BTreeMap::from([("k".repeat(129), "v".to_string())]);
+        assert!(Properties::parse(long_key).is_err());
+        let long_value = BTreeMap::from([("k".to_string(), "v".repeat(4097))]);
+        assert_eq!(Properties::parse(long_value).unwrap_err().field, "properties.k");
+        let max_value = BTreeMap::from([("k".to_string(), "v".repeat(4096))]);
+        assert!(Properties::parse(max_value).is_ok());
+    }
+
+    #[test]
+    fn ids_and_tenants() {
+        assert!(CustomerId::parse("abcd1234").is_ok());
+        assert!(CustomerId::parse("").is_err());
+        assert!(CustomerId::parse(&"x".repeat(129)).is_err());
+        assert!(TenantName::parse("acme").is_ok());
+        assert_eq!(TenantName::parse("").unwrap_err().field, "X-Servitly-Tenant");
+    }
+}

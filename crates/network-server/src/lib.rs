@@ -1,0 +1,15 @@
+//! The Network API server: a hand-written implementation of the generated
+//! `network_api::NetworkApi` trait, with JWT authentication, per-tenant rate
+//! limiting, validation and durable storage (SQLite or PostgreSQL).
+//!
+//! Layout: `domain` (validated values, no I/O), `store` (the storage trait
+//! and its two implementations), `auth` (bearer JWT verification and minting),
+//! `ratelimit` (token buckets), `http` (the trait implementation: check order,
+//! error mapping), `ops` (health, readiness, metrics, the published contract),
+//! `config` (flags and environment), `server` (wiring, start, shutdown),
+//! `telemetry` (JSON logs).
+
+pub mod auth;
+pub mod domain;
+pub mod ratelimit;
+pub mod store;

@@ -1,0 +1,2 @@
+//! The `network-server` binary (to be written).
+fn main() {}
