@@ -117,7 +117,7 @@ impl Emitter {
             let local = ty.to_string().rsplit(' ').next().unwrap_or_default().to_string();
             component_idents.insert(local.clone());
             let local = ident(&local);
-            let converted = schema::to_json_schema(&pointer, value, &self.known)?;
+            let converted = schema::to_published_schema(&pointer, value, &self.known)?;
             let json = serde_json::to_string(&converted).expect("a schema serializes");
             let mut referenced = BTreeSet::new();
             collect_refs(
@@ -481,6 +481,7 @@ impl Emitter {
             impl TryFrom<Vec<(String, String)>> for #struct_ident {
                 type Error = String;
 
+                #[allow(clippy::single_match)] // when there is a single query parameter
                 fn try_from(pairs: Vec<(String, String)>) -> Result<Self, String> {
                     #(#locals)*
                     for (key, value) in pairs {
@@ -591,10 +592,17 @@ impl Emitter {
             } else {
                 quote!(#[schemars(#(#validation),*)])
             };
+            // dropshot serializes response headers with a strings-only serializer.
+            let serialize_with = if ty.to_string() == "String" {
+                quote!()
+            } else {
+                quote!(#[serde(serialize_with = "serialize_header_value")])
+            };
             if header.required {
                 fields.push(quote! {
                     #(#[doc = #doc])*
                     #[serde(rename = #name)]
+                    #serialize_with
                     #schemars_attr
                     pub #field_ident: #ty,
                 });
@@ -602,6 +610,7 @@ impl Emitter {
                 fields.push(quote! {
                     #(#[doc = #doc])*
                     #[serde(rename = #name, default, skip_serializing_if = "Option::is_none")]
+                    #serialize_with
                     #schemars_attr
                     pub #field_ident: Option<#ty>,
                 });

@@ -28,6 +28,56 @@ pub fn to_json_schema(
         .map_err(|error| GenError::new(pointer, format!("not a valid schema: {error}")))
 }
 
+/// Like [`to_json_schema`], but for publishing in dropshot's OpenAPI 3.0
+/// document: dropshot cannot translate a `type` array, so nullability is
+/// written back as OpenAPI's `nullable: true` (which schemars keeps as an
+/// extension and dropshot reads) instead of a `null` type.
+pub fn to_published_schema(
+    pointer: &str,
+    value: &Value,
+    known: &BTreeSet<String>,
+) -> Result<schemars::schema::Schema, GenError> {
+    let converted = nullable_for_openapi(convert(pointer, value, known)?);
+    serde_json::from_value(converted)
+        .map_err(|error| GenError::new(pointer, format!("not a valid schema: {error}")))
+}
+
+/// Rewrites `{"type": [T, "null"]}` to `{"type": T, "nullable": true}` and
+/// `{"anyOf": [S, {"type": "null"}]}` to `S` with `"nullable": true`, everywhere.
+fn nullable_for_openapi(value: Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.into_iter().map(nullable_for_openapi).collect()),
+        Value::Object(object) => {
+            let mut object: Map<String, Value> =
+                object.into_iter().map(|(key, item)| (key, nullable_for_openapi(item))).collect();
+            if let Some(Value::Array(kinds)) = object.get("type") {
+                let others: Vec<&Value> = kinds.iter().filter(|kind| *kind != "null").collect();
+                if let [kind] = others.as_slice() {
+                    if kinds.len() == 2 {
+                        let kind = (*kind).clone();
+                        object.insert("type".to_string(), kind);
+                        object.insert("nullable".to_string(), Value::Bool(true));
+                    }
+                }
+            }
+            let null = serde_json::json!({ "type": "null" });
+            if object.len() == 1 {
+                if let Some(Value::Array(members)) = object.get("anyOf") {
+                    if let [Value::Object(inner), second] = members.as_slice() {
+                        if *second == null {
+                            let mut inner = inner.clone();
+                            inner.insert("nullable".to_string(), Value::Bool(true));
+                            return Value::Object(inner);
+                        }
+                    }
+                }
+            }
+            Value::Object(object)
+        }
+        other => other,
+    }
+}
+
 fn convert(pointer: &str, value: &Value, known: &BTreeSet<String>) -> Result<Value, GenError> {
     let Value::Object(object) = value else {
         return Err(GenError::new(pointer, "a schema must be an object"));
@@ -171,6 +221,23 @@ mod tests {
                 json!({"allOf": [{"$ref": "#/components/schemas/Thing"}], "nullable": true})
             ),
             json!({"anyOf": [{"allOf": [{"$ref": "#/components/schemas/Thing"}]}, {"type": "null"}]})
+        );
+    }
+
+    #[test]
+    fn published_schemas_say_nullable_instead_of_a_null_type() {
+        let published = |value: Value| {
+            serde_json::to_value(to_published_schema("#/x", &value, &known()).unwrap()).unwrap()
+        };
+        assert_eq!(
+            published(json!({"type": "object", "properties": {
+                "a": {"type": "integer", "nullable": true},
+                "b": {"allOf": [{"$ref": "#/components/schemas/Thing"}], "nullable": true}
+            }})),
+            json!({"type": "object", "properties": {
+                "a": {"type": "integer", "nullable": true},
+                "b": {"allOf": [{"$ref": "#/components/schemas/Thing"}], "nullable": true}
+            }})
         );
     }
 

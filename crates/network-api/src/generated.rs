@@ -1032,6 +1032,7 @@ pub struct GetCustomersQueryParams {
 }
 impl TryFrom<Vec<(String, String)>> for GetCustomersQueryParams {
     type Error = String;
+    #[allow(clippy::single_match)]
     fn try_from(pairs: Vec<(String, String)>) -> Result<Self, String> {
         let mut page: Option<i32> = None;
         let mut size: Option<i32> = None;
@@ -1283,6 +1284,7 @@ for Reply<T> {
 pub struct Deferred<E>(Result<E, ApiError>);
 impl<E> Deferred<E> {
     /// The extracted part, or the 400 that extraction produced.
+    #[allow(clippy::result_large_err)]
     pub fn into_result(self) -> Result<E, ApiError> {
         self.0
     }
@@ -1311,6 +1313,7 @@ for Deferred<E> {
 pub struct JsonBody<T>(Result<T, ApiError>);
 impl<T> JsonBody<T> {
     /// The parsed body, or the 400 that reading or parsing it produced.
+    #[allow(clippy::result_large_err)]
     pub fn into_result(self) -> Result<T, ApiError> {
         self.0
     }
@@ -1348,6 +1351,7 @@ where
 pub struct OptionalJsonBody<T>(Result<Option<T>, ApiError>);
 impl<T> OptionalJsonBody<T> {
     /// The parsed body if one was sent, or the 400 that reading or parsing it produced.
+    #[allow(clippy::result_large_err)]
     pub fn into_result(self) -> Result<Option<T>, ApiError> {
         self.0
     }
@@ -1396,6 +1400,7 @@ where
     }
 }
 /// Parses one query-string value of a parameter whose type is not a string.
+#[allow(dead_code)]
 fn parse_query_value<T: ::std::str::FromStr>(
     name: &str,
     value: &str,
@@ -1406,6 +1411,7 @@ where
     value.parse::<T>().map_err(|error| format!("query parameter `{name}`: {error}"))
 }
 /// Parses one query-string value of a string-like parameter (strings, enums, newtypes).
+#[allow(dead_code)]
 fn deserialize_query_value<T: ::serde::de::DeserializeOwned>(
     name: &str,
     value: &str,
@@ -1417,6 +1423,20 @@ fn deserialize_query_value<T: ::serde::de::DeserializeOwned>(
     > = value.into_deserializer();
     T::deserialize(deserializer)
         .map_err(|error| format!("query parameter `{name}`: {error}"))
+}
+/// Serializes a response header value that is not a `String` (integers,
+/// numbers, booleans, enums, newtypes) as the text dropshot requires: dropshot
+/// serializes response headers with a serializer that accepts only strings.
+#[allow(dead_code)]
+fn serialize_header_value<T: ::serde::Serialize, S: ::serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match ::serde_json::to_value(value).map_err(::serde::ser::Error::custom)? {
+        ::serde_json::Value::Null => serializer.serialize_none(),
+        ::serde_json::Value::String(text) => serializer.serialize_str(&text),
+        other => serializer.serialize_str(&other.to_string()),
+    }
 }
 /// The API's operations, one method per `operationId` of the spec. `network_api_mod::api_description::<T>()` serves an implementation; `network_api_mod::stub_api_description()` yields the spec without one.
 #[::dropshot::api_description]

@@ -137,6 +137,7 @@ pub struct Deferred<E>(Result<E, ApiError>);
 
 impl<E> Deferred<E> {
     /// The extracted part, or the 400 that extraction produced.
+    #[allow(clippy::result_large_err)] // `ApiError` carries a `HeaderMap`
     pub fn into_result(self) -> Result<E, ApiError> {
         self.0
     }
@@ -169,6 +170,7 @@ pub struct JsonBody<T>(Result<T, ApiError>);
 
 impl<T> JsonBody<T> {
     /// The parsed body, or the 400 that reading or parsing it produced.
+    #[allow(clippy::result_large_err)] // `ApiError` carries a `HeaderMap`
     pub fn into_result(self) -> Result<T, ApiError> {
         self.0
     }
@@ -209,6 +211,7 @@ pub struct OptionalJsonBody<T>(Result<Option<T>, ApiError>);
 
 impl<T> OptionalJsonBody<T> {
     /// The parsed body if one was sent, or the 400 that reading or parsing it produced.
+    #[allow(clippy::result_large_err)] // `ApiError` carries a `HeaderMap`
     pub fn into_result(self) -> Result<Option<T>, ApiError> {
         self.0
     }
@@ -254,6 +257,7 @@ where
 }
 
 /// Parses one query-string value of a parameter whose type is not a string.
+#[allow(dead_code)] // unused when no operation has such a query parameter
 fn parse_query_value<T: ::std::str::FromStr>(name: &str, value: &str) -> Result<T, String>
 where
     T::Err: ::std::fmt::Display,
@@ -262,9 +266,25 @@ where
 }
 
 /// Parses one query-string value of a string-like parameter (strings, enums, newtypes).
+#[allow(dead_code)] // unused when no operation has such a query parameter
 fn deserialize_query_value<T: ::serde::de::DeserializeOwned>(name: &str, value: &str) -> Result<T, String> {
     use ::serde::de::IntoDeserializer;
     let deserializer: ::serde::de::value::StrDeserializer<'_, ::serde::de::value::Error> =
         value.into_deserializer();
     T::deserialize(deserializer).map_err(|error| format!("query parameter `{name}`: {error}"))
+}
+
+/// Serializes a response header value that is not a `String` (integers,
+/// numbers, booleans, enums, newtypes) as the text dropshot requires: dropshot
+/// serializes response headers with a serializer that accepts only strings.
+#[allow(dead_code)] // unused when no response header is of such a type
+fn serialize_header_value<T: ::serde::Serialize, S: ::serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match ::serde_json::to_value(value).map_err(::serde::ser::Error::custom)? {
+        ::serde_json::Value::Null => serializer.serialize_none(),
+        ::serde_json::Value::String(text) => serializer.serialize_str(&text),
+        other => serializer.serialize_str(&other.to_string()),
+    }
 }
