@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use heck::ToSnakeCase;
 use serde_json::Value;
 
 use crate::{pointer_segment, GenError};
@@ -212,6 +213,15 @@ impl Reader<'_> {
                 ),
             ));
         }
+        if syn::parse_str::<syn::Ident>(&operation_id.to_snake_case()).is_err() {
+            return Err(GenError::new(
+                format!("{pointer}/operationId"),
+                format!(
+                    "operationId `{operation_id}` becomes the Rust keyword `{}`",
+                    operation_id.to_snake_case()
+                ),
+            ));
+        }
         if operation.get("callbacks").is_some() {
             return Err(GenError::new(
                 format!("{pointer}/callbacks"),
@@ -365,13 +375,19 @@ impl Reader<'_> {
                     "query arrays must use `style: form` with `explode: true` (repeated keys)",
                 ));
             }
-        } else if let Some(style) = param.get("style").and_then(Value::as_str) {
-            let default = if location == Location::Query { "form" } else { "simple" };
-            if style != default {
-                return Err(GenError::new(
-                    field("style"),
-                    format!("parameter style `{style}` is not supported"),
-                ));
+            if let Some(items) = resolved.get("items") {
+                self.check_scalar_param(&format!("{schema_pointer}/items"), items, true)?;
+            }
+        } else {
+            self.check_scalar_param(&schema_pointer, &schema, false)?;
+            if let Some(style) = param.get("style").and_then(Value::as_str) {
+                let default = if location == Location::Query { "form" } else { "simple" };
+                if style != default {
+                    return Err(GenError::new(
+                        field("style"),
+                        format!("parameter style `{style}` is not supported"),
+                    ));
+                }
             }
         }
         Ok(Param {
@@ -382,6 +398,30 @@ impl Reader<'_> {
             description: param.get("description").and_then(Value::as_str).map(str::to_string),
             schema,
         })
+    }
+
+    /// Refuses a parameter schema (possibly a `$ref`) that is not a string,
+    /// integer, number, boolean or enum (an array too when `allow_array`, for
+    /// array items, which the emitter then refuses with its own message).
+    fn check_scalar_param(
+        &self,
+        pointer: &str,
+        schema: &Value,
+        allow_array: bool,
+    ) -> Result<(), GenError> {
+        let resolved = self.resolve_schema(pointer, schema)?;
+        let kind = resolved.get("type").and_then(Value::as_str).unwrap_or_default();
+        let scalar = ["string", "integer", "number", "boolean"].contains(&kind)
+            || (kind.is_empty() && resolved.get("enum").is_some())
+            || (allow_array && kind == "array");
+        if scalar {
+            Ok(())
+        } else {
+            Err(GenError::new(
+                pointer,
+                format!("a parameter or header of type `{kind}` is not supported"),
+            ))
+        }
     }
 
     /// The schema a possible `$ref` points at (checked to exist).

@@ -265,13 +265,22 @@ where
     value.parse::<T>().map_err(|error| format!("query parameter `{name}`: {error}"))
 }
 
-/// Parses one query-string value of a string-like parameter (strings, enums, newtypes).
+/// Parses one query-string value of a parameter whose type is generated
+/// (enums, newtypes): as a string, or else, for types that hold a number or a
+/// boolean (a `$ref` to an integer schema, an integer enum), as that JSON value.
 #[allow(dead_code)] // unused when no operation has such a query parameter
 fn deserialize_query_value<T: ::serde::de::DeserializeOwned>(name: &str, value: &str) -> Result<T, String> {
     use ::serde::de::IntoDeserializer;
     let deserializer: ::serde::de::value::StrDeserializer<'_, ::serde::de::value::Error> =
         value.into_deserializer();
-    T::deserialize(deserializer).map_err(|error| format!("query parameter `{name}`: {error}"))
+    T::deserialize(deserializer)
+        .or_else(|error| match ::serde_json::from_str::<::serde_json::Value>(value) {
+            Ok(scalar @ (::serde_json::Value::Number(_) | ::serde_json::Value::Bool(_))) => {
+                T::deserialize(scalar).map_err(|_| error)
+            }
+            _ => Err(error),
+        })
+        .map_err(|error| format!("query parameter `{name}`: {error}"))
 }
 
 /// Serializes a response header value that is not a `String` (integers,
