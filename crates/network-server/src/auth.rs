@@ -1,1 +1,0 @@
-//! Bearer JWT authentication (to be written).
