@@ -19,7 +19,7 @@
 //!     .body(network_client::types::CustomerDetails::builder().name("Acme Inc."))
 //!     .send()
 //!     .await?;
-//! println!("{}", customer.name);
+//! println!("{}", customer.name.as_str());
 //! # Ok(())
 //! # }
 //! ```
