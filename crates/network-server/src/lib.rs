@@ -10,6 +10,12 @@
 //! `telemetry` (JSON logs).
 
 pub mod auth;
+pub mod config;
 pub mod domain;
+pub mod error;
+pub mod http;
+pub mod ops;
 pub mod ratelimit;
+pub mod server;
 pub mod store;
+pub mod telemetry;

@@ -1,2 +1,214 @@
-//! The `network-server` binary (to be written).
-fn main() {}
+//! The `network-server` binary: configuration, then telemetry, then start,
+//! then serve until SIGINT/SIGTERM (or mint a token with `network-server token`).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use network_server::auth::{self, AuthConfig, KeySource, Permission, Signer, TokenClaims};
+use network_server::config::{Command, Config, ServerArgs, TokenArgs};
+use network_server::ratelimit::RateLimitConfig;
+use network_server::server::{self, Settings, StoreSettings};
+use network_server::{domain, telemetry};
+
+/// The SQLite file inside the data directory.
+const SQLITE_FILE: &str = "network.sqlite3";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    let outcome = match &config.command {
+        Some(Command::Token(args)) => mint(&config.server, args),
+        None => serve(&config.server).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("network-server: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let text =
+        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    Ok(text.trim_ascii().to_vec())
+}
+
+/// The keys that verify tokens, from flags (and, with --dev, the dev key).
+fn key_sources(args: &ServerArgs) -> Result<Vec<KeySource>, String> {
+    let mut keys: Vec<KeySource> = args
+        .jwt_public_keys
+        .iter()
+        .map(|path| KeySource::PublicKeyPem { path: path.clone(), kid: None })
+        .collect();
+    if let Some(path) = &args.jwt_jwks {
+        keys.push(KeySource::Jwks { path: path.clone() });
+    }
+    if let Some(path) = &args.jwt_hs256_secret_file {
+        keys.push(KeySource::HmacSecret { secret: read_secret(path)?, kid: None });
+    }
+    if args.dev {
+        let dev = auth::ensure_dev_key(&args.data_dir).map_err(|error| error.to_string())?;
+        keys.push(KeySource::PublicKeyPem { path: dev.public_key_path, kid: None });
+    }
+    if keys.is_empty() {
+        return Err("no key to verify tokens with: pass --jwt-public-key, --jwt-jwks or \
+             --jwt-hs256-secret-file (or NETWORK_JWT_PUBLIC_KEYS, NETWORK_JWT_JWKS, \
+             NETWORK_JWT_HS256_SECRET_FILE), or run with --dev for development"
+            .to_string());
+    }
+    Ok(keys)
+}
+
+/// The key that mints tokens: --jwt-signing-key, else the HS256 secret, else (with --dev) the dev key.
+fn signer(args: &ServerArgs) -> Result<Signer, String> {
+    if let Some(path) = &args.jwt_signing_key {
+        let pem = std::fs::read(path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        return Signer::from_private_pem(&pem, None).map_err(|error| error.to_string());
+    }
+    if let Some(path) = &args.jwt_hs256_secret_file {
+        return Signer::hs256(read_secret(path)?, None).map_err(|error| error.to_string());
+    }
+    if args.dev {
+        return auth::ensure_dev_key(&args.data_dir)
+            .map(|dev| dev.signer)
+            .map_err(|error| error.to_string());
+    }
+    Err("no key to sign tokens with: pass --jwt-signing-key (a PEM private key) or \
+         --jwt-hs256-secret-file, or --dev (with --data-dir) to use the dev key"
+        .to_string())
+}
+
+fn claims(
+    args: &ServerArgs,
+    tenant: &str,
+    subject: &str,
+    permissions: Vec<String>,
+    customer_id: Option<String>,
+    ttl: std::time::Duration,
+) -> TokenClaims {
+    let now = domain::now_millis() / 1000;
+    TokenClaims {
+        sub: subject.to_string(),
+        tenant: tenant.to_string(),
+        permissions,
+        customer_id,
+        iss: args.jwt_issuer.clone(),
+        aud: args.jwt_audience.clone(),
+        iat: now,
+        exp: now + ttl.as_secs() as i64,
+        nbf: None,
+    }
+}
+
+fn mint(args: &ServerArgs, token: &TokenArgs) -> Result<(), String> {
+    for permission in &token.permissions {
+        if Permission::parse(permission).is_none() {
+            return Err(format!(
+                "unknown permission `{permission}` (READ_CUSTOMER, WRITE_CUSTOMER, DELETE_CUSTOMER, READ_ALL_CUSTOMERS)"
+            ));
+        }
+    }
+    let signer = signer(args)?;
+    let claims = claims(
+        args,
+        &token.tenant,
+        &token.subject,
+        token.permissions.clone(),
+        token.customer_id.clone(),
+        token.ttl,
+    );
+    let token = signer.mint(&claims).map_err(|error| error.to_string())?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn serve(args: &ServerArgs) -> Result<(), String> {
+    let log = telemetry::logger(&args.log_level);
+    let store = match &args.database_url {
+        Some(url) => StoreSettings::Postgres {
+            url: url.clone(),
+            schema: args.database_schema.clone(),
+            pool_size: args.database_pool_size,
+        },
+        None => StoreSettings::Sqlite {
+            path: args.data_dir.join(SQLITE_FILE),
+            group_commit: args.sqlite_group_commit,
+        },
+    };
+    let settings = Settings {
+        bind: args.bind,
+        store,
+        auth: AuthConfig {
+            issuer: args.jwt_issuer.clone(),
+            audience: args.jwt_audience.clone(),
+            keys: key_sources(args)?,
+            leeway_seconds: args.jwt_leeway_seconds,
+        },
+        rate: RateLimitConfig {
+            tenant_per_minute: args.rate_limit_tenant_per_minute,
+            subject_per_minute: args.rate_limit_subject_per_minute,
+            ..RateLimitConfig::default()
+        },
+        body_limit: args.body_limit,
+    };
+    let running = server::start(settings, log.clone()).await.map_err(|error| error.to_string())?;
+    let address = running.local_addr();
+    slog::info!(log, "listening"; "address" => %address);
+    if args.dev {
+        print_dev_banner(args, address)?;
+    }
+    wait_for_signal().await;
+    slog::info!(log, "shutting down: finishing in-flight requests");
+    running.shutdown().await?;
+    slog::info!(log, "stopped");
+    // Let the asynchronous log drain flush.
+    drop(log);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    Ok(())
+}
+
+fn print_dev_banner(args: &ServerArgs, address: std::net::SocketAddr) -> Result<(), String> {
+    let all = [
+        Permission::ReadCustomer,
+        Permission::WriteCustomer,
+        Permission::DeleteCustomer,
+        Permission::ReadAllCustomers,
+    ];
+    let permissions = all.iter().map(|p| p.as_str().to_string()).collect();
+    let claims =
+        claims(args, "acme", "dev", permissions, None, std::time::Duration::from_secs(24 * 3600));
+    let token = signer(args)?.mint(&claims).map_err(|error| error.to_string())?;
+    eprintln!(
+        "\nnetwork-server (dev) on http://{address}, data in {data}\n\n\
+         A token for tenant `acme` with every permission, valid 24 h:\n\n  export TOKEN={token}\n\n\
+         Create a customer, then update it (use the id the first call returns):\n\n  \
+         curl -s -X POST http://{address}/network/customers -H \"Authorization: Bearer $TOKEN\" \\\n    \
+         -H 'X-Servitly-Tenant: acme' -H 'Content-Type: application/json' -d '{{\"name\": \"Acme Inc.\"}}'\n\n  \
+         curl -s -X PUT http://{address}/network/customers/<id> -H \"Authorization: Bearer $TOKEN\" \\\n    \
+         -H 'X-Servitly-Tenant: acme' -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"name\": \"Acme Inc.\", \"country\": \"IT\", \"timezone\": \"Europe/Rome\", \"properties\": {{\"foo\": \"abc\"}}}}'\n",
+        data = args.data_dir.display(),
+    );
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler installs");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,5 +1,5 @@
 //! Storage of customers behind one trait, with two implementations that share
-//! one behavioural test suite (`tests/it/store_suite.rs`):
+//! one behavioural test suite (`tests/store_suite.rs`):
 //! - [`sqlite::SqliteStore`], the embedded default: one file, WAL, every
 //!   acknowledged write fsync'd, concurrent writes group-committed;
 //! - [`postgres::PostgresStore`], for several replicas sharing one database.

@@ -1,0 +1,465 @@
+//! The implementation of the generated `NetworkApi` trait: for every operation,
+//! the checks in the documented order (401 → 403 → 400 → 404 → 412), then the
+//! store, then the response with its `ETag`.
+//!
+//! Request parts arrive as `Deferred`/`JsonBody` values (see `network-api`), so
+//! a malformed request is only reported (400) after authentication and
+//! authorization succeeded: a malformed request never reveals whether a
+//! customer exists, and an anonymous one only learns that it needs a token.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use dropshot::{Header, Path, Query, RequestContext};
+use network_api::types::{Customer as WireCustomer, CustomerDetails, CustomerPage};
+use network_api::*;
+
+use crate::auth::{Authenticator, Permission, Principal};
+use crate::domain::{
+    self, Customer, CustomerDraft, CustomerId, Direction, ListQuery, NameSearch, Precondition,
+    SortField, TenantName, ValidationError,
+};
+use crate::error::{malformed, AppError};
+use crate::ops::Metrics;
+use crate::ratelimit::{RateLimiter, RateStatus};
+use crate::store::CustomerStore;
+
+/// What every request handler shares.
+pub struct AppContext {
+    pub store: Arc<dyn CustomerStore>,
+    pub auth: Authenticator,
+    pub limiter: Arc<RateLimiter>,
+    pub metrics: Metrics,
+    /// Bodies larger than this are rejected (400), below the contract's own cap.
+    pub body_limit: usize,
+}
+
+/// The server's implementation of the contract.
+pub enum NetworkServerImpl {}
+
+/// Who is calling, as far as admission got (for the log line and the rate-limit headers).
+#[derive(Default)]
+struct Caller {
+    principal: Option<Arc<Principal>>,
+    rate: Option<RateStatus>,
+}
+
+/// Authentication (401), then rate limiting (429), then the tenant and
+/// permission checks (403). The tenant header is read raw here: its absence is
+/// a 400, reported later with the other malformed parts. Fills `caller` as it goes.
+fn admit(
+    rqctx: &RequestContext<AppContext>,
+    required: &[Permission],
+    customer_scoped_ok: bool,
+    caller: &mut Caller,
+) -> Result<Arc<Principal>, AppError> {
+    let ctx = rqctx.context();
+    let headers = rqctx.request.headers();
+    let authorization =
+        headers.get(http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    let principal = ctx.auth.authenticate(authorization)?;
+    caller.principal = Some(principal.clone());
+    let rate =
+        ctx.limiter.check(&principal.tenant, &principal.subject).map_err(AppError::RateLimited)?;
+    caller.rate = Some(rate);
+    if let Some(tenant) = headers.get("x-servitly-tenant").and_then(|value| value.to_str().ok()) {
+        if tenant != principal.tenant {
+            return Err(AppError::Forbidden(
+                "the token does not grant access to this tenant".into(),
+            ));
+        }
+    }
+    if let Some(missing) = required.iter().find(|permission| !principal.has(**permission)) {
+        return Err(AppError::Forbidden(format!("missing permission {}", missing.as_str())));
+    }
+    if principal.customer_id.is_some() && !customer_scoped_ok {
+        return Err(AppError::Forbidden(
+            "a customer-scoped token cannot use this operation".into(),
+        ));
+    }
+    Ok(principal)
+}
+
+/// 403 when a customer-scoped token addresses another customer.
+fn check_customer_scope(principal: &Principal, customer_id: &str) -> Result<(), AppError> {
+    match &principal.customer_id {
+        Some(own) if own != customer_id => {
+            Err(AppError::Forbidden("the token is scoped to another customer".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The tenant named by the header (already checked against the token by `admit`).
+fn tenant_of(header_tenant: &str) -> Result<TenantName, AppError> {
+    Ok(TenantName::parse(header_tenant)?)
+}
+
+fn check_body_size(rqctx: &RequestContext<AppContext>) -> Result<(), AppError> {
+    let limit = rqctx.context().body_limit;
+    let length = rqctx
+        .request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match length {
+        Some(length) if length > limit as u64 => {
+            Err(AppError::Malformed(format!("request body exceeds the limit of {limit} bytes")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn draft_from(details: CustomerDetails) -> Result<CustomerDraft, ValidationError> {
+    let name: String = details.name.into();
+    let country: Option<String> = details.country.map(Into::into);
+    let timezone: Option<String> = details.timezone.map(Into::into);
+    let properties: Option<BTreeMap<String, String>> =
+        details.properties.map(|p| p.0.into_iter().map(|(k, v)| (k, v.into())).collect());
+    CustomerDraft::parse(&name, country.as_deref(), timezone.as_deref(), properties)
+}
+
+fn to_wire(customer: &Customer) -> WireCustomer {
+    // The domain values were validated with limits at least as strict as the
+    // spec's, so the wire newtypes accept them.
+    let details = &customer.details;
+    WireCustomer {
+        id: customer.id.as_str().to_string(),
+        name: details.name.as_str().parse().expect("a valid name fits the wire type"),
+        country: details
+            .country
+            .as_ref()
+            .map(|c| c.as_str().parse().expect("a valid country fits")),
+        timezone: details
+            .timezone
+            .as_ref()
+            .map(|t| t.as_str().parse().expect("a valid time zone fits")),
+        properties: network_api::types::Properties(
+            details
+                .properties
+                .as_map()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.parse().expect("a valid value fits")))
+                .collect(),
+        ),
+        creation_timestamp: customer.creation_timestamp,
+        first_access_timestamp: customer.first_access_timestamp,
+        last_access_timestamp: customer.last_access_timestamp,
+    }
+}
+
+/// Adds the rate-limit headers to any reply and records the request.
+fn finish<T>(
+    rqctx: &RequestContext<AppContext>,
+    operation: &'static str,
+    started: Instant,
+    caller: &Caller,
+    result: Result<T, AppError>,
+) -> Reply<T>
+where
+    T: MaybeHeaders,
+{
+    let ctx = rqctx.context();
+    let rate_headers = caller.rate.as_ref().map(RateStatus::headers).unwrap_or_default();
+    let (reply, status, problem) = match result {
+        Ok(mut success) => {
+            if let Some(headers) = success.headers() {
+                for (name, value) in rate_headers {
+                    insert_header(headers, name, &value);
+                }
+            }
+            (Reply(Ok(success)), 0, None)
+        }
+        Err(error) => {
+            let problem = error.to_string();
+            let mut api_error = ApiError::from(error);
+            for (name, value) in rate_headers {
+                insert_header(&mut api_error.headers, name, &value);
+            }
+            let status = api_error.status.as_u16();
+            (Reply(Err(api_error)), status, Some(problem))
+        }
+    };
+    let status = if status == 0 { success_status(operation) } else { status };
+    let elapsed = started.elapsed();
+    ctx.metrics.observe(operation, status, elapsed);
+    let (tenant, subject) = caller
+        .principal
+        .as_ref()
+        .map(|principal| (principal.tenant.as_str(), principal.subject.as_str()))
+        .unwrap_or(("", ""));
+    slog::info!(rqctx.log, "request handled";
+        "operation" => operation,
+        "tenant" => tenant,
+        "subject" => subject,
+        "status" => status,
+        "latency_us" => elapsed.as_micros() as u64,
+        "problem" => problem,
+    );
+    reply
+}
+
+/// Success responses that can carry extra headers (the rate-limit ones).
+trait MaybeHeaders {
+    fn headers(&mut self) -> Option<&mut http::HeaderMap>;
+}
+
+impl<
+        T: dropshot::HttpCodedResponse,
+        H: schemars::JsonSchema + serde::Serialize + Send + Sync + 'static,
+    > MaybeHeaders for dropshot::HttpResponseHeaders<T, H>
+{
+    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
+        Some(self.headers_mut())
+    }
+}
+
+/// The 204 of a delete and the list page have no header slot: no rate-limit headers there.
+impl MaybeHeaders for DeleteCustomerSuccess {
+    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
+        None
+    }
+}
+
+impl MaybeHeaders for GetCustomersSuccess {
+    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
+        None
+    }
+}
+
+fn success_status(operation: &str) -> u16 {
+    match operation {
+        "createCustomer" => 201,
+        "deleteCustomer" => 204,
+        _ => 200,
+    }
+}
+
+fn insert_header(headers: &mut http::HeaderMap, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) =
+        (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(value))
+    {
+        headers.insert(name, value);
+    }
+}
+
+impl NetworkApi for NetworkServerImpl {
+    type Context = AppContext;
+
+    async fn update_customer(
+        rqctx: RequestContext<AppContext>,
+        path: Deferred<Path<UpdateCustomerPathParams>>,
+        headers: Deferred<Header<UpdateCustomerHeaderParams>>,
+        body: JsonBody<CustomerDetails>,
+    ) -> Result<Reply<UpdateCustomerResponse>, ApiError> {
+        let started = Instant::now();
+        let mut caller = Caller::default();
+        let result = async {
+            let principal = admit(
+                &rqctx,
+                &[Permission::ReadCustomer, Permission::WriteCustomer],
+                true,
+                &mut caller,
+            )?;
+            let path = path.into_result().map_err(malformed)?.into_inner();
+            check_customer_scope(&principal, &path.customer_id)?;
+            let headers = headers.into_result().map_err(malformed)?.into_inner();
+            let tenant = tenant_of(&headers.x_servitly_tenant)?;
+            let id = CustomerId::parse(&path.customer_id)?;
+            check_body_size(&rqctx)?;
+            let draft = draft_from(body.into_result().map_err(malformed)?)?;
+            let precondition = Precondition::from_if_match(headers.if_match.as_deref());
+            let updated = rqctx.context().store.update(&tenant, &id, &draft, &precondition).await?;
+            let etag = updated.version.etag();
+            Ok(UpdateCustomerResponse::new(
+                UpdateCustomerSuccess(to_wire(&updated)),
+                UpdateCustomerResponseHeaders { e_tag: etag },
+            ))
+        }
+        .await;
+        Ok(finish(&rqctx, "updateCustomer", started, &caller, result))
+    }
+
+    async fn get_customer(
+        rqctx: RequestContext<AppContext>,
+        path: Deferred<Path<GetCustomerPathParams>>,
+        headers: Deferred<Header<GetCustomerHeaderParams>>,
+    ) -> Result<Reply<GetCustomerResponse>, ApiError> {
+        let started = Instant::now();
+        let mut caller = Caller::default();
+        let result = async {
+            let principal = admit(&rqctx, &[Permission::ReadCustomer], true, &mut caller)?;
+            let path = path.into_result().map_err(malformed)?.into_inner();
+            check_customer_scope(&principal, &path.customer_id)?;
+            let headers = headers.into_result().map_err(malformed)?.into_inner();
+            let tenant = tenant_of(&headers.x_servitly_tenant)?;
+            let id = CustomerId::parse(&path.customer_id)?;
+            let customer = rqctx
+                .context()
+                .store
+                .get(&tenant, &id)
+                .await?
+                .ok_or(AppError::Store(crate::store::StoreError::NotFound))?;
+            Ok(GetCustomerResponse::new(
+                GetCustomerSuccess(to_wire(&customer)),
+                GetCustomerResponseHeaders { e_tag: customer.version.etag() },
+            ))
+        }
+        .await;
+        Ok(finish(&rqctx, "getCustomer", started, &caller, result))
+    }
+
+    async fn create_customer(
+        rqctx: RequestContext<AppContext>,
+        headers: Deferred<Header<CreateCustomerHeaderParams>>,
+        body: JsonBody<CustomerDetails>,
+    ) -> Result<Reply<CreateCustomerResponse>, ApiError> {
+        let started = Instant::now();
+        let mut caller = Caller::default();
+        let result = async {
+            admit(&rqctx, &[Permission::WriteCustomer], false, &mut caller)?;
+            let headers = headers.into_result().map_err(malformed)?.into_inner();
+            let tenant = tenant_of(&headers.x_servitly_tenant)?;
+            check_body_size(&rqctx)?;
+            let draft = draft_from(body.into_result().map_err(malformed)?)?;
+            let id = domain::new_customer_id();
+            let created =
+                rqctx.context().store.create(&tenant, &id, &draft, domain::now_millis()).await?;
+            Ok(CreateCustomerResponse::new(
+                CreateCustomerSuccess(to_wire(&created)),
+                CreateCustomerResponseHeaders {
+                    e_tag: created.version.etag(),
+                    location: format!("/network/customers/{}", created.id.as_str()),
+                },
+            ))
+        }
+        .await;
+        Ok(finish(&rqctx, "createCustomer", started, &caller, result))
+    }
+
+    async fn delete_customer(
+        rqctx: RequestContext<AppContext>,
+        path: Deferred<Path<DeleteCustomerPathParams>>,
+        headers: Deferred<Header<DeleteCustomerHeaderParams>>,
+    ) -> Result<Reply<DeleteCustomerSuccess>, ApiError> {
+        let started = Instant::now();
+        let mut caller = Caller::default();
+        let result = async {
+            let principal = admit(&rqctx, &[Permission::DeleteCustomer], true, &mut caller)?;
+            let path = path.into_result().map_err(malformed)?.into_inner();
+            check_customer_scope(&principal, &path.customer_id)?;
+            let headers = headers.into_result().map_err(malformed)?.into_inner();
+            let tenant = tenant_of(&headers.x_servitly_tenant)?;
+            let id = CustomerId::parse(&path.customer_id)?;
+            let precondition = Precondition::from_if_match(headers.if_match.as_deref());
+            rqctx.context().store.delete(&tenant, &id, &precondition).await?;
+            Ok(DeleteCustomerSuccess)
+        }
+        .await;
+        Ok(finish(&rqctx, "deleteCustomer", started, &caller, result))
+    }
+
+    async fn get_customers(
+        rqctx: RequestContext<AppContext>,
+        query: Deferred<Query<GetCustomersQueryParams>>,
+        headers: Deferred<Header<GetCustomersHeaderParams>>,
+    ) -> Result<Reply<GetCustomersSuccess>, ApiError> {
+        let started = Instant::now();
+        let mut caller = Caller::default();
+        let result = async {
+            admit(&rqctx, &[Permission::ReadAllCustomers], false, &mut caller)?;
+            let headers = headers.into_result().map_err(malformed)?.into_inner();
+            let tenant = tenant_of(&headers.x_servitly_tenant)?;
+            let query = list_query(query.into_result().map_err(malformed)?.into_inner())?;
+            let page = rqctx.context().store.list(&tenant, &query).await?;
+            Ok(GetCustomersSuccess(page_to_wire(&query, page)))
+        }
+        .await;
+        Ok(finish(&rqctx, "getCustomers", started, &caller, result))
+    }
+}
+
+/// Validates the list parameters.
+fn list_query(params: GetCustomersQueryParams) -> Result<ListQuery, AppError> {
+    let page = params.page.unwrap_or(0);
+    let size = params.size.unwrap_or(20);
+    if page < 0 {
+        return Err(ValidationError::new("page", format!("must be at least 0 (got {page})")).into());
+    }
+    if !(1..=1000).contains(&size) {
+        return Err(ValidationError::new("size", format!("must be 1 to 1000 (got {size})")).into());
+    }
+    let mut sort = Vec::new();
+    for item in params.sort.unwrap_or_default() {
+        let (field, direction) = item.split_once(',').unwrap_or((item.as_str(), "ASC"));
+        let field = match field {
+            "name" => SortField::Name,
+            "country" => SortField::Country,
+            "creationTimestamp" => SortField::CreationTimestamp,
+            other => {
+                return Err(ValidationError::new(
+                    "sort",
+                    format!("unknown field `{other}` (name, country or creationTimestamp)"),
+                )
+                .into())
+            }
+        };
+        let direction = match direction {
+            "ASC" | "asc" => Direction::Asc,
+            "DESC" | "desc" => Direction::Desc,
+            other => {
+                return Err(ValidationError::new(
+                    "sort",
+                    format!("unknown direction `{other}` (ASC or DESC)"),
+                )
+                .into())
+            }
+        };
+        sort.push((field, direction));
+    }
+    let name_equals = match params.name {
+        None => None,
+        Some(filter) => Some(
+            filter
+                .strip_prefix("eq;")
+                .ok_or_else(|| ValidationError::new("name", "must be `eq;` followed by the name"))?
+                .to_string(),
+        ),
+    };
+    if let Some(text) = &params.search_text {
+        if text.chars().count() > 255 {
+            return Err(
+                ValidationError::new("searchText", "must be at most 255 characters long").into()
+            );
+        }
+    }
+    Ok(ListQuery {
+        page: page as u32,
+        size: size as u32,
+        sort,
+        search: params.search_text.as_deref().and_then(NameSearch::parse),
+        name_equals,
+        country: params.country,
+    })
+}
+
+fn page_to_wire(query: &ListQuery, page: domain::Page) -> CustomerPage {
+    let size = query.size as i64;
+    let total = page.total_elements as i64;
+    let total_pages = if total == 0 { 0 } else { (total + size - 1) / size };
+    let number = query.page as i64;
+    let count = page.content.len();
+    CustomerPage {
+        content: page.content.iter().map(to_wire).collect(),
+        total_elements: total,
+        total_pages: total_pages.min(i32::MAX as i64) as i32,
+        size: query.size as i32,
+        number: query.page as i32,
+        number_of_elements: count as i32,
+        first: number == 0,
+        last: number + 1 >= total_pages,
+        empty: count == 0,
+    }
+}

@@ -1,0 +1,135 @@
+//! Wiring: open the store, build the authenticator and the limiter, register
+//! the API (the generated trait plus the operational endpoints), start, and
+//! shut down gracefully.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dropshot::{ApiDescription, ConfigDropshot, HttpServer, ServerBuilder};
+
+use crate::auth::{AuthConfig, Authenticator};
+use crate::http::{AppContext, NetworkServerImpl};
+use crate::ops::{self, Metrics};
+use crate::ratelimit::{RateLimitConfig, RateLimiter};
+use crate::store::postgres::{PostgresOptions, PostgresStore};
+use crate::store::sqlite::{SqliteOptions, SqliteStore};
+use crate::store::{CustomerStore, StoreError};
+
+/// Where customers are kept.
+#[derive(Debug, Clone)]
+pub enum StoreSettings {
+    /// SQLite in one file.
+    Sqlite { path: PathBuf, group_commit: bool },
+    /// A PostgreSQL database shared by any number of replicas.
+    Postgres { url: String, schema: Option<String>, pool_size: usize },
+}
+
+/// Everything `start` needs, already resolved from flags and environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub store: StoreSettings,
+    pub auth: AuthConfig,
+    pub rate: RateLimitConfig,
+    pub body_limit: usize,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("invalid JWT configuration: {0}")]
+    Auth(#[from] crate::auth::AuthConfigError),
+    #[error("cannot start the HTTP server on {bind}: {message}")]
+    Http { bind: SocketAddr, message: String },
+}
+
+/// The largest body the contract allows (its `x-request-body-max-bytes`).
+pub const CONTRACT_BODY_LIMIT: usize = 262_144;
+
+/// The generated trait's endpoints plus the unpublished operational ones.
+pub fn api() -> ApiDescription<AppContext> {
+    let mut api = network_api::network_api_mod::api_description::<NetworkServerImpl>()
+        .expect("the generated API registers");
+    api.register(ops::healthz).expect("registers");
+    api.register(ops::readyz).expect("registers");
+    api.register(ops::metrics).expect("registers");
+    api.register(ops::openapi).expect("registers");
+    api
+}
+
+/// Opens (and migrates) the configured store.
+pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn CustomerStore>, StoreError> {
+    Ok(match settings {
+        StoreSettings::Sqlite { path, group_commit } => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|error| {
+                    StoreError::Unavailable(format!("cannot create {}: {error}", parent.display()))
+                })?;
+            }
+            let options = SqliteOptions { group_commit: *group_commit, ..SqliteOptions::default() };
+            Arc::new(SqliteStore::open(path, options)?)
+        }
+        StoreSettings::Postgres { url, schema, pool_size } => {
+            let options = PostgresOptions { schema: schema.clone(), pool_size: *pool_size };
+            Arc::new(PostgresStore::connect(url, options).await?)
+        }
+    })
+}
+
+/// A started server.
+pub struct Running {
+    server: HttpServer<AppContext>,
+    store: Arc<dyn CustomerStore>,
+    housekeeping: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, then
+    /// flushes and closes the store.
+    pub async fn shutdown(self) -> Result<(), String> {
+        self.housekeeping.abort();
+        let result = self.server.close().await;
+        self.store.close().await;
+        result
+    }
+}
+
+/// Opens the store and starts serving.
+pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, StartError> {
+    let store = open_store(&settings.store).await?;
+    let auth = Authenticator::new(settings.auth.clone())?;
+    let limiter = Arc::new(RateLimiter::new(&settings.rate));
+    let context = AppContext {
+        store: store.clone(),
+        auth,
+        limiter: limiter.clone(),
+        metrics: Metrics::default(),
+        body_limit: settings.body_limit.min(CONTRACT_BODY_LIMIT),
+    };
+    let config = ConfigDropshot {
+        bind_address: settings.bind,
+        default_request_body_max_bytes: CONTRACT_BODY_LIMIT,
+        ..Default::default()
+    };
+    let server = ServerBuilder::new(api(), context, log)
+        .config(config)
+        .start()
+        .map_err(|error| StartError::Http { bind: settings.bind, message: error.to_string() })?;
+    // Forget rate-limit keys that have refilled, so memory stays bounded.
+    let housekeeping = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            limiter.housekeeping();
+        }
+    });
+    Ok(Running { server, store, housekeeping })
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the real server: each binds 127.0.0.1:0, starts
+//! `network-server`'s library on a fresh data directory (or a fresh
+//! PostgreSQL schema) and drives it through the generated client or raw HTTP.
+
+mod helpers;
+
+mod cli;
+mod concurrency;
+mod isolation;
+mod list_create_delete;
+mod ops;
+mod persistence;
+mod update;
