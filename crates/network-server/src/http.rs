@@ -15,7 +15,7 @@ use dropshot::{Header, Path, Query, RequestContext};
 use network_api::types::{Customer as WireCustomer, CustomerDetails, CustomerPage};
 use network_api::*;
 
-use crate::auth::{Authenticator, Permission, Principal};
+use crate::auth::{AuthError, Authenticator, Permission, Principal};
 use crate::domain::{
     self, Customer, CustomerDraft, CustomerId, Direction, ListQuery, NameSearch, Precondition,
     SortField, TenantName, ValidationError,
@@ -56,15 +56,25 @@ fn admit(
 ) -> Result<Arc<Principal>, AppError> {
     let ctx = rqctx.context();
     let headers = rqctx.request.headers();
-    let authorization =
-        headers.get(http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    // Two Authorization headers are ambiguous (a proxy may pick the other one).
+    let mut authorizations = headers.get_all(http::header::AUTHORIZATION).iter();
+    let authorization = authorizations
+        .next()
+        .map(|value| value.to_str().map_err(|_| AuthError::MalformedHeader))
+        .transpose()?;
+    if authorizations.next().is_some() {
+        return Err(AuthError::MultipleAuthorizationHeaders.into());
+    }
     let principal = ctx.auth.authenticate(authorization)?;
     caller.principal = Some(principal.clone());
     let rate =
         ctx.limiter.check(&principal.tenant, &principal.subject).map_err(AppError::RateLimited)?;
     caller.rate = Some(rate);
-    if let Some(tenant) = headers.get("x-servitly-tenant").and_then(|value| value.to_str().ok()) {
-        if tenant != principal.tenant {
+    // Every tenant header must name the token's tenant: the header extractor
+    // keeps the last one, so checking only the first would let a token of one
+    // tenant act on another (a repeated header is then a 400, in `tenant_of`).
+    for tenant in headers.get_all(TENANT_HEADER) {
+        if tenant.as_bytes() != principal.tenant.as_bytes() {
             return Err(AppError::Forbidden(
                 "the token does not grant access to this tenant".into(),
             ));
@@ -91,9 +101,49 @@ fn check_customer_scope(principal: &Principal, customer_id: &str) -> Result<(), 
     }
 }
 
-/// The tenant named by the header (already checked against the token by `admit`).
-fn tenant_of(header_tenant: &str) -> Result<TenantName, AppError> {
+const TENANT_HEADER: &str = "x-servitly-tenant";
+
+/// The tenant named by the header (already checked against the token by
+/// `admit`), which must be sent once.
+fn tenant_of(
+    rqctx: &RequestContext<AppContext>,
+    header_tenant: &str,
+) -> Result<TenantName, AppError> {
+    let count = rqctx.request.headers().get_all(TENANT_HEADER).iter().count();
+    if count > 1 {
+        return Err(ValidationError::new(
+            "X-Servitly-Tenant",
+            format!("must be sent once (got {count} headers)"),
+        )
+        .into());
+    }
     Ok(TenantName::parse(header_tenant)?)
+}
+
+/// `If-Match` as one list: repeated headers are combined (RFC 9110 §5.3), where
+/// the header extractor would keep only the last.
+fn if_match_of(rqctx: &RequestContext<AppContext>) -> Option<String> {
+    let values: Vec<&str> = rqctx
+        .request
+        .headers()
+        .get_all(http::header::IF_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+/// A 400 from the header extractor. Its message for a value that is not
+/// visible ASCII does not say which header (dropshot converts every header
+/// of the request), so name it here.
+fn malformed_headers(rqctx: &RequestContext<AppContext>, error: ApiError) -> AppError {
+    let offending = rqctx.request.headers().iter().find(|(_, value)| value.to_str().is_err());
+    match offending {
+        Some((name, _)) => AppError::Malformed(format!(
+            "header `{name}` has a value that is not visible ASCII text"
+        )),
+        None => malformed(error),
+    }
 }
 
 fn check_body_size(rqctx: &RequestContext<AppContext>) -> Result<(), AppError> {
@@ -265,12 +315,15 @@ impl NetworkApi for NetworkServerImpl {
             )?;
             let path = path.into_result().map_err(malformed)?.into_inner();
             check_customer_scope(&principal, &path.customer_id)?;
-            let headers = headers.into_result().map_err(malformed)?.into_inner();
-            let tenant = tenant_of(&headers.x_servitly_tenant)?;
+            let headers = headers
+                .into_result()
+                .map_err(|error| malformed_headers(&rqctx, error))?
+                .into_inner();
+            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
             let id = CustomerId::parse(&path.customer_id)?;
             check_body_size(&rqctx)?;
             let draft = draft_from(body.into_result().map_err(malformed)?)?;
-            let precondition = Precondition::from_if_match(headers.if_match.as_deref());
+            let precondition = Precondition::from_if_match(if_match_of(&rqctx).as_deref());
             let updated = rqctx.context().store.update(&tenant, &id, &draft, &precondition).await?;
             let etag = updated.version.etag();
             Ok(UpdateCustomerResponse::new(
@@ -293,8 +346,11 @@ impl NetworkApi for NetworkServerImpl {
             let principal = admit(&rqctx, &[Permission::ReadCustomer], true, &mut caller)?;
             let path = path.into_result().map_err(malformed)?.into_inner();
             check_customer_scope(&principal, &path.customer_id)?;
-            let headers = headers.into_result().map_err(malformed)?.into_inner();
-            let tenant = tenant_of(&headers.x_servitly_tenant)?;
+            let headers = headers
+                .into_result()
+                .map_err(|error| malformed_headers(&rqctx, error))?
+                .into_inner();
+            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
             let id = CustomerId::parse(&path.customer_id)?;
             let customer = rqctx
                 .context()
@@ -320,8 +376,11 @@ impl NetworkApi for NetworkServerImpl {
         let mut caller = Caller::default();
         let result = async {
             admit(&rqctx, &[Permission::WriteCustomer], false, &mut caller)?;
-            let headers = headers.into_result().map_err(malformed)?.into_inner();
-            let tenant = tenant_of(&headers.x_servitly_tenant)?;
+            let headers = headers
+                .into_result()
+                .map_err(|error| malformed_headers(&rqctx, error))?
+                .into_inner();
+            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
             check_body_size(&rqctx)?;
             let draft = draft_from(body.into_result().map_err(malformed)?)?;
             let id = domain::new_customer_id();
@@ -350,10 +409,13 @@ impl NetworkApi for NetworkServerImpl {
             let principal = admit(&rqctx, &[Permission::DeleteCustomer], true, &mut caller)?;
             let path = path.into_result().map_err(malformed)?.into_inner();
             check_customer_scope(&principal, &path.customer_id)?;
-            let headers = headers.into_result().map_err(malformed)?.into_inner();
-            let tenant = tenant_of(&headers.x_servitly_tenant)?;
+            let headers = headers
+                .into_result()
+                .map_err(|error| malformed_headers(&rqctx, error))?
+                .into_inner();
+            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
             let id = CustomerId::parse(&path.customer_id)?;
-            let precondition = Precondition::from_if_match(headers.if_match.as_deref());
+            let precondition = Precondition::from_if_match(if_match_of(&rqctx).as_deref());
             rqctx.context().store.delete(&tenant, &id, &precondition).await?;
             Ok(DeleteCustomerSuccess)
         }
@@ -370,8 +432,11 @@ impl NetworkApi for NetworkServerImpl {
         let mut caller = Caller::default();
         let result = async {
             admit(&rqctx, &[Permission::ReadAllCustomers], false, &mut caller)?;
-            let headers = headers.into_result().map_err(malformed)?.into_inner();
-            let tenant = tenant_of(&headers.x_servitly_tenant)?;
+            let headers = headers
+                .into_result()
+                .map_err(|error| malformed_headers(&rqctx, error))?
+                .into_inner();
+            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
             let query = list_query(query.into_result().map_err(malformed)?.into_inner())?;
             let page = rqctx.context().store.list(&tenant, &query).await?;
             Ok(GetCustomersSuccess(page_to_wire(&query, page)))

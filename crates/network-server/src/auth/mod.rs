@@ -137,6 +137,8 @@ pub enum AuthError {
     MissingToken,
     #[error("malformed Authorization header")]
     MalformedHeader,
+    #[error("more than one Authorization header")]
+    MultipleAuthorizationHeaders,
     #[error("authorization scheme is not Bearer")]
     NotBearer,
     #[error("token too large")]
