@@ -109,6 +109,7 @@ impl Emitter {
     fn types_with_spec_schemas(&mut self, model: &ApiModel) -> Result<TokenStream, GenError> {
         let mut impls = Vec::new();
         let mut component_idents = BTreeSet::new();
+        let mut component_schemas = BTreeMap::new();
         for (name, value) in &model.schemas {
             let pointer = format!("#/components/schemas/{}", pointer_segment(name));
             let reference =
@@ -116,6 +117,7 @@ impl Emitter {
             let ty = self.schema_type(&pointer, &reference, name)?;
             let local = ty.to_string().rsplit(' ').next().unwrap_or_default().to_string();
             component_idents.insert(local.clone());
+            component_schemas.insert(local.clone(), value);
             let local = ident(&local);
             let converted = schema::to_published_schema(&pointer, value, &self.known)?;
             let json = serde_json::to_string(&converted).expect("a schema serializes");
@@ -154,6 +156,11 @@ impl Emitter {
             GenError::new("#/components/schemas", format!("typify output does not parse: {error}"))
         })?;
         for item in &mut file.items {
+            if let syn::Item::Struct(item) = item {
+                if let Some(schema) = component_schemas.get(&item.ident.to_string()) {
+                    refuse_null_where_not_nullable(item, schema, &self.schemas)?;
+                }
+            }
             let (item_ident, attrs) = match item {
                 syn::Item::Struct(item) => (&item.ident, &mut item.attrs),
                 syn::Item::Enum(item) => (&item.ident, &mut item.attrs),
@@ -745,4 +752,117 @@ fn field_ident(name: &str) -> Ident {
         snake.push('_');
     }
     ident(&snake)
+}
+
+/// serde reads `null` into an `Option` field as "absent", but an optional
+/// property that is not `nullable` in the spec must not accept `null`. Such
+/// fields of a component's struct get
+/// `#[serde(default, deserialize_with = "super::deserialize_non_null")]`
+/// (a support function: the value itself, never `null`). Properties whose
+/// schema may be null (`nullable`, a nullable `$ref`, a composition with a
+/// nullable member, a `null` type or enum value) keep serde's reading.
+fn refuse_null_where_not_nullable(
+    item: &mut syn::ItemStruct,
+    schema: &Value,
+    schemas: &BTreeMap<String, Value>,
+) -> Result<(), GenError> {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    let required: BTreeSet<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let syn::Fields::Named(fields) = &mut item.fields else { return Ok(()) };
+    for field in &mut fields.named {
+        let serde = serde_field_options(&field.attrs).map_err(|error| {
+            GenError::new("#/components/schemas", format!("typify field attributes: {error}"))
+        })?;
+        let json_name = match serde.rename {
+            Some(rename) => rename,
+            None => match &field.ident {
+                Some(ident) => syn::ext::IdentExt::unraw(ident).to_string(),
+                None => continue,
+            },
+        };
+        let optional_field = matches!(&field.ty, syn::Type::Path(path)
+            if path.path.segments.last().is_some_and(|last| last.ident == "Option"));
+        let Some(property) = properties.get(&json_name) else { continue };
+        if required.contains(json_name.as_str())
+            || !optional_field
+            || serde.custom
+            || may_be_null(property, schemas, 0)
+        {
+            continue;
+        }
+        let with = "super::deserialize_non_null";
+        field.attrs.push(if serde.default {
+            syn::parse_quote!(#[serde(deserialize_with = #with)])
+        } else {
+            syn::parse_quote!(#[serde(default, deserialize_with = #with)])
+        });
+    }
+    Ok(())
+}
+
+/// What typify's `#[serde(...)]` attributes on a field say.
+#[derive(Default)]
+struct SerdeFieldOptions {
+    rename: Option<String>,
+    default: bool,
+    /// `deserialize_with`, `with` or `flatten`: leave the field alone.
+    custom: bool,
+}
+
+fn serde_field_options(attrs: &[syn::Attribute]) -> syn::Result<SerdeFieldOptions> {
+    let mut options = SerdeFieldOptions::default();
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("serde")) {
+        attr.parse_nested_meta(|meta| {
+            let name = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            let value = if meta.input.peek(syn::Token![=]) {
+                Some(meta.value()?.parse::<syn::Lit>()?)
+            } else {
+                None
+            };
+            match (name.as_str(), value) {
+                ("rename", Some(syn::Lit::Str(rename))) => options.rename = Some(rename.value()),
+                ("default", _) => options.default = true,
+                ("deserialize_with" | "with" | "flatten", _) => options.custom = true,
+                _ => {}
+            }
+            Ok(())
+        })?;
+    }
+    Ok(options)
+}
+
+/// Whether a property's (OpenAPI 3.0) schema admits `null`.
+fn may_be_null(schema: &Value, schemas: &BTreeMap<String, Value>, depth: usize) -> bool {
+    if depth > 32 {
+        return true;
+    }
+    if schema.get("nullable").and_then(Value::as_bool) == Some(true) {
+        return true;
+    }
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let target =
+            reference.strip_prefix("#/components/schemas/").and_then(|name| schemas.get(name));
+        return target.is_none_or(|target| may_be_null(target, schemas, depth + 1));
+    }
+    let null_type = match schema.get("type") {
+        Some(Value::String(kind)) => kind == "null",
+        Some(Value::Array(kinds)) => kinds.iter().any(|kind| kind == "null"),
+        _ => false,
+    };
+    let null_enum = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .is_some_and(|values| values.iter().any(Value::is_null));
+    let nullable_member = ["allOf", "anyOf", "oneOf"].iter().any(|keyword| {
+        schema.get(*keyword).and_then(Value::as_array).is_some_and(|members| {
+            members.iter().any(|member| may_be_null(member, schemas, depth + 1))
+        })
+    });
+    null_type || null_enum || nullable_member
 }

@@ -7,6 +7,7 @@ pub mod types {
     pub struct Customer {
         ///The country the customer belongs to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "super::deserialize_non_null")]
         pub country: ::std::option::Option<CustomerCountry>,
         ///The timestamp at which the object was created.
         #[serde(rename = "creationTimestamp")]
@@ -16,6 +17,7 @@ pub mod types {
             rename = "firstAccessTimestamp",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(default, deserialize_with = "super::deserialize_non_null")]
         pub first_access_timestamp: ::std::option::Option<i64>,
         ///The customer object identifier.
         pub id: ::std::string::String,
@@ -24,12 +26,14 @@ pub mod types {
             rename = "lastAccessTimestamp",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(default, deserialize_with = "super::deserialize_non_null")]
         pub last_access_timestamp: ::std::option::Option<i64>,
         ///The name of the customer which could be a personal name or a business name.
         pub name: CustomerName,
         pub properties: Properties,
         ///The timezone used for date/times localization (e.g. Europe/Rome).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "super::deserialize_non_null")]
         pub timezone: ::std::option::Option<CustomerTimezone>,
     }
     ///The country the customer belongs to.
@@ -103,31 +107,37 @@ pub mod types {
     pub struct CustomerDetails {
         ///The country the customer belongs to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "super::deserialize_non_null")]
         pub country: ::std::option::Option<CustomerDetailsCountry>,
         ///The timestamp at which the object was created.
         #[serde(
             rename = "creationTimestamp",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(default, deserialize_with = "super::deserialize_non_null")]
         pub creation_timestamp: ::std::option::Option<i64>,
         ///The timestamp at which a client's user first logged in.
         #[serde(
             rename = "firstAccessTimestamp",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(default, deserialize_with = "super::deserialize_non_null")]
         pub first_access_timestamp: ::std::option::Option<i64>,
         ///The timestamp at which a client's user last logged in.
         #[serde(
             rename = "lastAccessTimestamp",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(default, deserialize_with = "super::deserialize_non_null")]
         pub last_access_timestamp: ::std::option::Option<i64>,
         ///The name of the customer which could be a personal name or a business name.
         pub name: CustomerDetailsName,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "super::deserialize_non_null")]
         pub properties: ::std::option::Option<Properties>,
         ///The timezone used for date/times localization (e.g. Europe/Rome).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "super::deserialize_non_null")]
         pub timezone: ::std::option::Option<CustomerDetailsTimezone>,
     }
     ///The country the customer belongs to.
@@ -1332,11 +1342,18 @@ where
         rqctx: &::dropshot::RequestContext<Context>,
         request: ::hyper::Request<::dropshot::Body>,
     ) -> Result<Self, ::dropshot::HttpError> {
-        let body = <::dropshot::TypedBody<
-            T,
-        > as ::dropshot::ExclusiveExtractor>::from_request(rqctx, request)
+        let framing = check_json_request_headers(request.headers());
+        let raw = <::dropshot::UntypedBody as ::dropshot::ExclusiveExtractor>::from_request(
+                rqctx,
+                request,
+            )
             .await;
-        Ok(JsonBody(body.map(|body| body.into_inner()).map_err(ApiError::from)))
+        let parsed = match (raw, framing) {
+            (Err(error), _) => Err(ApiError::from(error)),
+            (Ok(_), Err(error)) => Err(error),
+            (Ok(raw), Ok(())) => parse_json_body::<T>(raw.as_bytes()),
+        };
+        Ok(JsonBody(parsed))
     }
     fn metadata(
         body_content_type: ::dropshot::ApiEndpointBodyContentType,
@@ -1370,6 +1387,7 @@ where
         rqctx: &::dropshot::RequestContext<Context>,
         request: ::hyper::Request<::dropshot::Body>,
     ) -> Result<Self, ::dropshot::HttpError> {
+        let framing = check_json_request_headers(request.headers());
         let raw = <::dropshot::UntypedBody as ::dropshot::ExclusiveExtractor>::from_request(
                 rqctx,
                 request,
@@ -1379,14 +1397,10 @@ where
             Err(error) => Err(ApiError::from(error)),
             Ok(raw) if raw.as_bytes().iter().all(u8::is_ascii_whitespace) => Ok(None),
             Ok(raw) => {
-                ::serde_json::from_slice::<T>(raw.as_bytes())
-                    .map(Some)
-                    .map_err(|error| {
-                        ApiError::new(
-                            ::dropshot::ErrorStatusCode::BAD_REQUEST,
-                            format!("unable to parse JSON body: {error}"),
-                        )
-                    })
+                match framing {
+                    Err(error) => Err(error),
+                    Ok(()) => parse_json_body::<T>(raw.as_bytes()).map(Some),
+                }
             }
         };
         Ok(OptionalJsonBody(parsed))
@@ -1398,6 +1412,411 @@ where
             T,
         > as ::dropshot::ExclusiveExtractor>::metadata(body_content_type)
     }
+}
+fn bad_request_error(message: String) -> ApiError {
+    ApiError::new(::dropshot::ErrorStatusCode::BAD_REQUEST, message)
+}
+/// The headers that frame and type a JSON body. hyper reads a body sent with
+/// both `Transfer-Encoding` and `Content-Length` by the former, and ignores
+/// transfer codings other than `chunked`; both are refused here (RFC 9112
+/// §6.1: such a message "ought to be handled as an error", a proxy in front
+/// may have framed it differently). And a JSON body must say so: exactly one
+/// `Content-Type` header whose media type is `application/json` (any
+/// parameters, case-insensitive). dropshot alone would also take a missing
+/// header and any `application/*+json` type, such as
+/// `application/merge-patch+json`, whose meaning (a patch) differs from the
+/// operation's.
+#[allow(clippy::result_large_err)]
+fn check_json_request_headers(headers: &::http::HeaderMap) -> Result<(), ApiError> {
+    let mut codings = headers.get_all(::http::header::TRANSFER_ENCODING).iter();
+    if let Some(coding) = codings.next() {
+        if headers.contains_key(::http::header::CONTENT_LENGTH) {
+            return Err(
+                bad_request_error(
+                    "both Transfer-Encoding and Content-Length headers".to_string(),
+                ),
+            );
+        }
+        let chunked_only = codings.next().is_none()
+            && coding
+                .to_str()
+                .is_ok_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
+        if !chunked_only {
+            return Err(
+                bad_request_error(
+                    "unsupported Transfer-Encoding (only chunked is accepted)"
+                        .to_string(),
+                ),
+            );
+        }
+    }
+    let mut values = headers.get_all(::http::header::CONTENT_TYPE).iter();
+    let value = values
+        .next()
+        .ok_or_else(|| {
+            bad_request_error(
+                "missing Content-Type header (expected application/json)".to_string(),
+            )
+        })?;
+    if values.next().is_some() {
+        return Err(bad_request_error("more than one Content-Type header".to_string()));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| {
+            bad_request_error(
+                "the Content-Type header is not visible ASCII text".to_string(),
+            )
+        })?;
+    let media_type = value.split(';').next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case(::dropshot::CONTENT_TYPE_JSON) {
+        return Err(
+            bad_request_error(
+                format!(
+                    "unsupported Content-Type `{}` (expected application/json)", value
+                    .chars().take(64).collect::< String > ()
+                ),
+            ),
+        );
+    }
+    Ok(())
+}
+/// Parses a JSON request body strictly: one JSON document and nothing after
+/// it, objects where the schema has objects (serde would also take a struct
+/// from an array, field by position), no object with the same key twice (at
+/// any depth; the last one would otherwise win silently). Errors name the
+/// path of the offending value (`properties.foo: ...`).
+#[allow(clippy::result_large_err)]
+fn parse_json_body<T: ::serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    let failed = |path: &strict_json::Path, error: ::serde_json::Error| {
+        let path = path.to_string();
+        if path.is_empty() || path == "?" {
+            bad_request_error(format!("unable to parse JSON body: {error}"))
+        } else {
+            bad_request_error(format!("unable to parse JSON body: {path}: {error}"))
+        }
+    };
+    let path = strict_json::Path::default();
+    let mut json = ::serde_json::Deserializer::from_slice(bytes);
+    let value = T::deserialize(strict_json::Strict::new(&mut json, &path))
+        .map_err(|error| failed(&path, error))?;
+    json.end().map_err(|error| failed(&strict_json::Path::default(), error))?;
+    Ok(value)
+}
+/// The deserializer wrapper behind [`parse_json_body`]: forwards everything
+/// to the wrapped deserializer except that structs are read only from maps,
+/// map keys are checked for duplicates, and the path to the current value is
+/// tracked for error messages.
+mod strict_json {
+    use ::serde::de::{
+        self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess,
+        VariantAccess, Visitor,
+    };
+    use ::std::cell::RefCell;
+    use ::std::collections::BTreeSet;
+    use ::std::fmt;
+    use ::std::rc::Rc;
+    /// Where the value being read is (left at the failing value on error).
+    #[derive(Default)]
+    pub struct Path(RefCell<Vec<Segment>>);
+    enum Segment {
+        Key(String),
+        Index(usize),
+        /// A map key that could not be read.
+        Unknown,
+    }
+    impl fmt::Display for Path {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            for (i, segment) in self.0.borrow().iter().enumerate() {
+                match segment {
+                    Segment::Index(index) => write!(f, "[{index}]")?,
+                    Segment::Key(key) if i == 0 => f.write_str(key)?,
+                    Segment::Key(key) => write!(f, ".{key}")?,
+                    Segment::Unknown if i == 0 => f.write_str("?")?,
+                    Segment::Unknown => f.write_str(".?")?,
+                }
+            }
+            Ok(())
+        }
+    }
+    /// Receives the text of a map key as it is read.
+    type KeySlot = Rc<RefCell<Option<String>>>;
+    pub struct Strict<'p, D> {
+        inner: D,
+        path: &'p Path,
+        key: Option<KeySlot>,
+    }
+    impl<'p, D> Strict<'p, D> {
+        pub fn new(inner: D, path: &'p Path) -> Self {
+            Strict { inner, path, key: None }
+        }
+    }
+    struct Wrap<'p, X> {
+        inner: X,
+        path: &'p Path,
+        key: Option<KeySlot>,
+    }
+    impl<'p, X> Wrap<'p, X> {
+        fn new(inner: X, path: &'p Path) -> Self {
+            Wrap { inner, path, key: None }
+        }
+    }
+    macro_rules! forward_deserialize {
+        ($($method:ident ($($arg:ident : $ty:ty),*);)*) => {
+            $(fn $method < V : Visitor <'de >> (self, $($arg : $ty,)* visitor : V) ->
+            Result < V::Value, D::Error > { let visitor = Wrap { inner : visitor, path :
+            self.path, key : self.key }; self.inner.$method ($($arg,)* visitor) })*
+        };
+    }
+    impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<'_, D> {
+        type Error = D::Error;
+        forward_deserialize! {
+            deserialize_any(); deserialize_bool(); deserialize_i8(); deserialize_i16();
+            deserialize_i32(); deserialize_i64(); deserialize_i128(); deserialize_u8();
+            deserialize_u16(); deserialize_u32(); deserialize_u64(); deserialize_u128();
+            deserialize_f32(); deserialize_f64(); deserialize_char(); deserialize_str();
+            deserialize_string(); deserialize_bytes(); deserialize_byte_buf();
+            deserialize_option(); deserialize_unit(); deserialize_unit_struct(name :
+            &'static str); deserialize_newtype_struct(name : &'static str);
+            deserialize_seq(); deserialize_tuple(len : usize);
+            deserialize_tuple_struct(name : &'static str, len : usize);
+            deserialize_map(); deserialize_enum(name : &'static str, variants : &'static
+            [&'static str]); deserialize_identifier(); deserialize_ignored_any();
+        }
+        /// A struct only from an object.
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            self.inner
+                .deserialize_map(Wrap {
+                    inner: visitor,
+                    path: self.path,
+                    key: self.key,
+                })
+        }
+        fn is_human_readable(&self) -> bool {
+            self.inner.is_human_readable()
+        }
+    }
+    macro_rules! forward_visit {
+        ($($method:ident ($ty:ty);)*) => {
+            $(fn $method < E : de::Error > (self, value : $ty) -> Result < V::Value, E >
+            { self.inner.$method (value) })*
+        };
+    }
+    impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, V> {
+        type Value = V::Value;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.inner.expecting(f)
+        }
+        forward_visit! {
+            visit_bool(bool); visit_i8(i8); visit_i16(i16); visit_i32(i32);
+            visit_i64(i64); visit_i128(i128); visit_u8(u8); visit_u16(u16);
+            visit_u32(u32); visit_u64(u64); visit_u128(u128); visit_f32(f32);
+            visit_f64(f64); visit_char(char); visit_bytes(& [u8]);
+            visit_borrowed_bytes(&'de[u8]); visit_byte_buf(Vec < u8 >);
+        }
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<V::Value, E> {
+            if let Some(slot) = &self.key {
+                *slot.borrow_mut() = Some(value.to_owned());
+            }
+            self.inner.visit_str(value)
+        }
+        fn visit_borrowed_str<E: de::Error>(
+            self,
+            value: &'de str,
+        ) -> Result<V::Value, E> {
+            if let Some(slot) = &self.key {
+                *slot.borrow_mut() = Some(value.to_owned());
+            }
+            self.inner.visit_borrowed_str(value)
+        }
+        fn visit_string<E: de::Error>(self, value: String) -> Result<V::Value, E> {
+            if let Some(slot) = &self.key {
+                *slot.borrow_mut() = Some(value.clone());
+            }
+            self.inner.visit_string(value)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
+            self.inner.visit_none()
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+            self.inner.visit_unit()
+        }
+        fn visit_some<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<V::Value, D::Error> {
+            self.inner
+                .visit_some(Strict {
+                    inner: deserializer,
+                    path: self.path,
+                    key: self.key,
+                })
+        }
+        fn visit_newtype_struct<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<V::Value, D::Error> {
+            self.inner
+                .visit_newtype_struct(Strict {
+                    inner: deserializer,
+                    path: self.path,
+                    key: self.key,
+                })
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+            self.inner
+                .visit_seq(Items {
+                    inner: seq,
+                    path: self.path,
+                    index: 0,
+                })
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+            self.inner
+                .visit_map(Entries {
+                    inner: map,
+                    path: self.path,
+                    seen: BTreeSet::new(),
+                    slot: Rc::default(),
+                })
+        }
+        fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
+            self.inner.visit_enum(Wrap::new(data, self.path))
+        }
+    }
+    impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Wrap<'_, S> {
+        type Value = S::Value;
+        fn deserialize<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<S::Value, D::Error> {
+            self.inner
+                .deserialize(Strict {
+                    inner: deserializer,
+                    path: self.path,
+                    key: self.key,
+                })
+        }
+    }
+    struct Items<'p, A> {
+        inner: A,
+        path: &'p Path,
+        index: usize,
+    }
+    impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Items<'_, A> {
+        type Error = A::Error;
+        fn next_element_seed<T: DeserializeSeed<'de>>(
+            &mut self,
+            seed: T,
+        ) -> Result<Option<T::Value>, A::Error> {
+            self.path.0.borrow_mut().push(Segment::Index(self.index));
+            let element = self.inner.next_element_seed(Wrap::new(seed, self.path))?;
+            self.path.0.borrow_mut().pop();
+            self.index += 1;
+            Ok(element)
+        }
+        fn size_hint(&self) -> Option<usize> {
+            self.inner.size_hint()
+        }
+    }
+    struct Entries<'p, A> {
+        inner: A,
+        path: &'p Path,
+        seen: BTreeSet<String>,
+        slot: KeySlot,
+    }
+    impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<'_, A> {
+        type Error = A::Error;
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, A::Error> {
+            self.path.0.borrow_mut().push(Segment::Unknown);
+            let seed = Wrap {
+                inner: seed,
+                path: self.path,
+                key: Some(self.slot.clone()),
+            };
+            let key = self.inner.next_key_seed(seed)?;
+            self.path.0.borrow_mut().pop();
+            if let Some(text) = self.slot.borrow_mut().take() {
+                if !self.seen.insert(text.clone()) {
+                    self.path.0.borrow_mut().push(Segment::Key(text.clone()));
+                    return Err(de::Error::custom(format!("duplicate key `{text}`")));
+                }
+                self.path.0.borrow_mut().push(Segment::Key(text));
+            } else if key.is_some() {
+                self.path.0.borrow_mut().push(Segment::Unknown);
+            }
+            Ok(key)
+        }
+        fn next_value_seed<S: DeserializeSeed<'de>>(
+            &mut self,
+            seed: S,
+        ) -> Result<S::Value, A::Error> {
+            let value = self.inner.next_value_seed(Wrap::new(seed, self.path))?;
+            self.path.0.borrow_mut().pop();
+            Ok(value)
+        }
+        fn size_hint(&self) -> Option<usize> {
+            self.inner.size_hint()
+        }
+    }
+    impl<'de, 'p, A: EnumAccess<'de>> EnumAccess<'de> for Wrap<'p, A> {
+        type Error = A::Error;
+        type Variant = Wrap<'p, A::Variant>;
+        fn variant_seed<S: DeserializeSeed<'de>>(
+            self,
+            seed: S,
+        ) -> Result<(S::Value, Self::Variant), A::Error> {
+            let (value, variant) = self.inner.variant_seed(Wrap::new(seed, self.path))?;
+            Ok((value, Wrap::new(variant, self.path)))
+        }
+    }
+    impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Wrap<'_, A> {
+        type Error = A::Error;
+        fn unit_variant(self) -> Result<(), A::Error> {
+            self.inner.unit_variant()
+        }
+        fn newtype_variant_seed<S: DeserializeSeed<'de>>(
+            self,
+            seed: S,
+        ) -> Result<S::Value, A::Error> {
+            self.inner.newtype_variant_seed(Wrap::new(seed, self.path))
+        }
+        fn tuple_variant<V: Visitor<'de>>(
+            self,
+            len: usize,
+            visitor: V,
+        ) -> Result<V::Value, A::Error> {
+            self.inner.tuple_variant(len, Wrap::new(visitor, self.path))
+        }
+        fn struct_variant<V: Visitor<'de>>(
+            self,
+            fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, A::Error> {
+            self.inner.struct_variant(fields, Wrap::new(visitor, self.path))
+        }
+    }
+}
+/// Reads an optional property that is not `nullable` in the spec: the value
+/// itself, so that `null` is an error (serde would read it as absent). Used
+/// by `#[serde(deserialize_with)]` on such fields of the model types.
+#[allow(dead_code)]
+fn deserialize_non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: ::serde::Deserializer<'de>,
+    T: ::serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 /// Parses one query-string value of a parameter whose type is not a string.
 #[allow(dead_code)]
