@@ -3,9 +3,11 @@
 //! PostgreSQL schema) and drives it through the generated client or raw HTTP.
 
 mod helpers;
+mod wire;
 
 mod cli;
 mod concurrency;
+mod hostile;
 mod isolation;
 mod list_create_delete;
 mod ops;
