@@ -411,7 +411,15 @@ impl Authenticator {
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let data =
             jsonwebtoken::decode::<RawClaims>(token, &verifier.key.key, &verifier.validation)
-                .map_err(map_jwt_error)?;
+                .map_err(|error| match map_jwt_error(error) {
+                    // jsonwebtoken says "missing" for a registered claim of the
+                    // wrong type too (`"exp": "tomorrow"`); it checks claims only
+                    // after the signature, so the payload is genuine here.
+                    AuthError::MissingClaim(claim) if claim_present(token, claim) => {
+                        AuthError::InvalidClaim(claim, "has the wrong type")
+                    }
+                    other => other,
+                })?;
         principal_from(data.claims)
     }
 }
@@ -457,6 +465,15 @@ fn is_b64token(token: &str) -> bool {
         && body.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
         })
+}
+
+/// Whether the payload of `token` has a member called `claim`.
+fn claim_present(token: &str, claim: &str) -> bool {
+    token
+        .split('.')
+        .nth(1)
+        .and_then(decode_json::<serde_json::Map<String, Value>>)
+        .is_some_and(|payload| payload.contains_key(claim))
 }
 
 /// A base64url (unpadded) JSON segment, or `None` when it is not one.

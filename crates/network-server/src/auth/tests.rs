@@ -459,6 +459,11 @@ fn time_claims_are_checked() {
     assert!(check(&auth, &ed_token(&started)).is_ok());
     let no_exp = without(good_claims(), "exp");
     assert_eq!(check(&auth, &ed_token(&no_exp)).unwrap_err(), AuthError::MissingClaim("exp"));
+    let text_exp = with(good_claims(), "exp", json!("tomorrow"));
+    assert_eq!(
+        check(&auth, &ed_token(&text_exp)).unwrap_err(),
+        AuthError::InvalidClaim("exp", "has the wrong type")
+    );
 }
 
 #[test]

@@ -122,6 +122,25 @@ pub async fn spawn_app_with(backend: Backend, rate: RateLimitConfig) -> TestApp 
     }
 }
 
+/// A SQLite server that verifies tokens with `auth` instead of the HS256 test secret.
+pub async fn spawn_app_with_auth(auth: AuthConfig) -> TestApp {
+    let data_dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
+    let backend = Backend::Sqlite;
+    let rate = relaxed_rate();
+    let settings = Settings { auth, ..settings(data_dir.path(), &backend, &rate) };
+    let running = server::start(settings, network_server::telemetry::discard())
+        .await
+        .expect("the server starts");
+    TestApp {
+        base_url: format!("http://{}", running.local_addr()),
+        data_dir,
+        backend,
+        rate,
+        running: Some(running),
+        is_replica: false,
+    }
+}
+
 impl TestApp {
     /// A client authenticated with `token`.
     pub fn client_with(&self, token: &str) -> network_client::Client {

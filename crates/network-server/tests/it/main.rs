@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod hostile;
 mod isolation;
+mod jwt_attacks;
 mod list_create_delete;
 mod ops;
 mod persistence;

@@ -226,7 +226,12 @@ pub async fn assert_healthy(app: &TestApp, after: &str) {
 /// id) as canonical JSON, each with the `ETag` of its own GET. Also returns
 /// the number of customers.
 pub async fn tenant_checksum(app: &TestApp, tenant: &str) -> (String, usize) {
-    let token = mint(&claims(tenant, "checksum", ALL));
+    tenant_checksum_with(app, tenant, &mint(&claims(tenant, "checksum", ALL))).await
+}
+
+/// [`tenant_checksum`] reading with `token` (a server with other keys).
+pub async fn tenant_checksum_with(app: &TestApp, tenant: &str, token: &str) -> (String, usize) {
+    let token = token.to_string();
     let response = raw(
         reqwest::Method::GET,
         &app.url("/v2/network/customers?size=1000"),
