@@ -13,4 +13,5 @@ mod jwt_attacks;
 mod list_create_delete;
 mod ops;
 mod persistence;
+mod rate_limit;
 mod update;
