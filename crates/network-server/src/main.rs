@@ -1,6 +1,7 @@
 //! The `network-server` binary: configuration, then telemetry, then start,
 //! then serve until SIGINT/SIGTERM (or mint a token with `network-server token`).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -181,7 +182,10 @@ fn print_dev_banner(args: &ServerArgs, address: std::net::SocketAddr) -> Result<
     let claims =
         claims(args, "acme", "dev", permissions, None, std::time::Duration::from_secs(24 * 3600));
     let token = signer(args)?.mint(&claims).map_err(|error| error.to_string())?;
-    eprintln!(
+    // Not `eprintln!`, which panics (and stops the server) when stderr is closed,
+    // e.g. by a reader that stopped after the token line.
+    let _ = writeln!(
+        std::io::stderr(),
         "\nnetwork-server (dev) on http://{address}, data in {data}\n\n\
          A token for tenant `acme` with every permission, valid 24 h:\n\n  export TOKEN={token}\n\n\
          Create a customer, then update it (use the id the first call returns):\n\n  \
