@@ -340,8 +340,8 @@ async fn forged_altered_stale_and_misdirected_tokens_are_refused_and_change_noth
             "invalid token signature",
         ),
         bearer(
-            "signature truncated (not base64url of a signature)",
-            genuine[..genuine.len() - 3].to_string(),
+            "signature cut by one character (not base64url)",
+            genuine[..genuine.len() - 1].to_string(),
             401,
             "malformed token",
         ),
