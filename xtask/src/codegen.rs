@@ -1,14 +1,17 @@
 //! Decides which files `cargo xtask generate` writes and checks them for drift.
 //!
 //! Every spec `openapi/<name>.json` yields `crates/<name>-api/src/generated.rs`
-//! (the dropshot trait crate) and `crates/<name>-client/src/generated.rs` (the
-//! progenitor client). The fixture specs `xtask/fixtures/specs/<name>.json`
-//! yield `xtask/fixtures/src/<name>/{api,client}.rs`, compiled by `cargo test`.
+//! (the dropshot trait crate), `crates/<name>-client/src/generated.rs` (the
+//! progenitor client), `crates/<name>-client/src/mock.rs` (its httpmock
+//! extension, behind the client's `mock` feature) and, when the crate
+//! `crates/<name>-cli` exists, `crates/<name>-cli/src/generated.rs` (a clap CLI
+//! over the client). The fixture specs `xtask/fixtures/specs/<name>.json` yield
+//! `xtask/fixtures/src/<name>/{api,client}.rs`, compiled by `cargo test`.
 //! All writes go through [`ensure_file_contents`].
 
 use std::path::{Path, PathBuf};
 
-use heck::ToUpperCamelCase;
+use heck::{ToSnakeCase, ToUpperCamelCase};
 use serde_json::Value;
 
 use crate::{emit_api, emit_client, GenError};
@@ -24,13 +27,25 @@ pub enum Mode {
     Check,
 }
 
-/// One spec and the two files generated from it.
+/// One spec and the files generated from it.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub spec: PathBuf,
     pub trait_name: String,
     pub api_out: PathBuf,
     pub client_out: PathBuf,
+    /// The client's httpmock extension, if the job has one.
+    pub mock_out: Option<PathBuf>,
+    /// The CLI's generated source, if the job has a CLI crate.
+    pub cli: Option<CliJob>,
+}
+
+/// Where a CLI is written and which client crate it drives.
+#[derive(Debug, Clone)]
+pub struct CliJob {
+    pub out: PathBuf,
+    /// The client crate as a Rust path (`network_client`).
+    pub client_crate: String,
 }
 
 /// The workspace root (the parent of `xtask/`).
@@ -43,10 +58,16 @@ pub fn jobs(root: &Path) -> Result<Vec<Job>, String> {
     let mut jobs = Vec::new();
     for spec in json_files(&root.join("openapi"))? {
         let name = stem(&spec);
+        let cli_crate = root.join(format!("crates/{name}-cli"));
         jobs.push(Job {
             trait_name: format!("{}Api", name.to_upper_camel_case()),
             api_out: root.join(format!("crates/{name}-api/src/generated.rs")),
             client_out: root.join(format!("crates/{name}-client/src/generated.rs")),
+            mock_out: Some(root.join(format!("crates/{name}-client/src/mock.rs"))),
+            cli: cli_crate.is_dir().then(|| CliJob {
+                out: cli_crate.join("src/generated.rs"),
+                client_crate: format!("{}_client", name.to_snake_case()),
+            }),
             spec,
         });
     }
@@ -56,6 +77,8 @@ pub fn jobs(root: &Path) -> Result<Vec<Job>, String> {
             trait_name: format!("{}Api", name.to_upper_camel_case()),
             api_out: root.join(format!("xtask/fixtures/src/{name}/api.rs")),
             client_out: root.join(format!("xtask/fixtures/src/{name}/client.rs")),
+            mock_out: None,
+            cli: None,
             spec,
         });
     }
@@ -81,10 +104,10 @@ pub fn run(mode: Mode) -> Result<(), String> {
     let root = workspace_root();
     let mut stale = Vec::new();
     for job in jobs(&root)? {
-        let (api, client) =
+        let files =
             generate(&job).map_err(|error| format!("{}: {error}", relative(&root, &job.spec)))?;
-        for (path, contents) in [(&job.api_out, api), (&job.client_out, client)] {
-            if let Err(diff) = ensure_file_contents(&root, path, &contents, mode) {
+        for (path, contents) in files {
+            if let Err(diff) = ensure_file_contents(&root, &path, &contents, mode) {
                 stale.push(diff);
             }
         }
@@ -96,13 +119,24 @@ pub fn run(mode: Mode) -> Result<(), String> {
     }
 }
 
-/// Generates both files of a job, formatted and stamped.
-pub fn generate(job: &Job) -> Result<(String, String), GenError> {
+/// Generates every file of a job (path and contents, formatted and stamped).
+pub fn generate(job: &Job) -> Result<Vec<(PathBuf, String)>, GenError> {
     let text = std::fs::read_to_string(&job.spec)
         .map_err(|error| GenError::new("#", format!("cannot read: {error}")))?;
     let spec: Value = serde_json::from_str(&text)
         .map_err(|error| GenError::new("#", format!("not valid JSON: {error}")))?;
-    generate_from_value(&spec, &job.trait_name)
+    let (api, client) = generate_from_value(&spec, &job.trait_name)?;
+    let mut files = vec![(job.api_out.clone(), api), (job.client_out.clone(), client)];
+    if let Some(mock_out) = &job.mock_out {
+        files.push((mock_out.clone(), format_file(emit_client::emit_mock(&spec)?)?));
+    }
+    if let Some(cli) = &job.cli {
+        files.push((
+            cli.out.clone(),
+            format_file(emit_client::emit_cli(&spec, &cli.client_crate)?)?,
+        ));
+    }
+    Ok(files)
 }
 
 /// Generates the API and client sources of a spec given as JSON.
@@ -210,12 +244,41 @@ mod tests {
     fn generated_files_are_stamped_with_the_command() {
         let root = workspace_root();
         let job = &jobs(&root).unwrap()[0];
-        let (api, client) = generate(job).unwrap();
-        for text in [api, client] {
+        for (path, text) in generate(job).unwrap() {
             assert_eq!(
                 text.lines().next(),
-                Some("//! Generated by `cargo xtask generate`, do not edit by hand.")
+                Some("//! Generated by `cargo xtask generate`, do not edit by hand."),
+                "{}",
+                path.display()
             );
         }
+    }
+
+    /// A published spec also yields the client's mocks, and a CLI when its crate exists.
+    #[test]
+    fn the_network_spec_yields_mocks_and_a_cli() {
+        let root = workspace_root();
+        let job = jobs(&root)
+            .unwrap()
+            .into_iter()
+            .find(|job| job.spec.ends_with("openapi/network.json"))
+            .unwrap();
+        let files = generate(&job).unwrap();
+        let names: Vec<String> = files.iter().map(|(path, _)| relative(&root, path)).collect();
+        assert_eq!(
+            names,
+            [
+                "crates/network-api/src/generated.rs",
+                "crates/network-client/src/generated.rs",
+                "crates/network-client/src/mock.rs",
+                "crates/network-cli/src/generated.rs",
+            ]
+        );
+        let (_, mock) = &files[2];
+        assert!(mock.contains("pub trait MockServerExt"), "{mock}");
+        assert!(mock.contains("fn update_customer<F>"), "{mock}");
+        let (_, cli) = &files[3];
+        assert!(cli.contains("use network_client::*;"), "{cli}");
+        assert!(cli.contains("pub fn cli_update_customer()"), "{cli}");
     }
 }

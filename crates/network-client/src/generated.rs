@@ -8,7 +8,17 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///`CreateCustomerXServitlyTenant`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct CreateCustomerXServitlyTenant(::std::string::String);
     impl ::std::ops::Deref for CreateCustomerXServitlyTenant {
@@ -63,7 +73,14 @@ pub mod types {
         }
     }
     ///The bean providing customer details.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Customer {
         ///The country the customer belongs to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -98,7 +115,17 @@ pub mod types {
         }
     }
     ///The country the customer belongs to.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct CustomerCountry(::std::string::String);
     impl ::std::ops::Deref for CustomerCountry {
@@ -154,7 +181,14 @@ pub mod types {
         }
     }
     ///The bean providing customer details.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct CustomerDetails {
         ///The country the customer belongs to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -191,7 +225,17 @@ pub mod types {
         }
     }
     ///The country the customer belongs to.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct CustomerDetailsCountry(::std::string::String);
     impl ::std::ops::Deref for CustomerDetailsCountry {
@@ -247,7 +291,17 @@ pub mod types {
         }
     }
     ///The name of the customer which could be a personal name or a business name.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct CustomerDetailsName(::std::string::String);
     impl ::std::ops::Deref for CustomerDetailsName {
@@ -309,7 +363,17 @@ pub mod types {
         }
     }
     ///The timezone used for date/times localization (e.g. Europe/Rome).
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct CustomerDetailsTimezone(::std::string::String);
     impl ::std::ops::Deref for CustomerDetailsTimezone {
@@ -363,7 +427,17 @@ pub mod types {
         }
     }
     ///The name of the customer which could be a personal name or a business name.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct CustomerName(::std::string::String);
     impl ::std::ops::Deref for CustomerName {
@@ -425,7 +499,14 @@ pub mod types {
         }
     }
     ///A page of customers (Spring-style).
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct CustomerPage {
         ///The customers on this page.
         pub content: ::std::vec::Vec<Customer>,
@@ -455,7 +536,17 @@ pub mod types {
         }
     }
     ///The timezone used for date/times localization (e.g. Europe/Rome).
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct CustomerTimezone(::std::string::String);
     impl ::std::ops::Deref for CustomerTimezone {
@@ -509,7 +600,17 @@ pub mod types {
         }
     }
     ///`DeleteCustomerCustomerId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct DeleteCustomerCustomerId(::std::string::String);
     impl ::std::ops::Deref for DeleteCustomerCustomerId {
@@ -566,7 +667,17 @@ pub mod types {
         }
     }
     ///`DeleteCustomerXServitlyTenant`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct DeleteCustomerXServitlyTenant(::std::string::String);
     impl ::std::ops::Deref for DeleteCustomerXServitlyTenant {
@@ -621,7 +732,14 @@ pub mod types {
         }
     }
     ///`Error`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Error {
         ///The error response.
         pub message: ::std::string::String,
@@ -632,7 +750,17 @@ pub mod types {
         }
     }
     ///`GetCustomerCustomerId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct GetCustomerCustomerId(::std::string::String);
     impl ::std::ops::Deref for GetCustomerCustomerId {
@@ -689,7 +817,17 @@ pub mod types {
         }
     }
     ///`GetCustomerXServitlyTenant`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct GetCustomerXServitlyTenant(::std::string::String);
     impl ::std::ops::Deref for GetCustomerXServitlyTenant {
@@ -743,7 +881,17 @@ pub mod types {
         }
     }
     ///`GetCustomersCountry`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct GetCustomersCountry(::std::string::String);
     impl ::std::ops::Deref for GetCustomersCountry {
@@ -799,7 +947,17 @@ pub mod types {
         }
     }
     ///`GetCustomersName`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct GetCustomersName(::std::string::String);
     impl ::std::ops::Deref for GetCustomersName {
@@ -865,7 +1023,8 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum GetCustomersSearchField {
         #[serde(rename = "name")]
@@ -906,7 +1065,17 @@ pub mod types {
         }
     }
     ///`GetCustomersSearchText`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct GetCustomersSearchText(::std::string::String);
     impl ::std::ops::Deref for GetCustomersSearchText {
@@ -960,7 +1129,17 @@ pub mod types {
         }
     }
     ///`GetCustomersSortItem`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct GetCustomersSortItem(::std::string::String);
     impl ::std::ops::Deref for GetCustomersSortItem {
@@ -1022,7 +1201,17 @@ pub mod types {
         }
     }
     ///`GetCustomersXServitlyTenant`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct GetCustomersXServitlyTenant(::std::string::String);
     impl ::std::ops::Deref for GetCustomersXServitlyTenant {
@@ -1076,7 +1265,14 @@ pub mod types {
         }
     }
     ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct Properties(
         pub ::std::collections::BTreeMap<::std::string::String, PropertiesValue>,
@@ -1108,7 +1304,17 @@ pub mod types {
         }
     }
     ///`PropertiesValue`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct PropertiesValue(::std::string::String);
     impl ::std::ops::Deref for PropertiesValue {
@@ -1162,7 +1368,17 @@ pub mod types {
         }
     }
     ///`UpdateCustomerCustomerId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct UpdateCustomerCustomerId(::std::string::String);
     impl ::std::ops::Deref for UpdateCustomerCustomerId {
@@ -1219,7 +1435,17 @@ pub mod types {
         }
     }
     ///`UpdateCustomerXServitlyTenant`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct UpdateCustomerXServitlyTenant(::std::string::String);
     impl ::std::ops::Deref for UpdateCustomerXServitlyTenant {

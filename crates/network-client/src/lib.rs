@@ -30,6 +30,15 @@ mod generated;
 
 pub use generated::*;
 
+/// Typed [httpmock](https://docs.rs/httpmock) mocks of every operation, for
+/// testing code that uses the client without a server (feature `mock`):
+/// `MockServerExt` adds one method per operation to `httpmock::MockServer`.
+/// Example: `tests/mock.rs`.
+#[cfg(feature = "mock")]
+#[rustfmt::skip]
+#[allow(clippy::all)] // generated
+pub mod mock;
+
 /// Why an authenticated client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientBuildError {

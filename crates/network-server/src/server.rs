@@ -10,6 +10,7 @@ use std::time::Duration;
 use dropshot::{ApiDescription, ConfigDropshot, HttpServer, ServerBuilder};
 
 use crate::auth::{AuthConfig, Authenticator};
+use crate::docs;
 use crate::http::{AppContext, NetworkServerImpl};
 use crate::ops::{self, Metrics};
 use crate::ratelimit::{RateLimitConfig, RateLimiter};
@@ -58,6 +59,8 @@ pub fn api() -> ApiDescription<AppContext> {
     api.register(ops::readyz).expect("registers");
     api.register(ops::metrics).expect("registers");
     api.register(ops::openapi).expect("registers");
+    api.register(docs::docs).expect("registers");
+    api.register(docs::redoc_js).expect("registers");
     api
 }
 

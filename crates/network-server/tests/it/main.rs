@@ -7,6 +7,7 @@ mod wire;
 
 mod cli;
 mod concurrency;
+mod docs;
 mod hostile;
 mod isolation;
 mod jwt_attacks;
