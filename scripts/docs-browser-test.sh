@@ -19,7 +19,7 @@ if [ -z "$chromium" ]; then
     echo "docs-browser-test: chromium not found (apt-get install chromium)" >&2
     exit 1
 fi
-server="${NETWORK_SERVER_BIN:-target/debug/network-server}"
+server="${NETWORK_SERVER_BIN:-${CARGO_TARGET_DIR:-target}/debug/network-server}"
 if [ -z "${NETWORK_SERVER_BIN:-}" ]; then
     cargo build --quiet -p network-server --bin network-server
 fi
