@@ -243,9 +243,17 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("\\S").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"\\S\"".into());
+                return Err(
+                    "doesn't match pattern \"^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -379,9 +387,17 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("\\S").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"\\S\"".into());
+                return Err(
+                    "doesn't match pattern \"^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -561,7 +577,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters.
+    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
     pub struct Properties(
@@ -625,6 +641,11 @@ pub mod types {
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 4096usize {
                 return Err("longer than 4096 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\u0000]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[^\\u0000]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -698,7 +719,7 @@ pub mod types {
         ) -> ::schemars::schema::Schema {
             let _ = generator.subschema_for::<Properties>();
             ::serde_json::from_str(
-                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"creationTimestamp\",\"id\",\"name\",\"properties\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"pattern\":\"^[A-Z]{2}$\"},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"id\":{\"description\":\"The customer object identifier.\",\"readOnly\":true,\"type\":\"string\"},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"\\\\S\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"maxLength\":64}}}",
+                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"creationTimestamp\",\"id\",\"name\",\"properties\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"format\":\"iso-3166-1-alpha-2\",\"pattern\":\"^[A-Z]{2}$\"},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"id\":{\"description\":\"The customer object identifier.\",\"readOnly\":true,\"type\":\"string\"},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"^[^\\\\u0000]*[^\\\\u0000\\\\u0009-\\\\u000d\\\\u0020\\\\u00a0\\\\u1680\\\\u2000-\\\\u200a\\\\u2028\\\\u2029\\\\u202f\\\\u205f\\\\u3000\\\\ufeff][^\\\\u0000]*$\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"format\":\"iana-time-zone\",\"maxLength\":64}}}",
                 )
                 .expect("the spec's schema is valid")
         }
@@ -712,7 +733,7 @@ pub mod types {
         ) -> ::schemars::schema::Schema {
             let _ = generator.subschema_for::<Properties>();
             ::serde_json::from_str(
-                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"pattern\":\"^[A-Z]{2}$\"},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"\\\\S\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"maxLength\":64}}}",
+                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"format\":\"iso-3166-1-alpha-2\",\"pattern\":\"^[A-Z]{2}$\"},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"^[^\\\\u0000]*[^\\\\u0000\\\\u0009-\\\\u000d\\\\u0020\\\\u00a0\\\\u1680\\\\u2000-\\\\u200a\\\\u2028\\\\u2029\\\\u202f\\\\u205f\\\\u3000\\\\ufeff][^\\\\u0000]*$\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"format\":\"iana-time-zone\",\"maxLength\":64}}}",
                 )
                 .expect("the spec's schema is valid")
         }
@@ -752,7 +773,7 @@ pub mod types {
             _generator: &mut ::schemars::r#gen::SchemaGenerator,
         ) -> ::schemars::schema::Schema {
             ::serde_json::from_str(
-                    "{\"description\":\"The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters.\",\"type\":\"object\",\"maxProperties\":200,\"additionalProperties\":{\"type\":\"string\",\"maxLength\":4096}}",
+                    "{\"description\":\"The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000).\",\"type\":\"object\",\"maxProperties\":200,\"additionalProperties\":{\"type\":\"string\",\"maxLength\":4096,\"pattern\":\"^[^\\\\u0000]*$\"}}",
                 )
                 .expect("the spec's schema is valid")
         }
@@ -901,9 +922,10 @@ pub struct UpdateCustomerHeaderParams {
     #[serde(rename = "X-Servitly-Tenant")]
     #[schemars(length(min = 1u64))]
     pub x_servitly_tenant: String,
-    /// Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional.
+    /// Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).
     #[serde(rename = "If-Match")]
     #[serde(default)]
+    #[schemars(regex(pattern = "^[\\u0009\\u0020-\\u007e]*$"))]
     pub if_match: Option<String>,
 }
 /// The 200 response of `updateCustomer`: Successful updated.
@@ -968,9 +990,10 @@ pub struct DeleteCustomerHeaderParams {
     #[serde(rename = "X-Servitly-Tenant")]
     #[schemars(length(min = 1u64))]
     pub x_servitly_tenant: String,
-    /// Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional.
+    /// Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).
     #[serde(rename = "If-Match")]
     #[serde(default)]
+    #[schemars(regex(pattern = "^[\\u0009\\u0020-\\u007e]*$"))]
     pub if_match: Option<String>,
 }
 /// The 204 response of `deleteCustomer`: Customer deleted.

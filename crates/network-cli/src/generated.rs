@@ -147,10 +147,10 @@ impl<T: CliConfig> Cli<T> {
             .arg(
                 ::clap::Arg::new("if-match")
                     .long("if-match")
-                    .value_parser(::clap::value_parser!(::std::string::String))
+                    .value_parser(::clap::value_parser!(types::UpdateCustomerIfMatch))
                     .required(false)
                     .help(
-                        "Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional.",
+                        "Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).",
                     ),
             )
             .arg(
@@ -217,10 +217,10 @@ impl<T: CliConfig> Cli<T> {
             .arg(
                 ::clap::Arg::new("if-match")
                     .long("if-match")
-                    .value_parser(::clap::value_parser!(::std::string::String))
+                    .value_parser(::clap::value_parser!(types::DeleteCustomerIfMatch))
                     .required(false)
                     .help(
-                        "Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional.",
+                        "Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).",
                     ),
             )
             .arg(
@@ -423,7 +423,8 @@ impl<T: CliConfig> Cli<T> {
             request = request
                 .body_map(|body| { body.first_access_timestamp(value.clone()) });
         }
-        if let Some(value) = matches.get_one::<::std::string::String>("if-match") {
+        if let Some(value) = matches.get_one::<types::UpdateCustomerIfMatch>("if-match")
+        {
             request = request.if_match(value.clone());
         }
         if let Some(value) = matches.get_one::<i64>("last-access-timestamp") {
@@ -473,7 +474,8 @@ impl<T: CliConfig> Cli<T> {
         {
             request = request.customer_id(value.clone());
         }
-        if let Some(value) = matches.get_one::<::std::string::String>("if-match") {
+        if let Some(value) = matches.get_one::<types::DeleteCustomerIfMatch>("if-match")
+        {
             request = request.if_match(value.clone());
         }
         if let Some(value) = matches

@@ -327,9 +327,17 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("\\S").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"\\S\"".into());
+                return Err(
+                    "doesn't match pattern \"^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -463,9 +471,17 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("\\S").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"\\S\"".into());
+                return Err(
+                    "doesn't match pattern \"^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -655,6 +671,74 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for DeleteCustomerCustomerId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`DeleteCustomerIfMatch`
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[serde(transparent)]
+    pub struct DeleteCustomerIfMatch(::std::string::String);
+    impl ::std::ops::Deref for DeleteCustomerIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<DeleteCustomerIfMatch> for ::std::string::String {
+        fn from(value: DeleteCustomerIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for DeleteCustomerIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\u0009\\u0020-\\u007e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\u0009\\u0020-\\u007e]*$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DeleteCustomerIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DeleteCustomerIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for DeleteCustomerIfMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -1264,7 +1348,7 @@ pub mod types {
                 })
         }
     }
-    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters.
+    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000).
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1335,6 +1419,11 @@ pub mod types {
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 4096usize {
                 return Err("longer than 4096 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\u0000]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[^\\u0000]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -1423,6 +1512,74 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for UpdateCustomerCustomerId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`UpdateCustomerIfMatch`
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[serde(transparent)]
+    pub struct UpdateCustomerIfMatch(::std::string::String);
+    impl ::std::ops::Deref for UpdateCustomerIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<UpdateCustomerIfMatch> for ::std::string::String {
+        fn from(value: UpdateCustomerIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for UpdateCustomerIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\u0009\\u0020-\\u007e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\u0009\\u0020-\\u007e]*$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UpdateCustomerIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for UpdateCustomerIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for UpdateCustomerIfMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -2108,7 +2265,7 @@ Every request carries a bearer JWT (`Authorization: Bearer ...`) and the target 
 
 The `ETag` response header and the optional `If-Match` request header (lost-update protection; a mismatch is a 412 and changes nothing) are an addition to the upstream API and fully backward compatible: without `If-Match`, requests are unconditional, as upstream.
 
-Timestamps are int64 milliseconds since the Unix epoch. `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are managed by the server (`readOnly`): values sent in a request body are ignored. `country` is an ISO 3166-1 alpha-2 code and `timezone` an IANA time zone name; `properties` holds at most 200 entries, keys of 1 to 128 characters and values of at most 4096.
+Timestamps are int64 milliseconds since the Unix epoch. `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are managed by the server (`readOnly`): values sent in a request body are ignored. `country` is an ISO 3166-1 alpha-2 code (`format: iso-3166-1-alpha-2`, checked against the ISO list) and `timezone` an IANA time zone name (`format: iana-time-zone`, checked against the tz database). `name` must contain a character that is not white space (white space as JSON Schema patterns, i.e. ECMA-262 `\s`, define it). `properties` holds at most 200 entries, keys of 1 to 128 characters and values of at most 4096. No name, property key or property value contains a NUL character (U+0000).
 
 Version: 1.0.0*/
 pub struct Client {
@@ -2210,7 +2367,7 @@ Sends a `PUT` request to `/network/customers/{customerId}`
 
 Arguments:
 - `customer_id`: The customer identifier.
-- `if_match`: Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional.
+- `if_match`: Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).
 - `x_servitly_tenant`: The name of the target tenant (e.g. acme).
 - `body`: The details of customer being updated.
 ```ignore
@@ -2235,7 +2392,7 @@ Sends a `DELETE` request to `/network/customers/{customerId}`
 
 Arguments:
 - `customer_id`: The customer identifier.
-- `if_match`: Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional.
+- `if_match`: Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).
 - `x_servitly_tenant`: The name of the target tenant (e.g. acme).
 ```ignore
 let response = client.delete_customer()
@@ -2563,7 +2720,7 @@ pub mod builder {
     pub struct UpdateCustomer<'a> {
         client: &'a super::Client,
         customer_id: Result<types::UpdateCustomerCustomerId, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::UpdateCustomerIfMatch>, String>,
         x_servitly_tenant: Result<types::UpdateCustomerXServitlyTenant, String>,
         body: Result<types::builder::CustomerDetails, String>,
     }
@@ -2593,13 +2750,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::UpdateCustomerIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
+                    "conversion to `UpdateCustomerIfMatch` for if_match failed"
                         .to_string()
                 });
             self
@@ -2750,7 +2907,7 @@ pub mod builder {
     pub struct DeleteCustomer<'a> {
         client: &'a super::Client,
         customer_id: Result<types::DeleteCustomerCustomerId, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::DeleteCustomerIfMatch>, String>,
         x_servitly_tenant: Result<types::DeleteCustomerXServitlyTenant, String>,
     }
     impl<'a> DeleteCustomer<'a> {
@@ -2778,13 +2935,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::DeleteCustomerIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
+                    "conversion to `DeleteCustomerIfMatch` for if_match failed"
                         .to_string()
                 });
             self

@@ -214,7 +214,7 @@ pub mod operations {
         }
         pub fn if_match<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a str>>,
+            T: Into<Option<&'a types::UpdateCustomerIfMatch>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.header("If-Match", value.to_string()))
@@ -336,7 +336,7 @@ pub mod operations {
         }
         pub fn if_match<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a str>>,
+            T: Into<Option<&'a types::DeleteCustomerIfMatch>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.header("If-Match", value.to_string()))

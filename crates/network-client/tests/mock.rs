@@ -17,7 +17,7 @@
 
 use httpmock::MockServer;
 use network_client::mock::MockServerExt;
-use network_client::types::{Customer, CustomerDetails, Properties};
+use network_client::types::{Customer, CustomerDetails, Properties, UpdateCustomerIfMatch};
 use network_client::{Client, Error};
 
 /// The code under test, as a client user would write it: puts a customer on
@@ -100,7 +100,7 @@ async fn set_plan_sends_the_whole_customer_with_if_match() {
     let update = server.update_customer(|when, then| {
         when.customer_id(&"abcd1234".parse().unwrap())
             .x_servitly_tenant(&"acme".parse().unwrap())
-            .if_match("\"3\"")
+            .if_match(&"\"3\"".parse::<UpdateCustomerIfMatch>().unwrap())
             .body(&expected_body);
         then.ok(&after);
     });
@@ -140,7 +140,7 @@ async fn renames_the_customer() {
     let update = server.update_customer(|when, then| {
         when.customer_id(&"abcd1234".parse().unwrap())
             .x_servitly_tenant(&"acme".parse().unwrap())
-            .if_match("\"1\"");
+            .if_match(&"\"1\"".parse::<UpdateCustomerIfMatch>().unwrap());
         then.ok(&customer);
     });
     let client = network_client::new_authenticated(&server.base_url(), "token").unwrap();

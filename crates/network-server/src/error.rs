@@ -88,7 +88,53 @@ impl From<AppError> for ApiError {
     }
 }
 
-/// A 400 from an extraction failure (path, query, header or body): keeps dropshot's message.
+/// A 400 from an extraction failure (path, query, header or body): keeps
+/// dropshot's message, with the spec's patterns explained in words.
 pub fn malformed(error: ApiError) -> AppError {
-    AppError::Malformed(error.message)
+    AppError::Malformed(explain_patterns(error.message))
+}
+
+/// What each of the spec's patterns means. The generated types report a value
+/// that fails a `pattern` by quoting the regular expression, which says little
+/// to a person (and the `name` one is long).
+const PATTERN_MEANINGS: [(&str, &str); 3] = [
+    (crate::domain::NAME_PATTERN, "must not be blank and must not contain NUL characters"),
+    (crate::domain::NO_NUL_PATTERN, "must not contain NUL characters"),
+    (crate::domain::COUNTRY_PATTERN, "must be an ISO 3166-1 alpha-2 country code (e.g. IT)"),
+];
+
+fn explain_patterns(message: String) -> String {
+    for (pattern, meaning) in PATTERN_MEANINGS {
+        let quoted = format!("doesn't match pattern \"{pattern}\"");
+        if message.contains(&quoted) {
+            return message.replace(&quoted, meaning);
+        }
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_error<T: serde::de::DeserializeOwned>(json: &str) -> String {
+        serde_json::from_str::<T>(json).err().expect("rejected").to_string()
+    }
+
+    #[test]
+    fn pattern_failures_are_explained() {
+        use network_api::types::CustomerDetails;
+        let blank = explain_patterns(parse_error::<CustomerDetails>(r#"{"name": " \t"}"#));
+        assert!(blank.starts_with("must not be blank and must not contain NUL"), "{blank}");
+        let nul = explain_patterns(parse_error::<CustomerDetails>(r#"{"name": "a\u0000"}"#));
+        assert!(nul.contains("NUL"), "{nul}");
+        let value = explain_patterns(parse_error::<CustomerDetails>(
+            r#"{"name": "a", "properties": {"k": "\u0000"}}"#,
+        ));
+        assert!(value.starts_with("must not contain NUL characters"), "{value}");
+        let country =
+            explain_patterns(parse_error::<CustomerDetails>(r#"{"name": "a", "country": "it"}"#));
+        assert!(country.starts_with("must be an ISO 3166-1 alpha-2"), "{country}");
+        assert_eq!(explain_patterns("something else".into()), "something else");
+    }
 }

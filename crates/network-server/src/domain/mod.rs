@@ -7,8 +7,9 @@
 mod validation;
 
 pub use validation::{
-    CountryCode, CustomerDraft, CustomerId, CustomerName, Properties, TenantName, TimeZoneName,
-    ValidationError, MAX_PROPERTIES, MAX_PROPERTY_KEY_CHARS, MAX_PROPERTY_VALUE_CHARS,
+    is_spec_white_space, CountryCode, CustomerDraft, CustomerId, CustomerName, Properties,
+    TenantName, TimeZoneName, ValidationError, COUNTRY_PATTERN, MAX_PROPERTIES,
+    MAX_PROPERTY_KEY_CHARS, MAX_PROPERTY_VALUE_CHARS, NAME_PATTERN, NO_NUL_PATTERN,
 };
 
 /// A customer as stored: its id, its mutable state and the server-managed fields.

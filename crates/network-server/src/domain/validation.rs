@@ -82,7 +82,25 @@ impl TenantName {
     }
 }
 
-/// A customer name: 1 to 255 characters, not only white space.
+/// White space as the spec's `name` pattern (and ECMA-262's `\s`, which JSON
+/// Schema patterns use) defines it: tab to carriage return, space, U+00A0,
+/// U+1680, U+2000 to U+200A, U+2028, U+2029, U+202F, U+205F, U+3000 and
+/// U+FEFF. (Rust's `char::is_whitespace` differs: it counts U+0085 and not
+/// U+FEFF.)
+pub fn is_spec_white_space(c: char) -> bool {
+    matches!(c,
+        '\u{9}'..='\u{d}' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}'
+        | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}')
+}
+
+/// The spec's `name` pattern: not only white space ([`is_spec_white_space`]), no NUL.
+pub const NAME_PATTERN: &str = "^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$";
+/// The spec's pattern for property values: no NUL.
+pub const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
+/// The spec's pattern for country codes (the ISO list is checked by [`CountryCode::parse`]).
+pub const COUNTRY_PATTERN: &str = "^[A-Z]{2}$";
+
+/// A customer name: 1 to 255 characters, not only white space, no NUL.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CustomerName(String);
 
@@ -95,7 +113,7 @@ impl CustomerName {
                 format!("must be 1 to {MAX_NAME_CHARS} characters long (got {count})"),
             ));
         }
-        if value.trim().is_empty() {
+        if value.chars().all(is_spec_white_space) {
             return Err(ValidationError::new("name", "must not be blank"));
         }
         no_control_characters("name", value)?;
@@ -245,6 +263,35 @@ mod tests {
         assert!(CustomerName::parse(&"a".repeat(256)).unwrap_err().reason.contains("got 256"));
         assert!(CustomerName::parse("a\0b").is_err());
         assert!(CustomerName::parse("Robert'); DROP TABLE customers;--").is_ok());
+        // White space is the spec's (ECMA-262 `\s`), not Rust's: U+FEFF is, U+0085 is not.
+        assert!(CustomerName::parse("\u{feff}\u{3000}").is_err());
+        assert!(CustomerName::parse("\u{85}").is_ok());
+        assert!(CustomerName::parse("\u{1c}").is_ok());
+    }
+
+    /// The patterns quoted here are the spec's, and the spec's `name` pattern
+    /// accepts exactly what `CustomerName::parse` accepts (as far as white space goes).
+    #[test]
+    fn patterns_match_the_spec() {
+        let spec: serde_json::Value =
+            serde_json::from_str(include_str!("../../../../openapi/network.json")).unwrap();
+        let schemas = &spec["components"]["schemas"];
+        for schema in ["CustomerDetails", "Customer"] {
+            let properties = &schemas[schema]["properties"];
+            assert_eq!(properties["name"]["pattern"], NAME_PATTERN, "{schema}.name");
+            assert_eq!(properties["country"]["pattern"], COUNTRY_PATTERN, "{schema}.country");
+        }
+        assert_eq!(schemas["Properties"]["additionalProperties"]["pattern"], NO_NUL_PATTERN);
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let single = c.to_string();
+            let wire = network_api::types::CustomerDetailsName::try_from(single.as_str()).is_ok();
+            let domain = CustomerName::parse(&single).is_ok();
+            assert_eq!(
+                wire, domain,
+                "U+{:04X}: spec pattern says {wire}, server says {domain}",
+                c as u32
+            );
+        }
     }
 
     #[test]
