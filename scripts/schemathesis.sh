@@ -145,6 +145,14 @@ report() { "$venv/bin/python" scripts/schemathesis_report.py "$reports/events-$1
 
 st_run main "$token_all" acme "" examples,coverage,fuzzing,stateful --checks all
 report main --require-stateful-links
+
+# The main run may have deleted the seeded customers: seed the restricted runs'
+# targets afresh, so that their refused writes hit customers that exist.
+seeded=()
+seeded+=("$(create "$token_all" acme '{"name": "Read-only Target", "country": "DE"}')")
+seeded+=("$(create "$token_all" acme '{"name": "Other-tenant Target", "properties": {"k": "v"}}')")
+echo "seeded acme customers for the restricted runs: ${seeded[*]}"
+
 # The restricted runs skip the stateful phase: no create can succeed, so no
 # link can be followed, and the phase would only repeat the single requests
 # that the other phases already send.
