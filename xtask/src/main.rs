@@ -5,7 +5,11 @@
 //! generated file is stale. `cargo xtask crash-test [--rounds N]` builds the
 //! release server and runs the crash durability harness
 //! (`crates/network-server/examples/crash_test.rs`) against it.
+//! `cargo xtask bench [--quick]` installs the load generator (oha) if needed,
+//! builds the release server and the harness (`crates/network-bench`) and
+//! runs every benchmark configuration (see BENCHMARKS.md).
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use xtask::codegen::{self, Mode};
@@ -14,7 +18,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  generate [--check]   regenerate the API and client crates from openapi/*.json
+  generate [--check]   regenerate the generated crates (API, client, CLI, fixtures) from the specs
                        (--check: write nothing, fail with a diff if anything is stale)
   crash-test [--rounds N] [ARGS...]
                        build the release network-server and the harness
@@ -22,7 +26,15 @@ commands:
                        N rounds (default 20) of concurrent PUTs, kill -9, restart
                        (< 1 s) and check that no acknowledged write was lost and
                        that PRAGMA integrity_check is ok; other ARGS (--customers,
-                       --writers, --seed, --keep) go to the harness";
+                       --writers, --seed, --keep) go to the harness
+  bench [--quick] [ARGS...]
+                       install oha 1.16.0 if missing (under the target directory),
+                       build the release network-server and crates/network-bench,
+                       run every configuration and write target/bench/results.{md,json};
+                       without --quick (about 8 minutes) it also rewrites the results
+                       section of BENCHMARKS.md and docs/benchmarks/latency.png;
+                       --quick (under 2 minutes) checks the harness, timings mean little;
+                       other ARGS (--only NAMES, --postgres-url URL) go to the harness";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +43,7 @@ fn main() -> ExitCode {
         ["generate"] => codegen::run(Mode::Write),
         ["generate", "--check"] => codegen::run(Mode::Check),
         ["crash-test", rest @ ..] => return crash_test(rest),
+        ["bench", rest @ ..] => return bench(rest),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -71,6 +84,105 @@ fn crash_test(args: &[&str]) -> ExitCode {
         Ok(_) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("error: cannot run the crash harness: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The version of oha the harness expects (also checked by the harness).
+const OHA_VERSION: &str = "1.16.0";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
+fn is_oha(path: &Path) -> bool {
+    Command::new(path)
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains(OHA_VERSION))
+}
+
+/// `oha` at the expected version: on PATH, else under the target directory,
+/// else installed there with `cargo install --locked` (a few minutes, once).
+fn ensure_oha(cargo: &str) -> Result<PathBuf, String> {
+    if is_oha(Path::new("oha")) {
+        return Ok(PathBuf::from("oha"));
+    }
+    let root = target_dir().join("bench-tools");
+    let installed = root.join("bin").join(format!("oha{}", std::env::consts::EXE_SUFFIX));
+    if is_oha(&installed) {
+        return Ok(installed);
+    }
+    eprintln!("installing oha {OHA_VERSION} into {} (once)", root.display());
+    let status = Command::new(cargo)
+        .args(["install", "oha", "--version", OHA_VERSION, "--locked"])
+        .arg("--root")
+        .arg(&root)
+        .status()
+        .map_err(|error| format!("cannot run cargo install: {error}"))?;
+    if !status.success() || !is_oha(&installed) {
+        return Err(format!("installing oha {OHA_VERSION} failed"));
+    }
+    Ok(installed)
+}
+
+/// The chart needs a TrueType font; on Debian, install DejaVu if none is there.
+fn ensure_font() {
+    let dejavu = Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf");
+    if dejavu.exists() || !Path::new("/usr/bin/apt-get").exists() {
+        return;
+    }
+    eprintln!("installing fonts-dejavu-core (for the chart)");
+    let _ = Command::new("apt-get").args(["install", "-y", "-qq", "fonts-dejavu-core"]).status();
+}
+
+/// Installs what the benchmark needs, builds it in release mode and runs it.
+fn bench(args: &[&str]) -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let root = workspace_root();
+    let oha = match ensure_oha(&cargo) {
+        Ok(oha) => oha,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    ensure_font();
+    let build = Command::new(&cargo)
+        .current_dir(&root)
+        .args(["build", "--release", "-p", "network-server", "--bin", "network-server"])
+        .args(["-p", "network-bench", "--bin", "network-bench"])
+        .status();
+    if !matches!(build, Ok(status) if status.success()) {
+        eprintln!("error: building the release server and the benchmark harness failed");
+        return ExitCode::FAILURE;
+    }
+    let release = target_dir().join("release");
+    let mut command = Command::new(release.join("network-bench"));
+    command.current_dir(&root).arg("run").arg("--server").arg(release.join("network-server"));
+    command.arg("--oha").arg(&oha);
+    if !args.contains(&"--quick") {
+        command.args([
+            "--benchmarks-md",
+            "BENCHMARKS.md",
+            "--chart",
+            "docs/benchmarks/latency.png",
+        ]);
+    }
+    command.args(args);
+    match command.status() {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: cannot run the benchmark harness: {error}");
             ExitCode::FAILURE
         }
     }

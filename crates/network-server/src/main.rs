@@ -11,9 +11,6 @@ use network_server::ratelimit::RateLimitConfig;
 use network_server::server::{self, Settings, StoreSettings};
 use network_server::{domain, telemetry};
 
-/// The SQLite file inside the data directory.
-const SQLITE_FILE: &str = "network.sqlite3";
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
@@ -135,7 +132,7 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
             pool_size: args.database_pool_size,
         },
         None => StoreSettings::Sqlite {
-            path: args.data_dir.join(SQLITE_FILE),
+            path: args.data_dir.join(server::SQLITE_FILE),
             group_commit: args.sqlite_group_commit,
         },
     };

@@ -48,6 +48,9 @@ pub enum StartError {
     Http { bind: SocketAddr, message: String },
 }
 
+/// The SQLite file inside the data directory.
+pub const SQLITE_FILE: &str = "network.sqlite3";
+
 /// The largest body the contract allows (its `x-request-body-max-bytes`).
 pub const CONTRACT_BODY_LIMIT: usize = 262_144;
 

@@ -1,0 +1,179 @@
+//! What every configuration starts from: customer ids, the request body, the
+//! seeded rows (written in bulk through the server's own store, not through
+//! HTTP) and the tokens.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use network_server::domain::{CustomerDraft, CustomerId, TenantName};
+use network_server::store::postgres::{PostgresOptions, PostgresStore};
+use network_server::store::sqlite::{SqliteOptions, SqliteStore};
+use network_server::store::{CustomerStore, SeedCustomer};
+
+/// The id of customer `index` of `count`: `c` and the index zero-padded to
+/// the width of `count - 1`, so that the load generator can pick ids with
+/// the regular expression [`id_pattern`].
+pub fn customer_id(index: usize, count: usize) -> String {
+    format!("c{index:0width$}", width = id_width(count))
+}
+
+fn id_width(count: usize) -> usize {
+    (count.max(2) - 1).to_string().len()
+}
+
+/// A regular expression matching exactly the ids of `count` customers
+/// (`count` must be a power of ten, checked by the caller).
+pub fn id_pattern(count: usize) -> String {
+    format!("c[0-9]{{{}}}", id_width(count))
+}
+
+/// Tenant `index` of a run.
+pub fn tenant_name(index: usize) -> String {
+    format!("tenant{index:03}")
+}
+
+/// The body every `updateCustomer` request sends: a name, a country, a time
+/// zone and 10 properties, as a real client would.
+pub fn update_body() -> String {
+    serde_json::json!({
+        "name": "Acme Industrial Srl",
+        "country": "IT",
+        "timezone": "Europe/Rome",
+        "properties": {
+            "plan": "gold",
+            "segment": "manufacturing",
+            "region": "emea",
+            "accountManager": "Giulia Rossi",
+            "contractId": "C-2026-00421",
+            "billingCycle": "monthly",
+            "supportTier": "24x7",
+            "erpCode": "ERP-889123",
+            "vatNumber": "IT01234567890",
+            "language": "it"
+        }
+    })
+    .to_string()
+}
+
+fn seed_rows(count: usize) -> anyhow::Result<Vec<SeedCustomer>> {
+    let mut properties = BTreeMap::new();
+    for (key, value) in [("plan", "silver"), ("region", "emea"), ("language", "en")] {
+        properties.insert(key.to_string(), value.to_string());
+    }
+    let draft =
+        CustomerDraft::parse("Seed customer", Some("DE"), Some("Europe/Berlin"), Some(properties))
+            .map_err(|error| anyhow::anyhow!("seed draft: {error}"))?;
+    (0..count)
+        .map(|index| {
+            Ok(SeedCustomer {
+                id: CustomerId::parse(&customer_id(index, count))
+                    .map_err(|error| anyhow::anyhow!("seed id: {error}"))?,
+                details: draft.clone(),
+                creation_timestamp: 1_767_225_600_000 + index as i64,
+            })
+        })
+        .collect()
+}
+
+async fn seed_store(
+    store: &dyn CustomerStore,
+    tenants: usize,
+    customers: usize,
+) -> anyhow::Result<()> {
+    let rows = seed_rows(customers)?;
+    for tenant in 0..tenants {
+        let tenant = TenantName::parse(&tenant_name(tenant))
+            .map_err(|error| anyhow::anyhow!("tenant: {error}"))?;
+        store.bulk_insert(&tenant, rows.clone()).await.context("bulk insert")?;
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Seeds `tenants` × `customers` rows into the SQLite file the server will open.
+pub async fn seed_sqlite(data_dir: &Path, tenants: usize, customers: usize) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join(network_server::server::SQLITE_FILE);
+    let store = SqliteStore::open(&path, SqliteOptions::default()).context("open SQLite")?;
+    seed_store(&store, tenants, customers).await
+}
+
+/// Creates `schema` (dropping an old one) and seeds it.
+pub async fn seed_postgres(
+    url: &str,
+    schema: &str,
+    tenants: usize,
+    customers: usize,
+) -> anyhow::Result<()> {
+    drop_schema(url, schema).await?;
+    let options = PostgresOptions { schema: Some(schema.to_string()), pool_size: 4 };
+    let store = PostgresStore::connect(url, options).await.context("connect to PostgreSQL")?;
+    seed_store(&store, tenants, customers).await
+}
+
+/// Drops a benchmark schema.
+pub async fn drop_schema(url: &str, schema: &str) -> anyhow::Result<()> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let task = tokio::spawn(connection);
+    client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).await?;
+    drop(client);
+    let _ = task.await;
+    Ok(())
+}
+
+/// Whether PostgreSQL answers at `url`.
+pub async fn postgres_reachable(url: &str) -> Result<(), String> {
+    let connect = tokio_postgres::connect(url, tokio_postgres::NoTls);
+    match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
+        Ok(Ok((client, connection))) => {
+            let task = tokio::spawn(connection);
+            let result =
+                client.simple_query("SELECT 1").await.map(|_| ()).map_err(|e| e.to_string());
+            drop(client);
+            let _ = task.await;
+            result
+        }
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("no answer within 3 s".into()),
+    }
+}
+
+/// A token for `tenant` with the permissions `updateCustomer` needs, minted
+/// by `network-server token` with the dev key of `data_dir`.
+pub fn mint_token(server: &Path, data_dir: &Path, tenant: &str) -> anyhow::Result<String> {
+    let output = Command::new(server)
+        .args(["token", "--dev", "--data-dir"])
+        .arg(data_dir)
+        .args(["--tenant", tenant, "--subject", "bench"])
+        .args(["--permission", "READ_CUSTOMER", "--permission", "WRITE_CUSTOMER", "--ttl", "6h"])
+        .output()
+        .with_context(|| format!("run {}", server.display()))?;
+    if !output.status.success() {
+        bail!("network-server token failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8(output.stdout)?.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_their_pattern_cover_exactly_the_seeded_customers() {
+        assert_eq!(customer_id(0, 1_000), "c000");
+        assert_eq!(customer_id(999, 1_000), "c999");
+        assert_eq!(id_pattern(1_000), "c[0-9]{3}");
+        assert_eq!(customer_id(999_999, 1_000_000), "c999999");
+        assert_eq!(id_pattern(1_000_000), "c[0-9]{6}");
+    }
+
+    #[test]
+    fn the_body_is_a_valid_update_with_ten_properties() {
+        let body: serde_json::Value = serde_json::from_str(&update_body()).unwrap();
+        assert_eq!(body["properties"].as_object().unwrap().len(), 10);
+        let details: network_api::types::CustomerDetails = serde_json::from_value(body).unwrap();
+        assert_eq!(details.country.map(String::from).as_deref(), Some("IT"));
+    }
+}

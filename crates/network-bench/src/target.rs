@@ -1,0 +1,158 @@
+//! The servers under test, each in its own process: started, checked with
+//! one real request, measured (peak RSS) and stopped.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// How a configuration's server is started.
+#[derive(Debug, Clone)]
+pub enum Launch {
+    /// `network-bench serve-ceiling`.
+    Ceiling,
+    /// `network-bench serve-bare`.
+    Bare,
+    /// The real `network-server` on SQLite in `data_dir`.
+    Sqlite { group_commit: bool },
+    /// The real `network-server` on PostgreSQL, in its own schema.
+    Postgres { url: String, schema: String },
+}
+
+/// A running server process.
+pub struct Target {
+    child: Child,
+    pub address: SocketAddr,
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+impl Target {
+    /// Starts the server and returns once `check` (a request that must get a
+    /// 200) succeeds.
+    pub fn start(
+        launch: &Launch,
+        server: &Path,
+        data_dir: &Path,
+        customers: usize,
+        check: &RawRequest,
+    ) -> anyhow::Result<Target> {
+        let address = free_port()?;
+        let log = std::fs::File::create(data_dir.join("server.log"))?;
+        let mut command = match launch {
+            Launch::Ceiling | Launch::Bare => {
+                let mut command = Command::new(std::env::current_exe()?);
+                let verb =
+                    if matches!(launch, Launch::Ceiling) { "serve-ceiling" } else { "serve-bare" };
+                command.arg(verb).args([
+                    "--bind",
+                    &address.to_string(),
+                    "--customers",
+                    &customers.to_string(),
+                ]);
+                command
+            }
+            Launch::Sqlite { .. } | Launch::Postgres { .. } => {
+                let mut command = Command::new(server);
+                command
+                    .args(["--dev", "--bind", &address.to_string(), "--data-dir"])
+                    .arg(data_dir)
+                    // The limiter still runs on every request; it just never refuses one.
+                    .args(["--rate-limit-tenant-per-minute", "1000000000"])
+                    .args(["--rate-limit-subject-per-minute", "1000000000"]);
+                if let Launch::Sqlite { group_commit } = launch {
+                    command.args(["--sqlite-group-commit", &group_commit.to_string()]);
+                }
+                if let Launch::Postgres { url, schema } = launch {
+                    command.args(["--database-url", url, "--database-schema", schema]);
+                }
+                command
+            }
+        };
+        // The server logs one JSON line per request, as in production: to a file.
+        command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        let child = command.spawn().with_context(|| format!("start {launch:?}"))?;
+        let mut target = Target { child, address };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = target.child.try_wait()? {
+                bail!(
+                    "{launch:?} exited at start ({status}); see {}",
+                    data_dir.join("server.log").display()
+                );
+            }
+            match check.send(address) {
+                Ok(200) => return Ok(target),
+                Ok(status) => bail!("{launch:?}: the check request got {status}, not 200"),
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(error) => bail!("{launch:?} did not answer within 30 s: {error}"),
+            }
+        }
+    }
+
+    /// The process's peak resident set size so far (VmHWM), in bytes.
+    pub fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    /// SIGKILL and reap.
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request written by hand (for the start check).
+pub struct RawRequest {
+    pub method: &'static str,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawRequest {
+    /// Sends the request on a new connection and returns the status code.
+    pub fn send(&self, address: SocketAddr) -> anyhow::Result<u16> {
+        let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut request = format!(
+            "{} {} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n",
+            self.method, self.path
+        );
+        for (name, value) in &self.headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str(&format!("Content-Length: {}\r\n\r\n{}", self.body.len(), self.body));
+        stream.write_all(request.as_bytes())?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response)?;
+        let text = String::from_utf8_lossy(&response);
+        let status =
+            text.split_whitespace().nth(1).and_then(|code| code.parse().ok()).with_context(
+                || format!("no status line in {:?}", text.chars().take(80).collect::<String>()),
+            )?;
+        Ok(status)
+    }
+}
+
+/// A scratch directory for one configuration, emptied first.
+pub fn scratch_dir(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = root.join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
