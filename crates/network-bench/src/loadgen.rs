@@ -148,7 +148,8 @@ fn read_latencies(db: &PathBuf) -> anyhow::Result<Vec<f64>> {
 
 /// Nearest-rank percentile of sorted values.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    // The epsilon keeps float error (0.99 × 1000 = 990.000…1) from moving up a rank.
+    let rank = ((p / 100.0) * sorted.len() as f64 - 1e-9).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 

@@ -131,6 +131,11 @@ impl Plan {
     }
 }
 
+/// The same allocator as `network-server`, so that the baselines are not
+/// slower than the server for a reason that has nothing to do with them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");

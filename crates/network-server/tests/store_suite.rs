@@ -208,6 +208,7 @@ cases![
     update_replaces_all_mutable_fields,
     update_of_unknown_id_is_not_found_and_creates_nothing,
     update_preconditions,
+    updates_keep_the_name_and_country_indexes_right,
     delete_then_second_delete_is_not_found,
     delete_preconditions,
     tenant_isolation_on_every_method,
@@ -441,6 +442,39 @@ async fn update_preconditions(h: &Harness) {
         store.update(&t, &id, &named("never"), &Precondition::OneOf(vec![])).await,
     );
     assert_eq!(store.get(&t, &id).await.unwrap(), Some(v5));
+}
+
+/// SQLite sets `name` and `country` (both indexed) only when they change:
+/// lists sorted and filtered through those indexes must see every change,
+/// and an update that keeps them must still bump the version.
+async fn updates_keep_the_name_and_country_indexes_right(h: &Harness) {
+    let store = h.store();
+    let t = tenant("acme");
+    let any = Precondition::None;
+    store.create(&t, &cid("a"), &draft("Alpha", Some("IT"), None, &[]), 1).await.unwrap();
+    store.create(&t, &cid("b"), &draft("Bravo", Some("DE"), None, &[]), 1).await.unwrap();
+    // Same name and country, new properties: the version still moves.
+    let same = store
+        .update(&t, &cid("a"), &draft("Alpha", Some("IT"), None, &[("k", "v")]), &any)
+        .await
+        .unwrap();
+    assert_eq!(same.version.0, 2);
+    // A new name only, then a new country only, then the country cleared.
+    store.update(&t, &cid("a"), &draft("Zulu", Some("IT"), None, &[]), &any).await.unwrap();
+    store.update(&t, &cid("b"), &draft("Bravo", Some("FR"), None, &[]), &any).await.unwrap();
+    let by_name = ListQuery { sort: vec![(SortField::Name, Direction::Asc)], ..query() };
+    assert_eq!(ids(&list_all(&*store, &t, by_name).await), vec!["b", "a"]);
+    let in_country = |code: &str| ListQuery { country: Some(code.to_string()), ..query() };
+    assert_eq!(ids(&list_all(&*store, &t, in_country("FR")).await), vec!["b"]);
+    assert!(list_all(&*store, &t, in_country("DE")).await.is_empty());
+    assert_eq!(ids(&list_all(&*store, &t, in_country("IT")).await), vec!["a"]);
+    store.update(&t, &cid("a"), &draft("Zulu", None, None, &[]), &any).await.unwrap();
+    assert!(list_all(&*store, &t, in_country("IT")).await.is_empty());
+    let a = store.get(&t, &cid("a")).await.unwrap().unwrap();
+    assert_eq!(
+        (a.details.name.as_str(), a.details.country.is_none(), a.version.0),
+        ("Zulu", true, 4)
+    );
 }
 
 async fn delete_then_second_delete_is_not_found(h: &Harness) {

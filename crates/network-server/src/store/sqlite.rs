@@ -423,15 +423,34 @@ const INSERT: &str = "INSERT INTO customers (tenant, id, name, country, timezone
      creation_timestamp, first_access_timestamp, last_access_timestamp, version) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, 1)";
 
-const UPDATE_UNCONDITIONAL: &str = "UPDATE customers \
-     SET name = ?3, country = ?4, timezone = ?5, properties = ?6, version = version + 1 \
-     WHERE tenant = ?1 AND id = ?2 \
-     RETURNING creation_timestamp, first_access_timestamp, last_access_timestamp, version";
+/// The indexed columns a customer has now (read before an update, in the
+/// writing transaction).
+const INDEXED_NOW: &str = "SELECT name, country FROM customers WHERE tenant = ?1 AND id = ?2";
 
-const UPDATE_IF_VERSION: &str = "UPDATE customers \
-     SET name = ?3, country = ?4, timezone = ?5, properties = ?6, version = version + 1 \
-     WHERE tenant = ?1 AND id = ?2 AND version IN (SELECT value FROM json_each(?7)) \
-     RETURNING creation_timestamp, first_access_timestamp, last_access_timestamp, version";
+/// The `UPDATE` for a customer. `name` and `country` are indexed: an UPDATE
+/// that sets them rewrites their index entries even when the value is the
+/// same (two more B-tree pages dirtied, written to the WAL and fsync'd), so
+/// they are set only when they change. With `if_version`, the version must
+/// be one of the JSON array `?7`.
+fn update_sql(set_name: bool, set_country: bool, if_version: bool) -> String {
+    let mut sql = String::from("UPDATE customers SET ");
+    if set_name {
+        sql.push_str("name = ?3, ");
+    }
+    if set_country {
+        sql.push_str("country = ?4, ");
+    }
+    sql.push_str(
+        "timezone = ?5, properties = ?6, version = version + 1 WHERE tenant = ?1 AND id = ?2",
+    );
+    if if_version {
+        sql.push_str(" AND version IN (SELECT value FROM json_each(?7))");
+    }
+    sql.push_str(
+        " RETURNING creation_timestamp, first_access_timestamp, last_access_timestamp, version",
+    );
+    sql
+}
 
 const DELETE_UNCONDITIONAL: &str = "DELETE FROM customers WHERE tenant = ?1 AND id = ?2";
 
@@ -479,10 +498,28 @@ fn apply(connection: &Connection, op: &WriteOp) -> Result<Outcome, StoreError> {
             }))
         }
         WriteOp::Update { tenant, id, details, precondition } => {
+            let indexed_now = connection
+                .prepare_cached(INDEXED_NOW)
+                .and_then(|mut select| {
+                    select
+                        .query_row(params![tenant.as_str(), id.as_str()], |row| {
+                            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+                        })
+                        .optional()
+                })
+                .map_err(db)?;
+            let Some((name_now, country_now)) = indexed_now else {
+                return Err(StoreError::NotFound);
+            };
+            let country = details.country.as_ref().map(CountryCode::as_str);
             let properties = properties_json(&details.properties)?;
             let versions = acceptable_versions(precondition);
-            let sql = if versions.is_some() { UPDATE_IF_VERSION } else { UPDATE_UNCONDITIONAL };
-            let mut update = connection.prepare_cached(sql).map_err(db)?;
+            let sql = update_sql(
+                name_now != details.name.as_str(),
+                country_now.as_deref() != country,
+                versions.is_some(),
+            );
+            let mut update = connection.prepare_cached(&sql).map_err(db)?;
             let base = params![
                 tenant.as_str(),
                 id.as_str(),
