@@ -31,7 +31,7 @@ commands:
                        install oha 1.16.0 if missing (under the target directory),
                        build the release network-server and crates/network-bench,
                        run every configuration and write target/bench/results.{md,json};
-                       without --quick (about 8 minutes) it also rewrites the results
+                       without --quick (about 5 minutes) it also rewrites the results
                        section of BENCHMARKS.md and docs/benchmarks/latency.png;
                        --quick (under 2 minutes) checks the harness, timings mean little;
                        other ARGS (--only NAMES, --postgres-url URL) go to the harness";

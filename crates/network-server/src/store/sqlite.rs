@@ -236,9 +236,11 @@ fn configure_writer(connection: &Connection, busy_timeout: Duration) -> Result<(
     if synchronous != 2 {
         return Err(format!("the database refused synchronous=FULL (got {synchronous})"));
     }
-    // A 64 MiB page cache (default: 2 MiB) keeps the indexes' hot pages in
+    // A 32 MiB page cache (default: 2 MiB) keeps the indexes' hot pages in
     // memory: random ids make every insert touch a random primary-key page.
-    connection.pragma_update(None, "cache_size", -64 * 1024).map_err(sqlite)?;
+    // Not more: at 1,000,000 customers under load, 64 MiB put the server's
+    // peak RSS at 108 MiB; pages beyond the cache come from the OS page cache.
+    connection.pragma_update(None, "cache_size", -32 * 1024).map_err(sqlite)?;
     // Truncate the log back to 64 MiB after checkpoints (bulk inserts grow it).
     connection.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(sqlite)?;
     connection.set_prepared_statement_cache_capacity(64);
