@@ -28,7 +28,7 @@ commands:
                        that PRAGMA integrity_check is ok; other ARGS (--customers,
                        --writers, --seed, --keep) go to the harness
   bench [--quick] [ARGS...]
-                       install oha 1.16.0 if missing (under the target directory),
+                       install oha 1.16.0 if missing (once, in ~/.cache/network-api),
                        build the release network-server and crates/network-bench,
                        run every configuration and write target/bench/results.{md,json};
                        without --quick (about 5 minutes) it also rewrites the results
@@ -110,13 +110,24 @@ fn is_oha(path: &Path) -> bool {
         .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains(OHA_VERSION))
 }
 
-/// `oha` at the expected version: on PATH, else under the target directory,
-/// else installed there with `cargo install --locked` (a few minutes, once).
+/// Where `cargo xtask bench` installs oha: a per-user cache outside any clone
+/// (`$XDG_CACHE_HOME` or `~/.cache`), so that it is compiled once per machine
+/// and never replaces an oha the user installed elsewhere.
+fn oha_root() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(|| target_dir().join("cache"));
+    cache.join("network-api").join(format!("oha-{OHA_VERSION}"))
+}
+
+/// `oha` at the expected version: on PATH, else in [`oha_root`], else
+/// installed there with `cargo install --locked` (a few minutes, once).
 fn ensure_oha(cargo: &str) -> Result<PathBuf, String> {
     if is_oha(Path::new("oha")) {
         return Ok(PathBuf::from("oha"));
     }
-    let root = target_dir().join("bench-tools");
+    let root = oha_root();
     let installed = root.join("bin").join(format!("oha{}", std::env::consts::EXE_SUFFIX));
     if is_oha(&installed) {
         return Ok(installed);
