@@ -62,31 +62,48 @@ fn main() -> ExitCode {
     }
 }
 
-/// Builds the release server and the crash harness, then runs the harness
-/// (which finds `network-server` next to its own directory).
-fn crash_test(args: &[&str]) -> ExitCode {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let build = Command::new(&cargo)
-        .args(["build", "--release", "-p", "network-server", "--bin", "network-server"])
-        .args(["--example", "crash_test"])
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+/// `cargo build --release` with `targets` (from the workspace root); false, with a message, if it fails.
+fn build_release(targets: &[&str], what: &str) -> bool {
+    let build = Command::new(cargo())
+        .current_dir(workspace_root())
+        .args(["build", "--release"])
+        .args(targets)
         .status();
-    if !matches!(build, Ok(status) if status.success()) {
-        eprintln!("error: building the release server and the crash harness failed");
-        return ExitCode::FAILURE;
+    let built = matches!(build, Ok(status) if status.success());
+    if !built {
+        eprintln!("error: building {what} failed");
     }
-    let run = Command::new(&cargo)
-        .args(["run", "--quiet", "--release", "-p", "network-server", "--example", "crash_test"])
-        .arg("--")
-        .args(args)
-        .status();
-    match run {
+    built
+}
+
+/// Runs a harness and passes on whether it succeeded.
+fn run_harness(command: &mut Command, what: &str) -> ExitCode {
+    match command.status() {
         Ok(status) if status.success() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("error: cannot run the crash harness: {error}");
+            eprintln!("error: cannot run {what}: {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Builds the release server and the crash harness, then runs the harness
+/// (which finds `network-server` next to its own directory).
+fn crash_test(args: &[&str]) -> ExitCode {
+    let targets = ["-p", "network-server", "--bin", "network-server", "--example", "crash_test"];
+    if !build_release(&targets, "the release server and the crash harness") {
+        return ExitCode::FAILURE;
+    }
+    let mut run = Command::new(cargo());
+    run.args(["run", "--quiet", "--release", "-p", "network-server", "--example", "crash_test"])
+        .arg("--")
+        .args(args);
+    run_harness(&mut run, "the crash harness")
 }
 
 /// The version of oha the harness expects (also checked by the harness).
@@ -157,9 +174,7 @@ fn ensure_font() {
 
 /// Installs what the benchmark needs, builds it in release mode and runs it.
 fn bench(args: &[&str]) -> ExitCode {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let root = workspace_root();
-    let oha = match ensure_oha(&cargo) {
+    let oha = match ensure_oha(&cargo()) {
         Ok(oha) => oha,
         Err(error) => {
             eprintln!("error: {error}");
@@ -167,18 +182,26 @@ fn bench(args: &[&str]) -> ExitCode {
         }
     };
     ensure_font();
-    let build = Command::new(&cargo)
-        .current_dir(&root)
-        .args(["build", "--release", "-p", "network-server", "--bin", "network-server"])
-        .args(["-p", "network-bench", "--bin", "network-bench"])
-        .status();
-    if !matches!(build, Ok(status) if status.success()) {
-        eprintln!("error: building the release server and the benchmark harness failed");
+    let targets = [
+        "-p",
+        "network-server",
+        "--bin",
+        "network-server",
+        "-p",
+        "network-bench",
+        "--bin",
+        "network-bench",
+    ];
+    if !build_release(&targets, "the release server and the benchmark harness") {
         return ExitCode::FAILURE;
     }
     let release = target_dir().join("release");
     let mut command = Command::new(release.join("network-bench"));
-    command.current_dir(&root).arg("run").arg("--server").arg(release.join("network-server"));
+    command
+        .current_dir(workspace_root())
+        .arg("run")
+        .arg("--server")
+        .arg(release.join("network-server"));
     command.arg("--oha").arg(&oha);
     if !args.contains(&"--quick") {
         command.args([
@@ -189,12 +212,5 @@ fn bench(args: &[&str]) -> ExitCode {
         ]);
     }
     command.args(args);
-    match command.status() {
-        Ok(status) if status.success() => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("error: cannot run the benchmark harness: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    run_harness(&mut command, "the benchmark harness")
 }

@@ -33,6 +33,23 @@ pub struct ConfigResult {
 }
 
 impl ConfigResult {
+    /// Every measured run: the closed loop, then each open-loop rate.
+    fn runs(&self) -> impl Iterator<Item = (String, &Outcome)> {
+        std::iter::once(("closed loop".to_string(), &self.closed)).chain(
+            self.open
+                .iter()
+                .map(|p| (format!("open loop at {:.0}%", p.fraction * 100.0), &p.outcome)),
+        )
+    }
+
+    fn requests(&self) -> u64 {
+        self.runs().map(|(_, outcome)| outcome.requests).sum()
+    }
+
+    fn errors(&self) -> u64 {
+        self.runs().map(|(_, outcome)| outcome.errors).sum()
+    }
+
     fn open_at(&self, fraction: f64) -> Option<&Outcome> {
         self.open.iter().find(|p| (p.fraction - fraction).abs() < 1e-9).map(|p| &p.outcome)
     }
@@ -63,8 +80,8 @@ pub fn print_config(result: &ConfigResult) {
     let rss = result.rss_mib().map(|m| format!("{m:.1} MiB")).unwrap_or_else(|| "?".into());
     println!(
         "    {} requests, {} errors, peak RSS {rss}{}",
-        result.closed.requests + result.open.iter().map(|p| p.outcome.requests).sum::<u64>(),
-        result.closed.errors + result.open.iter().map(|p| p.outcome.errors).sum::<u64>(),
+        result.requests(),
+        result.errors(),
         if result.seed_seconds > 0.5 {
             format!(", seeded in {:.1} s", result.seed_seconds)
         } else {
@@ -154,11 +171,7 @@ impl Report {
         let p50_large =
             self.config("sqlite-many-customers").and_then(|c| c.open_at(0.5)).map(|o| o.p50_ms);
         let rss = self.config("sqlite-many-customers").and_then(ConfigResult::rss_mib);
-        let errors: u64 = self
-            .configs
-            .iter()
-            .map(|c| c.closed.errors + c.open.iter().map(|p| p.outcome.errors).sum::<u64>())
-            .sum();
+        let errors: u64 = self.configs.iter().map(ConfigResult::errors).sum();
         vec![
             ratio(
                 "durable SQLite throughput ≥ 0.75 × bare dropshot",
@@ -222,7 +235,7 @@ impl Report {
         let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for c in &self.configs {
             let half = c.open_at(0.5);
-            let errors = c.closed.errors + c.open.iter().map(|p| p.outcome.errors).sum::<u64>();
+            let errors = c.errors();
             let _ = writeln!(
                 out,
                 "| {} | {} × {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",

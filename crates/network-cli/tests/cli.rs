@@ -18,7 +18,10 @@ const TENANT: &str = "acme";
 async fn start_server(data_dir: &Path) -> Running {
     let settings = Settings {
         bind: "127.0.0.1:0".parse().unwrap(),
-        store: StoreSettings::Sqlite { path: data_dir.join("network.sqlite3"), group_commit: true },
+        store: StoreSettings::Sqlite {
+            path: data_dir.join(server::SQLITE_FILE),
+            group_commit: true,
+        },
         auth: AuthConfig {
             issuer: ISSUER.to_string(),
             audience: AUDIENCE.to_string(),

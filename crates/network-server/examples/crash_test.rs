@@ -350,7 +350,7 @@ async fn verify(
 }
 
 fn integrity_check(data_dir: &Path) -> Result<String, String> {
-    let path = data_dir.join("network.sqlite3");
+    let path = data_dir.join(network_server::server::SQLITE_FILE);
     let connection =
         rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
@@ -528,7 +528,9 @@ async fn run(options: Options) -> Result<(), String> {
         stop.store(true, Ordering::SeqCst);
         let acked = load.await.map_err(|e| format!("load task: {e}"))?;
         if options.sabotage {
-            let _ = std::fs::remove_file(data_dir.join("network.sqlite3-wal"));
+            let _ = std::fs::remove_file(
+                data_dir.join(format!("{}-wal", network_server::server::SQLITE_FILE)),
+            );
         }
         for (n, index, name, properties) in sent.lock().unwrap().drain(..) {
             ledger.sent.insert(n, (index, name, properties));

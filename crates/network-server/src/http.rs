@@ -495,7 +495,7 @@ fn list_query(params: GetCustomersQueryParams) -> Result<ListQuery, AppError> {
     };
     if let Some(country) = &params.country {
         // The filter's pattern (an unknown but well-formed code just matches nothing).
-        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        if !domain::CountryCode::is_well_formed(country) {
             return Err(ValidationError::new(
                 "country",
                 "must be an ISO 3166-1 alpha-2 country code (two upper-case letters, e.g. IT)",

@@ -130,9 +130,13 @@ impl CustomerName {
 pub struct CountryCode(String);
 
 impl CountryCode {
+    /// Whether `value` has the spec's shape (`^[A-Z]{2}$`), known country or not.
+    pub fn is_well_formed(value: &str) -> bool {
+        value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase())
+    }
+
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
-        let well_formed = value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase());
-        if !well_formed || celes::Country::from_alpha2(value).is_err() {
+        if !Self::is_well_formed(value) || celes::Country::from_alpha2(value).is_err() {
             return Err(ValidationError::new(
                 "country",
                 format!(

@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, PoisonError, RwLock};
+use std::sync::{mpsc, Arc, LazyLock, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -433,8 +433,16 @@ const INDEXED_NOW: &str = "SELECT name, country FROM customers WHERE tenant = ?1
 /// that sets them rewrites their index entries even when the value is the
 /// same (two more B-tree pages dirtied, written to the WAL and fsync'd), so
 /// they are set only when they change. With `if_version`, the version must
-/// be one of the JSON array `?7`.
-fn update_sql(set_name: bool, set_country: bool, if_version: bool) -> String {
+/// be one of the JSON array `?7`. The eight variants are built once.
+fn update_sql(set_name: bool, set_country: bool, if_version: bool) -> &'static str {
+    static VARIANTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+        (0..8).map(|bits| build_update_sql(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0)).collect()
+    });
+    let bits = usize::from(set_name) | usize::from(set_country) << 1 | usize::from(if_version) << 2;
+    &VARIANTS[bits]
+}
+
+fn build_update_sql(set_name: bool, set_country: bool, if_version: bool) -> String {
     let mut sql = String::from("UPDATE customers SET ");
     if set_name {
         sql.push_str("name = ?3, ");
@@ -521,7 +529,7 @@ fn apply(connection: &Connection, op: &WriteOp) -> Result<Outcome, StoreError> {
                 country_now.as_deref() != country,
                 versions.is_some(),
             );
-            let mut update = connection.prepare_cached(&sql).map_err(db)?;
+            let mut update = connection.prepare_cached(sql).map_err(db)?;
             let base = params![
                 tenant.as_str(),
                 id.as_str(),
@@ -551,7 +559,9 @@ fn apply(connection: &Connection, op: &WriteOp) -> Result<Outcome, StoreError> {
                         version: Version(version),
                     }))
                 }
-                None => Err(missing_or_changed(connection, tenant, id)),
+                // The customer was read above in this transaction: it exists,
+                // so only the version condition can have failed.
+                None => Err(StoreError::PreconditionFailed),
             }
         }
         WriteOp::Delete { tenant, id, precondition } => {

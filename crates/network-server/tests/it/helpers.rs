@@ -71,7 +71,7 @@ pub fn admin_token() -> String {
 pub fn settings(data_dir: &std::path::Path, backend: &Backend, rate: &RateLimitConfig) -> Settings {
     let store = match backend {
         Backend::Sqlite => {
-            StoreSettings::Sqlite { path: data_dir.join("network.sqlite3"), group_commit: true }
+            StoreSettings::Sqlite { path: data_dir.join(server::SQLITE_FILE), group_commit: true }
         }
         Backend::Postgres { url, schema } => {
             StoreSettings::Postgres { url: url.clone(), schema: Some(schema.clone()), pool_size: 4 }
