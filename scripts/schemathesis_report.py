@@ -1,7 +1,8 @@
 """Summarise a Schemathesis NDJSON event report (scripts/schemathesis.sh).
 
-Usage: schemathesis_report.py EVENTS.ndjson [--require-stateful-links]
+Usage: schemathesis_report.py EVENTS.ndjson [EVENTS.ndjson ...] [--require-stateful-links]
 
+Several reports (the main run and extra stateful-only runs) are summed.
 Prints, per phase, the operations tested, the test cases run and the check
 results recorded (from the recorder of every scenario, each case counted
 once). With --require-stateful-links, also lists the stateful transitions
@@ -24,7 +25,7 @@ def main() -> int:
     args = sys.argv[1:]
     require_links = "--require-stateful-links" in args
     paths = [arg for arg in args if not arg.startswith("--")]
-    if len(paths) != 1:
+    if not paths:
         print(__doc__, file=sys.stderr)
         return 2
 
@@ -34,8 +35,8 @@ def main() -> int:
     links: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     inferred: collections.Counter = collections.Counter()
     scenarios: dict[str, set[str]] = collections.defaultdict(set)
-    with open(paths[0], encoding="utf-8") as events:
-        for line in events:
+    for path in paths:
+        for line in open(path, encoding="utf-8"):
             event = json.loads(line)
             kind, body = next(iter(event.items()))
             if kind != "ScenarioFinished":
