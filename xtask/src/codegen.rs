@@ -49,8 +49,16 @@ pub struct CliJob {
 }
 
 /// The workspace root (the parent of `xtask/`).
+///
+/// Read at run time (`cargo run`, hence `cargo xtask`, and `cargo test` set
+/// `CARGO_MANIFEST_DIR`), the compile-time value being the fallback: two
+/// checkouts sharing one `CARGO_TARGET_DIR` can share one xtask binary, and
+/// the compile-time path would then name the other checkout.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.parent().expect("xtask is in the workspace").to_path_buf()
 }
 
 /// Every generation job, in a stable order.

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use xtask::codegen::{self, Mode};
+use xtask::codegen::{self, workspace_root, Mode};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -108,10 +108,6 @@ fn crash_test(args: &[&str]) -> ExitCode {
 
 /// The version of oha the harness expects (also checked by the harness).
 const OHA_VERSION: &str = "1.16.0";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
-}
 
 fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
