@@ -28,7 +28,7 @@ pub struct Load {
 }
 
 /// The outcome of one load run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Outcome {
     /// Responses per second (all processes together).
     pub throughput: f64,
