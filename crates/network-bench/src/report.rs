@@ -50,8 +50,12 @@ impl ConfigResult {
         self.runs().map(|(_, outcome)| outcome.errors).sum()
     }
 
+    fn open_point_at(&self, fraction: f64) -> Option<&OpenPoint> {
+        self.open.iter().find(|p| (p.fraction - fraction).abs() < 1e-9)
+    }
+
     fn open_at(&self, fraction: f64) -> Option<&Outcome> {
-        self.open.iter().find(|p| (p.fraction - fraction).abs() < 1e-9).map(|p| &p.outcome)
+        self.open_point_at(fraction).map(|p| &p.outcome)
     }
 
     /// The open-loop p50 at `rate` req/s offered: linear between the two
@@ -155,13 +159,7 @@ impl Report {
     pub fn errors(&self) -> Vec<String> {
         let mut failures = Vec::new();
         for config in &self.configs {
-            let runs = std::iter::once(("closed loop".to_string(), &config.closed)).chain(
-                config
-                    .open
-                    .iter()
-                    .map(|p| (format!("open loop at {:.0}%", p.fraction * 100.0), &p.outcome)),
-            );
-            for (run, outcome) in runs {
+            for (run, outcome) in config.runs() {
                 if outcome.errors > 0 {
                     failures.push(format!(
                         "{} {run}: {}",
@@ -188,7 +186,7 @@ impl Report {
         let p99 = self.config("sqlite").and_then(|c| c.open_at(0.5)).map(|o| o.p99_ms);
         let p50_small = self.config("sqlite").and_then(|c| c.open_at(0.5)).map(|o| o.p50_ms);
         let many = self.config("sqlite-many-customers");
-        let many_half = many.and_then(|c| c.open.iter().find(|p| (p.fraction - 0.5).abs() < 1e-9));
+        let many_half = many.and_then(|c| c.open_point_at(0.5));
         let p50_large = many_half.map(|p| p.outcome.p50_ms);
         // The same comparison at the same offered rate: at 50% of its own
         // saturation the 1,000-customer run gets more load than the larger one.
