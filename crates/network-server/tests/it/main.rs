@@ -15,4 +15,5 @@ mod list_create_delete;
 mod ops;
 mod persistence;
 mod rate_limit;
+mod slow_clients;
 mod update;
