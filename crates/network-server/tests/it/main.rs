@@ -16,3 +16,4 @@ mod ops;
 mod persistence;
 mod rate_limit;
 mod update;
+mod version;
