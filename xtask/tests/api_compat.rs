@@ -746,3 +746,45 @@ fn drift_panics_on_a_new_media_type() {
         show(&changes)
     );
 }
+
+#[test]
+fn a_change_to_a_shared_component_is_reported_once() {
+    let mut new = spec();
+    new["components"]["parameters"]["IfMatch"]["description"] = json!("Lost-update protection.");
+    new["components"]["headers"]["ETag"]["description"] = json!("The version.");
+    let changes = compat::compare(&spec(), &new).unwrap();
+    assert_eq!(changes.len(), 2, "{}", show(&changes));
+    assert_eq!(changes[0].subject, "header `ETag` (shared)");
+    assert_eq!(changes[1].subject, "header parameter `If-Match` (shared)");
+    assert!(changes.iter().all(|c| c.class == Class::Compatible && c.kind == Kind::Changed));
+}
+
+#[test]
+fn header_names_are_case_insensitive_and_path_parameters_positional() {
+    let mut new = spec();
+    new["components"]["parameters"]["IfMatch"]["name"] = json!("if-match");
+    assert_eq!(compat::compare(&spec(), &new).unwrap(), vec![]);
+
+    // Renaming a path parameter keeps the route but renames the client's builder method.
+    let text = serde_json::to_string(&spec()).unwrap().replace("{customerId}", "{id}");
+    let mut new: Value = serde_json::from_str(&text).unwrap();
+    new["components"]["parameters"]["CustomerId"]["name"] = json!("id");
+    let changes = compat::compare(&spec(), &new).unwrap();
+    let renamed: Vec<&Change> =
+        changes.iter().filter(|c| c.what == "renamed from `customerId`").collect();
+    assert_eq!(renamed.len(), 1, "{}", show(&changes));
+    assert_eq!(renamed[0].class, Class::BackwardIncompatible);
+    assert!(changes.iter().all(|c| c.class == Class::BackwardIncompatible), "{}", show(&changes));
+}
+
+#[test]
+fn a_read_only_field_of_a_request_may_change_freely() {
+    let mut new = spec();
+    let details = &mut new["components"]["schemas"]["CustomerDetails"]["properties"];
+    details["creationTimestamp"]["type"] = json!("string");
+    details["updatedTimestamp"] = json!({"type": "integer", "readOnly": true});
+    new["components"]["schemas"]["CustomerDetails"]["required"] =
+        json!(["name", "updatedTimestamp"]);
+    let changes = compat::compare(&spec(), &new).unwrap();
+    assert!(changes.iter().all(|c| c.class == Class::Compatible), "{}", show(&changes));
+}
