@@ -364,7 +364,7 @@ impl<'a> Compare<'a> {
                     &format!("#/{key}"),
                     format!("the document's `{key}`"),
                     "changed",
-                    "documentation only: clients choose their server themselves",
+                    "documentation only: generated clients do not depend on it",
                 );
             }
         }
@@ -583,20 +583,20 @@ impl<'a> Compare<'a> {
         let required = |body: &Value| body.get("required").and_then(Value::as_bool) == Some(true);
         match (old_body, new_body) {
             (None, None) => {}
-            (Some((pointer, _)), None) => self.push(
+            (Some(_), None) => self.push(
                 Class::BackwardIncompatible,
                 Kind::Removed,
-                &pointer,
+                old.1,
                 subject,
                 "removed",
                 "old clients send it; the server no longer reads it, and the generated client loses `body()`",
             ),
-            (None, Some((pointer, body))) => {
+            (None, Some((_, body))) => {
                 if required(body) {
                     self.push(
                         Class::BackwardIncompatible,
                         Kind::Added,
-                        &pointer,
+                        new.1,
                         subject,
                         "added, required",
                         "requests from old clients have no body",
@@ -605,7 +605,7 @@ impl<'a> Compare<'a> {
                     self.push(
                         Class::ForwardIncompatible,
                         Kind::Added,
-                        &pointer,
+                        new.1,
                         subject,
                         "added, optional",
                         "released servers ignore a body new clients send",

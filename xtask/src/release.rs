@@ -305,25 +305,30 @@ pub fn api_compat(root: &Path) -> Result<String, String> {
     }
 }
 
-/// `cargo xtask release`: snapshots every spec whose `info.version` is not
-/// released yet, after the same checks as `api-compat`. Refuses a version
-/// that already has a snapshot.
+/// `cargo xtask release`: snapshots every spec under its `info.version`,
+/// after the same checks as `api-compat` (whose report, with the changelog
+/// since the previous release, it prints first). Refuses a version that
+/// already has a snapshot, writing nothing.
 pub fn release(root: &Path) -> Result<String, String> {
-    api_compat(root)?;
-    let mut out = String::new();
-    let mut manifest = manifest(root)?;
+    let report = api_compat(root)?;
+    let mut planned = Vec::new();
     for (name, path) in specs(root)? {
         let (text, current) = read_json(&path)?;
         let version = Version::of(&current).map_err(|e| format!("openapi/{name}.json: {e}"))?;
         let file = format!("{name}-{version}.json");
-        let target = released_dir(root).join(&file);
-        if target.exists() {
+        if released_dir(root).join(&file).exists() {
             return Err(format!(
                 "openapi/released/{file} exists: {name} {version} is already released; set a new info.version in openapi/{name}.json first"
             ));
         }
-        std::fs::create_dir_all(released_dir(root)).map_err(|e| e.to_string())?;
-        let text = text.replace("\r\n", "\n");
+        planned.push((name, version, file, text.replace("\r\n", "\n")));
+    }
+    std::fs::create_dir_all(released_dir(root)).map_err(|e| e.to_string())?;
+    let mut manifest = manifest(root)?;
+    // What changed since the previous release (its changelog), then what was released.
+    let mut out = format!("{report}\n");
+    for (name, version, file, text) in planned {
+        let target = released_dir(root).join(&file);
         std::fs::write(&target, &text).map_err(|e| format!("{}: {e}", target.display()))?;
         manifest.push((file.clone(), digest(&text)));
         out.push_str(&format!("released {name} {version}: openapi/released/{file}\n"));
@@ -333,6 +338,7 @@ pub fn release(root: &Path) -> Result<String, String> {
         manifest.iter().map(|(file, digest)| format!("{digest}  {file}\n")).collect();
     let path = released_dir(root).join(MANIFEST);
     std::fs::write(&path, lines).map_err(|e| format!("{}: {e}", path.display()))?;
+    out.push_str("commit openapi/released/ (the changelog above is for the release notes)\n");
     Ok(out)
 }
 
