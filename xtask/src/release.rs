@@ -356,6 +356,14 @@ mod tests {
         }
     }
 
+    /// A released snapshot that was edited (or deleted, or added by hand) fails here.
+    #[test]
+    fn released_snapshots_are_unchanged() {
+        if let Err(problems) = verify_snapshots(&workspace_root()) {
+            panic!("{problems}");
+        }
+    }
+
     /// Every spec has a released version to be compared with.
     #[test]
     fn every_spec_has_a_release() {
