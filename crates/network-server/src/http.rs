@@ -255,8 +255,18 @@ where
         .as_ref()
         .map(|principal| (principal.tenant.as_str(), principal.subject.as_str()))
         .unwrap_or(("", ""));
+    // The API version the client was generated for (progenitor sends it on
+    // every request); at most 64 characters of it, empty when absent.
+    let api_version = rqctx
+        .request
+        .headers()
+        .get("api-version")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.get(..64).unwrap_or(value))
+        .unwrap_or("");
     slog::info!(rqctx.log, "request handled";
         "operation" => operation,
+        "api_version" => api_version,
         "tenant" => tenant,
         "subject" => subject,
         "status" => status,

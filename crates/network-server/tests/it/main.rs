@@ -17,3 +17,4 @@ mod persistence;
 mod rate_limit;
 mod slow_clients;
 mod update;
+mod version;
