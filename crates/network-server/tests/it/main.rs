@@ -5,6 +5,7 @@
 mod helpers;
 mod wire;
 
+mod backup;
 mod cli;
 mod concurrency;
 mod docs;
