@@ -28,6 +28,23 @@ pub enum Command {
     /// Put a backup in place as the SQLite database of --data-dir (the server
     /// must be stopped).
     Restore(RestoreArgs),
+    /// Copy every customer of the SQLite store of --data-dir into PostgreSQL
+    /// (ids, versions and timestamps kept), then verify counts and checksums
+    /// per tenant.
+    CopyStore(CopyStoreArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CopyStoreArgs {
+    /// The PostgreSQL database to copy into (migrated first).
+    #[arg(long)]
+    pub to: String,
+    /// The PostgreSQL schema to copy into (created if missing).
+    #[arg(long)]
+    pub schema: Option<String>,
+    /// Continue an interrupted copy: customers already in the target are kept.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[derive(Debug, Clone, Args)]

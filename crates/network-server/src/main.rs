@@ -8,7 +8,7 @@ use clap::Parser;
 use network_server::auth::{
     self, AuthConfig, ClaimNames, ClaimPath, KeySource, Permission, Signer, TokenClaims,
 };
-use network_server::config::{Command, Config, ServerArgs, TokenArgs};
+use network_server::config::{Command, Config, CopyStoreArgs, ServerArgs, TokenArgs};
 use network_server::ratelimit::RateLimitConfig;
 use network_server::server::{self, ConnectionLimits, Settings, StoreSettings};
 use network_server::{domain, telemetry};
@@ -34,6 +34,7 @@ async fn main() -> ExitCode {
                 .map(|copied| println!("restored {copied}"))
                 .map_err(|error| error.to_string())
         }),
+        Some(Command::CopyStore(args)) => copy_store(&config.server, args).await,
         None => serve(&config.server).await,
     };
     match outcome {
@@ -43,6 +44,27 @@ async fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `network-server copy-store`: SQLite of --data-dir into PostgreSQL, with progress on stderr.
+async fn copy_store(args: &ServerArgs, copy: &CopyStoreArgs) -> Result<(), String> {
+    let mut last_report = std::time::Instant::now();
+    let report = network_server::copy_store::copy_store(
+        &args.data_dir,
+        &copy.to,
+        copy.schema.as_deref(),
+        copy.resume,
+        |done, total| {
+            if done == total || last_report.elapsed() >= std::time::Duration::from_secs(2) {
+                last_report = std::time::Instant::now();
+                let _ = writeln!(std::io::stderr(), "copy-store: {done} of {total} customers");
+            }
+        },
+    )
+    .await
+    .map_err(|error| error.to_string())?;
+    print!("{report}");
+    Ok(())
 }
 
 /// Backups are of the SQLite store; PostgreSQL has pg_dump.

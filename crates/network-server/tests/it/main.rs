@@ -8,6 +8,7 @@ mod wire;
 mod backup;
 mod cli;
 mod concurrency;
+mod copy_store;
 mod docs;
 mod hostile;
 mod isolation;
