@@ -3,6 +3,7 @@
 //! the huge-body trickle, h2c streams) keep their sockets until released (the
 //! harness then sends SIGTERM with them still open) or their hard deadline.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -321,14 +322,23 @@ async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
     results
 }
 
-/// The list query of the outside tester: page 90 of 1,000, `terms` sort terms
-/// alternating `name,DESC` and `country,ASC`.
-pub fn heavy_path(terms: usize) -> String {
-    let mut path = String::from("/v2/network/customers?page=90&size=1000");
+/// The list query of the outside tester: page `page` of 1,000, `terms` sort
+/// terms alternating `name,DESC` and `country,ASC`.
+pub fn heavy_path(page: usize, terms: usize) -> String {
+    let mut path = format!("/v2/network/customers?page={page}&size=1000");
     for term in 0..terms {
         path.push_str(if term % 2 == 0 { "&sort=name,DESC" } else { "&sort=country,ASC" });
     }
     path
+}
+
+/// The same deep page with a sort the contract allows (each field once), so
+/// that the attack stays heavy on a server that refuses repeated fields.
+pub fn deep_page_path(page: usize) -> String {
+    format!(
+        "/v2/network/customers?page={page}&size=1000&sort=country,ASC&sort=name,DESC\
+         &sort=creationTimestamp,DESC"
+    )
 }
 
 fn get_request(server: SocketAddr, path: &str, token: &str, tenant: &str) -> String {
@@ -338,37 +348,47 @@ fn get_request(server: SocketAddr, path: &str, token: &str, tenant: &str) -> Str
     )
 }
 
-/// The heavy-list attack's figures.
+/// The heavy-list attack's figures. Outcomes are labelled by the query
+/// (`N terms`: the repeated-terms query; `3 terms`: the contract-valid deep page).
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct ListReport {
+    pub page: usize,
     pub sort_terms: usize,
     pub hangup_after_ms: u64,
     /// Requests sent by the clients that hang up.
     pub sent: u64,
-    /// Answered before the hang-up, by status.
+    /// Answered before the hang-up, by query and status.
     pub answered_in_time: Counts,
     pub hung_up: u64,
     pub connect_failed: Counts,
     /// The patient client: each request waited for its answer (up to `patient_timeout_s`).
     pub patient_timeout_s: u64,
     pub patient: Counts,
-    pub patient_latency_ms: Vec<f64>,
+    /// The patient client's latencies by query.
+    pub patient_latency_ms: BTreeMap<String, Vec<f64>>,
     /// A single query with 2,000 sort terms (waited for), by status.
     pub probe_2000_terms: Counts,
 }
 
-/// `workers` clients each sending the heavy query once a second and hanging
-/// up after `hangup`; one patient client that waits; one 2,000-term probe.
+/// `workers` clients each sending a heavy query once a second (alternately
+/// the `terms`-term one and the valid deep page) and hanging up after
+/// `hangup`; one patient client that waits for each answer (the same two
+/// queries alternately); one 2,000-term probe.
 pub async fn heavy_lists(
     ctx: Ctx,
     token: String,
     workers: usize,
+    page: usize,
     terms: usize,
     hangup: Duration,
     patient_timeout: Duration,
 ) -> ListReport {
-    let path = Arc::new(heavy_path(terms));
+    let queries = Arc::new([
+        (format!("{terms} terms"), heavy_path(page, terms)),
+        ("3 terms".to_string(), deep_page_path(page)),
+    ]);
     let report = Arc::new(Mutex::new(ListReport {
+        page,
         sort_terms: terms,
         hangup_after_ms: hangup.as_millis() as u64,
         patient_timeout_s: patient_timeout.as_secs(),
@@ -376,7 +396,8 @@ pub async fn heavy_lists(
     }));
     let mut tasks = Vec::new();
     for worker in 0..workers {
-        let (ctx, token, path, report) = (ctx.clone(), token.clone(), path.clone(), report.clone());
+        let (ctx, token, queries, report) =
+            (ctx.clone(), token.clone(), queries.clone(), report.clone());
         tasks.push(tokio::spawn(async move {
             // Spread the workers over the first second.
             let start =
@@ -384,6 +405,7 @@ pub async fn heavy_lists(
             let mut tick = 0u32;
             loop {
                 let at = start + Duration::from_secs(tick.into());
+                let (label, path) = &queries[(tick as usize + worker) % 2];
                 tick += 1;
                 if at >= ctx.attack_end {
                     break;
@@ -396,28 +418,32 @@ pub async fn heavy_lists(
                         continue;
                     }
                 };
-                let request = get_request(ctx.server, &path, &token, crate::seed::LISTER);
+                let request = get_request(ctx.server, path, &token, crate::seed::LISTER);
                 lock(&report).sent += 1;
                 if stream.write_all(request.as_bytes()).await.is_err() {
                     lock(&report).connect_failed.add("WriteFailed".into());
                     continue;
                 }
-                match wire::read_response(&mut stream, Instant::now() + hangup).await {
+                let answer = match wire::read_response(&mut stream, Instant::now() + hangup).await {
                     Ok(Some(response)) => {
                         record_5xx(
                             &ctx.errors,
                             "heavy list",
                             "GET",
-                            &path,
+                            path,
                             response.status,
                             &response.body,
                         );
-                        lock(&report).answered_in_time.add(response.status.to_string());
+                        response.status.to_string()
                     }
-                    Ok(None) => lock(&report).answered_in_time.add("closed".into()),
-                    Err(ReadError::Timeout) => lock(&report).hung_up += 1,
-                    Err(error) => lock(&report).answered_in_time.add(format!("{error:?}")),
-                }
+                    Ok(None) => "closed".into(),
+                    Err(ReadError::Timeout) => {
+                        lock(&report).hung_up += 1;
+                        continue;
+                    }
+                    Err(error) => format!("{error:?}"),
+                };
+                lock(&report).answered_in_time.add(format!("{label}: {answer}"));
                 drop(stream); // hang up
             }
         }));
@@ -425,15 +451,17 @@ pub async fn heavy_lists(
     {
         let (ctx, token, report) = (ctx.clone(), token.clone(), report.clone());
         tasks.push(tokio::spawn(async move {
-            let probe = heavy_path(2000);
+            let probe = heavy_path(page, 2000);
             let outcome = patient_get(&ctx, &token, &probe, patient_timeout).await;
             lock(&report).probe_2000_terms.add(outcome.0);
-            let path = heavy_path(terms);
+            let mut round = 0usize;
             while Instant::now() < ctx.attack_end {
-                let (outcome, latency) = patient_get(&ctx, &token, &path, patient_timeout).await;
+                let (label, path) = &queries[round % 2];
+                round += 1;
+                let (outcome, latency) = patient_get(&ctx, &token, path, patient_timeout).await;
                 let mut report = lock(&report);
-                report.patient.add(outcome);
-                report.patient_latency_ms.push(latency);
+                report.patient.add(format!("{label}: {outcome}"));
+                report.patient_latency_ms.entry(label.clone()).or_default().push(latency);
             }
         }));
     }
@@ -456,7 +484,10 @@ async fn patient_get(ctx: &Ctx, token: &str, path: &str, timeout: Duration) -> (
     if stream.write_all(request.as_bytes()).await.is_err() {
         return ("write failed".into(), ms());
     }
-    match wire::read_response(&mut stream, started + timeout).await {
+    // The last query may run past the attack's end by 5 s at most.
+    let cap = ctx.attack_end + Duration::from_secs(5);
+    let deadline = (started + timeout).min(cap);
+    match wire::read_response(&mut stream, deadline).await {
         Ok(Some(response)) => {
             record_5xx(
                 &ctx.errors,
@@ -469,6 +500,9 @@ async fn patient_get(ctx: &Ctx, token: &str, path: &str, timeout: Duration) -> (
             (response.status.to_string(), ms())
         }
         Ok(None) => ("closed".into(), ms()),
+        Err(ReadError::Timeout) if deadline == cap && started + timeout > cap => {
+            ("unfinished at the end".into(), ms())
+        }
         Err(ReadError::Timeout) => ("timeout".into(), ms()),
         Err(error) => (format!("{error:?}"), ms()),
     }
@@ -492,8 +526,9 @@ pub struct FloodReport {
     pub seconds: f64,
 }
 
-/// `count` requests with a wrongly signed token for the victim's tenant;
-/// every fourth a `POST` with a large body.
+/// `count` requests with a wrongly signed token for the victim's tenant,
+/// spread evenly over the attack (at most `concurrency` at a time); every
+/// fourth a `POST` with a large body.
 pub async fn bad_token_flood(
     ctx: Ctx,
     bad_token: String,
@@ -518,6 +553,7 @@ pub async fn bad_token_flood(
     }));
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
+    let spacing = (ctx.attack_end - started).div_f64(count.max(1) as f64);
     let base = format!("http://{}", ctx.server);
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -537,6 +573,8 @@ pub async fn bad_token_flood(
                 if index >= count || Instant::now() >= ctx.attack_end {
                     break;
                 }
+                // Spread over the attack, so that the flood lasts as long as the rest.
+                tokio::time::sleep_until(started + spacing.mul_f64(index as f64)).await;
                 let large = index % 4 == 3;
                 let (method, path) = if large {
                     ("POST", "/network/customers".to_string())
@@ -815,4 +853,36 @@ pub async fn h2c_streams(ctx: Ctx, streams: usize, declared: u64, body: u64) -> 
 
 fn short(text: &str) -> String {
     text.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heavy_queries_are_the_testers_and_fit_in_a_request_line() {
+        let path = heavy_path(90, 1_999);
+        assert!(path.starts_with(
+            "/v2/network/customers?page=90&size=1000&sort=name,DESC&sort=country,ASC"
+        ));
+        assert_eq!(path.matches("&sort=").count(), 1_999);
+        assert!(path.len() < 40 * 1024, "{} bytes", path.len());
+        let valid = deep_page_path(9);
+        assert_eq!(
+            valid,
+            "/v2/network/customers?page=9&size=1000&sort=country,ASC&sort=name,DESC&sort=creationTimestamp,DESC"
+        );
+    }
+
+    #[test]
+    fn only_a_503_to_a_list_query_is_an_allowed_5xx() {
+        let log = ErrorLog::default();
+        record_5xx(&log, "t", "GET", "/v2/network/customers?size=1", 503, "");
+        record_5xx(&log, "t", "GET", "/v2/network/customers?size=1", 500, "");
+        record_5xx(&log, "t", "GET", "/network/customers/x", 503, "");
+        record_5xx(&log, "t", "GET", "/network/customers/x", 404, "");
+        let log = log.lock().unwrap();
+        assert_eq!((log.count, log.disallowed), (3, 2));
+        assert!(log.seen[0].allowed && !log.seen[1].allowed && !log.seen[2].allowed);
+    }
 }

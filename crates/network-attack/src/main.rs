@@ -112,6 +112,8 @@ pub struct Plan {
     pub trickle_connections: usize,
     pub trickle_bytes_per_50ms: usize,
     pub list_workers: usize,
+    /// The deep page: 90% into the listed customers (page 90 of 100,000).
+    pub list_page: usize,
     pub list_sort_terms: usize,
     pub list_hangup_ms: u64,
     pub list_patient_timeout_s: u64,
@@ -170,6 +172,7 @@ fn plan(args: &Args) -> (Plan, SeedPlan) {
         trickle_connections: if quick { 1 } else { 2 },
         trickle_bytes_per_50ms: 64 * 1024,
         list_workers: if quick { 6 } else { 8 },
+        list_page: seed.lister_customers * 9 / 10 / 1_000,
         list_sort_terms: 1_999,
         list_hangup_ms: 300,
         list_patient_timeout_s: if quick { 15 } else { 30 },
@@ -425,6 +428,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             ctx.clone(),
             list_token,
             plan.list_workers,
+            plan.list_page,
             plan.list_sort_terms,
             Duration::from_millis(plan.list_hangup_ms),
             Duration::from_secs(plan.list_patient_timeout_s),
@@ -523,6 +527,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
 
     println!("restarting the server on the same data and checking every acknowledged write");
     let restarted = Server::start(&launch, "server-restart.log")?;
+    let canary = expectations.first().map(victim::Expectation::tampered);
     let after_restart = victim::verify(
         restarted.address,
         &victim_tokens,
@@ -530,10 +535,28 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         Instant::now() + Duration::from_secs(30),
     )
     .await;
+    // The checker itself: a write that was never sent must be reported lost.
+    let canary = match canary {
+        Some(canary) => {
+            let check = victim::verify(
+                restarted.address,
+                &victim_tokens,
+                vec![canary],
+                Instant::now() + Duration::from_secs(10),
+            )
+            .await;
+            check.lost == 1
+        }
+        None => false,
+    };
     restarted.terminate();
     if restarted.wait_exit(Duration::from_secs(10)).is_none() {
         restarted.kill();
     }
+    anyhow::ensure!(
+        canary,
+        "the write check did not flag a write that was never sent: the harness is broken"
+    );
 
     let report = Report::build(
         plan,

@@ -374,17 +374,28 @@ impl Report {
         }
         match &a.heavy_lists {
             Some(l) => {
-                let mut patient = l.patient_latency_ms.clone();
                 println!(
-                    "  {:<22} {} sent ({} sort terms, hang-up after {} ms): {} hung up, answered in time {}, connect failed {}",
-                    "heavy list queries", l.sent, l.sort_terms, l.hangup_after_ms, l.hung_up, l.answered_in_time.describe(), l.connect_failed.describe()
+                    "  {:<22} {} sent (page {} of 1,000; {} sort terms and a valid 3-term sort alternately; hang-up after {} ms): {} hung up, answered in time {}, connect failed {}",
+                    "heavy list queries", l.sent, l.page, l.sort_terms, l.hangup_after_ms, l.hung_up, l.answered_in_time.describe(), l.connect_failed.describe()
                 );
+                let latencies = l
+                    .patient_latency_ms
+                    .iter()
+                    .map(|(label, values)| {
+                        let mut values = values.clone();
+                        format!(
+                            "{label} p50 {} max {}",
+                            ms(percentile_ms(&mut values, 50.0)),
+                            ms(percentile_ms(&mut values, 100.0))
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 println!(
-                    "  {:<22} patient client: {} (p50 {}, max {}); 2,000-term probe: {}",
+                    "  {:<22} patient client ({} s timeout): {} ({latencies}); 2,000-term probe: {}",
                     "",
+                    l.patient_timeout_s,
                     l.patient.describe(),
-                    ms(percentile_ms(&mut patient, 50.0)),
-                    ms(percentile_ms(&mut patient, 100.0)),
                     l.probe_2000_terms.describe()
                 );
             }

@@ -408,6 +408,15 @@ pub struct Expectation {
     unknown: Option<u64>,
 }
 
+impl Expectation {
+    /// The same customer expected at a write that was never sent: the check
+    /// must call it lost (run after every check, so that a checker that
+    /// passes everything is caught).
+    pub fn tampered(&self) -> Expectation {
+        Expectation { seq: self.seq + 1_000_000, unknown: None, ..self.clone() }
+    }
+}
+
 /// The result of checking every victim customer against its last acknowledged write.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Verification {
@@ -565,49 +574,31 @@ pub struct ProbeReport {
 }
 
 /// Every `every` until `end`, a new connection from its own address with
-/// `GET /healthz` (waiting up to `timeout`), as a new client would.
+/// `GET /healthz` (waiting up to `timeout`), as a new client would. Each
+/// attempt runs on its own, so a slow one does not delay the next.
 pub async fn health_probe(
     server: SocketAddr,
     end: Instant,
     every: Duration,
     timeout: Duration,
 ) -> ProbeReport {
-    use tokio::io::AsyncWriteExt;
+    let mut attempts = Vec::new();
+    let mut due = Instant::now();
+    while due < end {
+        tokio::time::sleep_until(due).await;
+        due += every;
+        attempts.push(tokio::spawn(probe_once(server, timeout)));
+    }
     let mut report = ProbeReport {
         every_ms: every.as_millis() as u64,
         timeout_ms: timeout.as_millis() as u64,
         ..ProbeReport::default()
     };
     let mut latencies = Vec::new();
-    let mut due = Instant::now();
-    while due < end {
-        tokio::time::sleep_until(due).await;
-        due += every;
+    for attempt in attempts {
+        let Ok((outcome, latency)) = attempt.await else { continue };
         report.sent += 1;
-        let started = Instant::now();
-        let deadline = started + timeout;
-        let attempt = async {
-            let mut stream = crate::wire::connect(PROBE_SOURCE, server)
-                .await
-                .map_err(|e| format!("connect {:?}", e.kind()))?;
-            let request =
-                format!("GET /healthz HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n\r\n");
-            stream
-                .write_all(request.as_bytes())
-                .await
-                .map_err(|e| format!("write {:?}", e.kind()))?;
-            match crate::wire::read_response(&mut stream, deadline).await {
-                Ok(Some(response)) if response.status == 200 => Ok(()),
-                Ok(Some(response)) => Err(format!("status {}", response.status)),
-                Ok(None) => Err("closed without an answer".to_string()),
-                Err(error) => Err(format!("{error:?}")),
-            }
-        };
-        let outcome = match tokio::time::timeout_at(deadline, attempt).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err("Timeout".to_string()),
-        };
-        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        latencies.push(latency);
         match outcome {
             Ok(()) => report.ok += 1,
             Err(kind) => report.failures.add(kind),
@@ -617,4 +608,30 @@ pub async fn health_probe(
     report.p99_ms = crate::stats::percentile_ms(&mut latencies, 99.0);
     report.max_ms = crate::stats::percentile_ms(&mut latencies, 100.0);
     report
+}
+
+/// One probe: the outcome and its milliseconds.
+async fn probe_once(server: SocketAddr, timeout: Duration) -> (Result<(), String>, f64) {
+    use tokio::io::AsyncWriteExt;
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let attempt = async {
+        let mut stream = crate::wire::connect(PROBE_SOURCE, server)
+            .await
+            .map_err(|e| format!("connect {:?}", e.kind()))?;
+        let request =
+            format!("GET /healthz HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.map_err(|e| format!("write {:?}", e.kind()))?;
+        match crate::wire::read_response(&mut stream, deadline).await {
+            Ok(Some(response)) if response.status == 200 => Ok(()),
+            Ok(Some(response)) => Err(format!("status {}", response.status)),
+            Ok(None) => Err("closed without an answer".to_string()),
+            Err(error) => Err(format!("{error:?}")),
+        }
+    };
+    let outcome = match tokio::time::timeout_at(deadline, attempt).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err("Timeout".to_string()),
+    };
+    (outcome, started.elapsed().as_secs_f64() * 1000.0)
 }
