@@ -523,6 +523,9 @@ pub struct FloodReport {
     pub transport_errors: Counts,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// p50 of the `POST`s with the large body, and of the bodiless `GET`s.
+    pub large_body_p50_ms: Option<f64>,
+    pub small_p50_ms: Option<f64>,
     pub seconds: f64,
 }
 
@@ -610,7 +613,7 @@ pub async fn bad_token_flood(
                             String::new()
                         };
                         record_5xx(&ctx.errors, "bad-token flood", method, &path, status, &text);
-                        lock(&latencies).push(latency);
+                        lock(&latencies).push((large, latency));
                     }
                     Err(error) => {
                         lock(&report).transport_errors.add(crate::stats::error_kind(&error))
@@ -623,9 +626,14 @@ pub async fn bad_token_flood(
         let _ = task.await;
     }
     let mut report = lock(&report).clone();
-    let mut latencies = lock(&latencies).clone();
-    report.p50_ms = percentile_ms(&mut latencies, 50.0);
-    report.p99_ms = percentile_ms(&mut latencies, 99.0);
+    let pairs = lock(&latencies).clone();
+    let mut all: Vec<f64> = pairs.iter().map(|(_, ms)| *ms).collect();
+    let mut large: Vec<f64> = pairs.iter().filter(|(l, _)| *l).map(|(_, ms)| *ms).collect();
+    let mut small: Vec<f64> = pairs.iter().filter(|(l, _)| !*l).map(|(_, ms)| *ms).collect();
+    report.p50_ms = percentile_ms(&mut all, 50.0);
+    report.p99_ms = percentile_ms(&mut all, 99.0);
+    report.large_body_p50_ms = percentile_ms(&mut large, 50.0);
+    report.small_p50_ms = percentile_ms(&mut small, 50.0);
     report.seconds = started.elapsed().as_secs_f64();
     report
 }

@@ -355,7 +355,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let samples = Arc::new(Mutex::new(Samples::default()));
     let stop_sampling = Arc::new(AtomicBool::new(false));
     let sampler = server::spawn_sampler(
-        server.clone(),
+        server.pid,
         Duration::from_millis(100),
         samples.clone(),
         stop_sampling.clone(),
@@ -377,6 +377,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     // 2. Attack.
     println!("attack: {} s, everything at once", plan.attack_s);
     let attack_start = Instant::now();
+    let cpu_at_start = (server::cpu_seconds(&server.pid.to_string()), server::cpu_seconds("self"));
     let attack_end = attack_start + Duration::from_secs(plan.attack_s);
     let (release, release_rx) = tokio::sync::watch::channel(false);
     let hold_deadline =
@@ -453,6 +454,9 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let flood = finish(flood).await?;
     let pages = finish(pages).await?;
     let attack_seconds = attack_start.elapsed().as_secs_f64();
+    let cpu = |now: Option<f64>, then: Option<f64>| Some(now? - then?);
+    let server_cpu_s = cpu(server::cpu_seconds(&server.pid.to_string()), cpu_at_start.0);
+    let harness_cpu_s = cpu(server::cpu_seconds("self"), cpu_at_start.1);
     let died_during_attack = server.exited().map(|status| status.to_string());
     println!(
         "attack over after {attack_seconds:.1} s; checking acknowledged writes on the live server"
@@ -566,6 +570,8 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             baseline,
             attack,
             attack_seconds,
+            server_cpu_s,
+            harness_cpu_s,
             baseline_samples,
             before,
             attack_samples,

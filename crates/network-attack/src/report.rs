@@ -20,6 +20,8 @@ pub struct Phases {
     pub baseline: PhaseRecord,
     pub attack: PhaseRecord,
     pub attack_seconds: f64,
+    pub server_cpu_s: Option<f64>,
+    pub harness_cpu_s: Option<f64>,
     pub baseline_samples: Samples,
     pub before: ProcSample,
     pub attack_samples: Samples,
@@ -80,6 +82,9 @@ pub struct ServerSummary {
     pub rss_growth: u64,
     pub peak_fds: u64,
     pub peak_threads: u64,
+    /// CPU seconds (user + system) the server and this harness used during the attack.
+    pub attack_cpu_s: Option<f64>,
+    pub harness_attack_cpu_s: Option<f64>,
     pub samples: u64,
     pub baseline_samples: Samples,
     pub attack_samples: Samples,
@@ -184,6 +189,8 @@ impl Report {
             rss_growth: peak.saturating_sub(phases.before.rss),
             peak_fds: samples.peak_fds,
             peak_threads: samples.peak_threads,
+            attack_cpu_s: phases.server_cpu_s,
+            harness_attack_cpu_s: phases.harness_cpu_s,
             samples: samples.count,
             baseline_samples: phases.baseline_samples.clone(),
             attack_samples: samples.clone(),
@@ -338,6 +345,14 @@ impl Report {
             s.threads_before,
             s.peak_threads
         );
+        let cpu = |v: Option<f64>| v.map_or("?".into(), |v| format!("{v:.1} s"));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        println!(
+            "  CPU during the attack: server {}, this harness {} (of {:.0} s on {cores} cores)",
+            cpu(s.attack_cpu_s),
+            cpu(s.harness_attack_cpu_s),
+            cores as f64 * self.seconds.attack
+        );
 
         let a = &self.attacks;
         println!("\nattacks (during {:.0} s)", self.seconds.attack);
@@ -403,8 +418,8 @@ impl Report {
         }
         match &a.bad_token_flood {
             Some(f) => println!(
-                "  {:<22} {} of {} sent in {:.1} s ({} with {} KiB bodies): {}; p50 {}, p99 {}; transport errors {}",
-                "bad-token flood", f.sent, f.planned, f.seconds, f.large_bodies, f.large_body_bytes / 1024, f.statuses.describe(), ms(f.p50_ms), ms(f.p99_ms), f.transport_errors.describe()
+                "  {:<22} {} of {} sent in {:.1} s ({} with {} KiB bodies): {}; p50 {}, p99 {} (p50 with a large body {}, without {}); transport errors {}",
+                "bad-token flood", f.sent, f.planned, f.seconds, f.large_bodies, f.large_body_bytes / 1024, f.statuses.describe(), ms(f.p50_ms), ms(f.p99_ms), ms(f.large_body_p50_ms), ms(f.small_p50_ms), f.transport_errors.describe()
             ),
             None => skipped("bad-token flood"),
         }

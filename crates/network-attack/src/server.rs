@@ -170,24 +170,9 @@ impl Server {
         kill(&self.child);
     }
 
-    /// One sample of `/proc/<pid>`.
+    /// One sample of `/proc/<pid>` (`None` once the process is gone).
     pub fn sample(&self) -> Option<ProcSample> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
-        let kib = |key: &str| -> Option<u64> {
-            let line = status.lines().find(|line| line.starts_with(key))?;
-            line.split_whitespace().nth(1)?.parse().ok()
-        };
-        let state = status.lines().find(|line| line.starts_with("State:"))?;
-        if state.contains("zombie") {
-            return None;
-        }
-        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.pid)).ok()?.count() as u64;
-        Some(ProcSample {
-            rss: kib("VmRSS:")? * 1024,
-            hwm: kib("VmHWM:")? * 1024,
-            threads: kib("Threads:").unwrap_or(0),
-            fds,
-        })
+        sample(self.pid)
     }
 
     /// The server's `RLIMIT_NOFILE` soft limit, from `/proc/<pid>/limits`.
@@ -195,6 +180,46 @@ impl Server {
         let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.pid)).ok()?;
         let line = limits.lines().find(|line| line.starts_with("Max open files"))?;
         line.split_whitespace().nth(3)?.parse().ok()
+    }
+}
+
+/// One sample of `/proc/<pid>`.
+fn sample(pid: u32) -> Option<ProcSample> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid)).ok()?;
+    let kib = |key: &str| -> Option<u64> {
+        let line = status.lines().find(|line| line.starts_with(key))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    let state = status.lines().find(|line| line.starts_with("State:"))?;
+    if state.contains("zombie") {
+        return None;
+    }
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", pid)).ok()?.count() as u64;
+    Some(ProcSample {
+        rss: kib("VmRSS:")? * 1024,
+        hwm: kib("VmHWM:")? * 1024,
+        threads: kib("Threads:").unwrap_or(0),
+        fds,
+    })
+}
+
+/// CPU time (user + system) of process `pid` (`"self"` for this one), in
+/// seconds, assuming the usual 100 clock ticks per second.
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+impl Drop for Server {
+    /// A server is never left running, also when the harness fails half-way.
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            kill(&self.child);
+        }
     }
 }
 
@@ -233,9 +258,9 @@ fn summarise(log: &mut LogSummary, entry: &Value) {
     }
 }
 
-/// Samples the server every `every` into the shared [`Samples`] until `stop`.
+/// Samples process `pid` every `every` into the shared [`Samples`] until `stop`.
 pub fn spawn_sampler(
-    server: Arc<Server>,
+    pid: u32,
     every: Duration,
     samples: Arc<Mutex<Samples>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -243,7 +268,7 @@ pub fn spawn_sampler(
     std::thread::spawn(move || {
         let started = Instant::now();
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let sample = server.sample();
+            let sample = sample(pid);
             if let Ok(mut samples) = samples.lock() {
                 match sample {
                     Some(sample) => samples.add(started.elapsed(), sample),
