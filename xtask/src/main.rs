@@ -43,7 +43,7 @@ commands:
                        anonymous bodies, h2c streams, a 1 GB Content-Length trickle, heavy list
                        queries, a bad-token flood and oversized pages at once, while another
                        tenant does GETs and PUTs; writes target/attack/results.json and fails
-                       when a target is missed (--report-only: exit 0 anyway); about 3 minutes,
+                       when a target is missed (--report-only: exit 0 anyway); about 2.5 minutes,
                        --quick under a minute; other ARGS (--only NAMES, --server-arg ARG,
                        --server-nofile N, --attack-seconds N, --keep) go to the harness";
 
