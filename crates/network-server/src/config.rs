@@ -113,6 +113,35 @@ pub struct ServerArgs {
     #[arg(long, env = "NETWORK_JWT_JWKS")]
     pub jwt_jwks: Option<PathBuf>,
 
+    /// The identity provider's JWKS URL: keys fetched at start (not ready
+    /// until then), refreshed, rotated without a restart. https:// (http://
+    /// only for loopback).
+    #[arg(long, env = "NETWORK_JWT_JWKS_URL", conflicts_with = "jwt_oidc_issuer")]
+    pub jwt_jwks_url: Option<String>,
+
+    /// An OpenID Connect issuer: its JWKS URL is discovered from
+    /// `<URL>/.well-known/openid-configuration`, and it becomes the required
+    /// `iss` (instead of --jwt-issuer).
+    #[arg(long, env = "NETWORK_JWT_OIDC_ISSUER")]
+    pub jwt_oidc_issuer: Option<String>,
+
+    /// A PEM CA certificate trusted for the identity provider, besides the system's roots.
+    #[arg(long, env = "NETWORK_JWT_JWKS_CA")]
+    pub jwt_jwks_ca: Option<PathBuf>,
+
+    /// The identity provider's keys are fetched at most this often (also the
+    /// limit for the early fetch a token with an unknown `kid` asks for).
+    #[arg(long, env = "NETWORK_JWT_JWKS_REFRESH_MIN", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub jwt_jwks_refresh_min: Duration,
+
+    /// ... and at least this often (a `Cache-Control: max-age` in between is honoured).
+    #[arg(long, env = "NETWORK_JWT_JWKS_REFRESH_MAX", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub jwt_jwks_refresh_max: Duration,
+
+    /// How long the start waits for the identity provider's first key set before it fails.
+    #[arg(long, env = "NETWORK_JWT_JWKS_START_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub jwt_jwks_start_timeout: Duration,
+
     /// A file holding an HS256 secret (at least 32 bytes; surrounding white space is trimmed).
     #[arg(long, env = "NETWORK_JWT_HS256_SECRET_FILE", global = true)]
     pub jwt_hs256_secret_file: Option<PathBuf>,

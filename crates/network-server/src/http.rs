@@ -28,7 +28,7 @@ use crate::store::CustomerStore;
 /// What every request handler shares.
 pub struct AppContext {
     pub store: Arc<dyn CustomerStore>,
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
     pub limiter: Arc<RateLimiter>,
     /// Failed authentications per client address.
     pub failed_auth: Arc<FailedAuthLimiter>,

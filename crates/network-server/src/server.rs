@@ -99,6 +99,8 @@ pub enum StartError {
     Auth(#[from] crate::auth::AuthConfigError),
     #[error("{0}")]
     Limits(String),
+    #[error("{0}")]
+    Keys(String),
     #[error("cannot start the HTTP server on {bind}: {message}")]
     Http { bind: SocketAddr, message: String },
 }
@@ -146,6 +148,7 @@ pub struct Running {
     server: HttpServer<AppContext>,
     store: Arc<dyn CustomerStore>,
     housekeeping: tokio::task::JoinHandle<()>,
+    refresh: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -157,6 +160,7 @@ impl Running {
     /// flushes and closes the store.
     pub async fn shutdown(self) -> Result<(), String> {
         self.housekeeping.abort();
+        self.refresh.abort();
         let result = self.server.close().await;
         self.store.close().await;
         result
@@ -168,12 +172,12 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
     let limits = settings.connections;
     ensure_file_descriptors(limits.max_connections)?;
     let store = open_store(&settings.store).await?;
-    let auth = Authenticator::new(settings.auth.clone())?;
+    let auth = Arc::new(Authenticator::new(settings.auth.clone())?);
     let limiter = Arc::new(RateLimiter::new(&settings.rate));
     let failed_auth = Arc::new(FailedAuthLimiter::new(&settings.rate));
     let context = AppContext {
         store: store.clone(),
-        auth,
+        auth: auth.clone(),
         limiter: limiter.clone(),
         failed_auth: failed_auth.clone(),
         metrics: Metrics::default(),
@@ -193,10 +197,23 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
         },
         ..Default::default()
     };
+    let log_for_keys = log.new(slog::o!("component" => "signing-keys"));
     let server = ServerBuilder::new(api(), context, log)
         .config(config)
         .start()
         .map_err(|error| StartError::Http { bind: settings.bind, message: error.to_string() })?;
+    // An identity provider's keys: fetched now, while /readyz says not ready,
+    // then refreshed for the life of the server.
+    if let Some(remote) = auth.remote() {
+        if let Err(message) =
+            crate::auth::remote::fetch_initial(&auth, remote.start_deadline()).await
+        {
+            let _ = server.close().await;
+            store.close().await;
+            return Err(StartError::Keys(message));
+        }
+    }
+    let refresh = tokio::spawn(crate::auth::remote::refresh(auth.clone(), log_for_keys));
     // Forget rate-limit keys that have refilled, so memory stays bounded.
     let housekeeping = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
@@ -206,5 +223,5 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
             failed_auth.housekeeping();
         }
     });
-    Ok(Running { server, store, housekeeping })
+    Ok(Running { server, store, housekeeping, refresh })
 }

@@ -12,6 +12,7 @@ mod copy_store;
 mod docs;
 mod hostile;
 mod isolation;
+mod jwks;
 mod jwt_attacks;
 mod list_create_delete;
 mod ops;
