@@ -17,8 +17,8 @@ use network_api::*;
 
 use crate::auth::{AuthError, Authenticator, Permission, Principal};
 use crate::domain::{
-    self, Customer, CustomerDraft, CustomerId, Direction, ListQuery, NameSearch, Precondition,
-    SortField, TenantName, ValidationError,
+    self, Customer, CustomerDraft, CustomerId, ListParams, ListQuery, Precondition, TenantName,
+    ValidationError,
 };
 use crate::error::{malformed, AppError};
 use crate::ops::Metrics;
@@ -446,78 +446,17 @@ impl NetworkApi for NetworkServerImpl {
     }
 }
 
-/// Validates the list parameters.
+/// Validates the list parameters (the rules live in [`ListQuery::parse`]).
 fn list_query(params: GetCustomersQueryParams) -> Result<ListQuery, AppError> {
-    let page = params.page.unwrap_or(0);
-    let size = params.size.unwrap_or(20);
-    if page < 0 {
-        return Err(ValidationError::new("page", format!("must be at least 0 (got {page})")).into());
-    }
-    if !(1..=1000).contains(&size) {
-        return Err(ValidationError::new("size", format!("must be 1 to 1000 (got {size})")).into());
-    }
-    let mut sort = Vec::new();
-    for item in params.sort.unwrap_or_default() {
-        let (field, direction) = item.split_once(',').unwrap_or((item.as_str(), "ASC"));
-        let field = match field {
-            "name" => SortField::Name,
-            "country" => SortField::Country,
-            "creationTimestamp" => SortField::CreationTimestamp,
-            other => {
-                return Err(ValidationError::new(
-                    "sort",
-                    format!("unknown field `{other}` (name, country or creationTimestamp)"),
-                )
-                .into())
-            }
-        };
-        let direction = match direction {
-            "ASC" | "asc" => Direction::Asc,
-            "DESC" | "desc" => Direction::Desc,
-            other => {
-                return Err(ValidationError::new(
-                    "sort",
-                    format!("unknown direction `{other}` (ASC or DESC)"),
-                )
-                .into())
-            }
-        };
-        sort.push((field, direction));
-    }
-    let name_equals = match params.name {
-        None => None,
-        Some(filter) => Some(
-            filter
-                .strip_prefix("eq;")
-                .ok_or_else(|| ValidationError::new("name", "must be `eq;` followed by the name"))?
-                .to_string(),
-        ),
-    };
-    if let Some(country) = &params.country {
-        // The filter's pattern (an unknown but well-formed code just matches nothing).
-        if !domain::CountryCode::is_well_formed(country) {
-            return Err(ValidationError::new(
-                "country",
-                "must be an ISO 3166-1 alpha-2 country code (two upper-case letters, e.g. IT)",
-            )
-            .into());
-        }
-    }
-    if let Some(text) = &params.search_text {
-        if text.chars().count() > 255 {
-            return Err(
-                ValidationError::new("searchText", "must be at most 255 characters long").into()
-            );
-        }
-    }
-    Ok(ListQuery {
-        page: page as u32,
-        size: size as u32,
-        sort,
-        search: params.search_text.as_deref().and_then(NameSearch::parse),
-        name_equals,
-        country: params.country,
-    })
+    let sort = params.sort.unwrap_or_default();
+    Ok(ListQuery::parse(ListParams {
+        page: params.page,
+        size: params.size,
+        sort: &sort,
+        search_text: params.search_text.as_deref(),
+        name: params.name.as_deref(),
+        country: params.country.as_deref(),
+    })?)
 }
 
 fn page_to_wire(query: &ListQuery, page: domain::Page) -> CustomerPage {

@@ -12,6 +12,7 @@ mod hostile;
 mod isolation;
 mod jwt_attacks;
 mod list_create_delete;
+mod list_limits;
 mod ops;
 mod persistence;
 mod rate_limit;
