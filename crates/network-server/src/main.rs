@@ -3,10 +3,12 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use network_server::auth::{self, AuthConfig, KeySource, Permission, Signer, TokenClaims};
 use network_server::config::{Command, Config, ServerArgs, TokenArgs};
+use network_server::listing::ListLimits;
 use network_server::ratelimit::RateLimitConfig;
 use network_server::server::{self, Settings, StoreSettings};
 use network_server::{domain, telemetry};
@@ -157,6 +159,12 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
             ..RateLimitConfig::default()
         },
         body_limit: args.body_limit,
+        list: ListLimits {
+            query_timeout: Duration::from_millis(args.list_query_timeout_ms),
+            per_tenant: args.list_concurrency_per_tenant,
+            total: args.list_concurrency,
+            queue_wait: Duration::from_millis(args.list_queue_wait_ms),
+        },
     };
     let running = server::start(settings, log.clone()).await.map_err(|error| error.to_string())?;
     let address = running.local_addr();

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dropshot::{ApiDescription, ConfigDropshot, HttpServer, ServerBuilder};
+use dropshot::{ApiDescription, ConfigDropshot, HandlerTaskMode, HttpServer, ServerBuilder};
 
 use crate::auth::{AuthConfig, Authenticator};
 use crate::docs;
 use crate::http::{AppContext, NetworkServerImpl};
+use crate::listing::{ListGate, ListLimits};
 use crate::ops::{self, Metrics};
 use crate::ratelimit::{RateLimitConfig, RateLimiter};
 use crate::store::postgres::{PostgresOptions, PostgresStore};
@@ -35,6 +36,8 @@ pub struct Settings {
     pub auth: AuthConfig,
     pub rate: RateLimitConfig,
     pub body_limit: usize,
+    /// The limits of the list path (time limit, concurrency).
+    pub list: ListLimits,
 }
 
 /// Why the server could not start.
@@ -44,6 +47,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("invalid JWT configuration: {0}")]
     Auth(#[from] crate::auth::AuthConfigError),
+    #[error("invalid list limits: {0}")]
+    ListLimits(String),
     #[error("cannot start the HTTP server on {bind}: {message}")]
     Http { bind: SocketAddr, message: String },
 }
@@ -67,8 +72,11 @@ pub fn api() -> ApiDescription<AppContext> {
     api
 }
 
-/// Opens (and migrates) the configured store.
-pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn CustomerStore>, StoreError> {
+/// Opens (and migrates) the configured store; list queries get `query_timeout`.
+pub async fn open_store(
+    settings: &StoreSettings,
+    query_timeout: Option<Duration>,
+) -> Result<Arc<dyn CustomerStore>, StoreError> {
     Ok(match settings {
         StoreSettings::Sqlite { path, group_commit } => {
             if let Some(parent) = path.parent() {
@@ -76,14 +84,48 @@ pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn CustomerStor
                     StoreError::Unavailable(format!("cannot create {}: {error}", parent.display()))
                 })?;
             }
-            let options = SqliteOptions { group_commit: *group_commit, ..SqliteOptions::default() };
+            let options = SqliteOptions {
+                group_commit: *group_commit,
+                query_timeout,
+                ..SqliteOptions::default()
+            };
             Arc::new(SqliteStore::open(path, options)?)
         }
         StoreSettings::Postgres { url, schema, pool_size } => {
-            let options = PostgresOptions { schema: schema.clone(), pool_size: *pool_size };
+            let options = PostgresOptions {
+                schema: schema.clone(),
+                pool_size: *pool_size,
+                statement_timeout: query_timeout,
+            };
             Arc::new(PostgresStore::connect(url, options).await?)
         }
     })
+}
+
+/// One tenant must never hold every read connection: its cap on list
+/// queries in flight stays below the number of connections.
+fn check_list_limits(settings: &Settings) -> Result<(), StartError> {
+    let connections = match &settings.store {
+        StoreSettings::Sqlite { .. } => SqliteOptions::default().read_connections,
+        StoreSettings::Postgres { pool_size, .. } => *pool_size,
+    };
+    let list = &settings.list;
+    if list.per_tenant == 0 || list.total == 0 {
+        return Err(StartError::ListLimits(
+            "the list concurrency limits must be at least 1".into(),
+        ));
+    }
+    if list.per_tenant >= connections {
+        return Err(StartError::ListLimits(format!(
+            "--list-concurrency-per-tenant ({}) must be below the number of read connections \
+             ({connections}), so that one tenant cannot hold them all",
+            list.per_tenant
+        )));
+    }
+    if list.query_timeout.is_zero() {
+        return Err(StartError::ListLimits("--list-query-timeout-ms must be at least 1".into()));
+    }
+    Ok(())
 }
 
 /// A started server.
@@ -110,7 +152,8 @@ impl Running {
 
 /// Opens the store and starts serving.
 pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, StartError> {
-    let store = open_store(&settings.store).await?;
+    check_list_limits(&settings)?;
+    let store = open_store(&settings.store, Some(settings.list.query_timeout)).await?;
     let auth = Authenticator::new(settings.auth.clone())?;
     let limiter = Arc::new(RateLimiter::new(&settings.rate));
     let context = AppContext {
@@ -119,10 +162,14 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
         limiter: limiter.clone(),
         metrics: Metrics::default(),
         body_limit: settings.body_limit.min(CONTRACT_BODY_LIMIT),
+        list_gate: ListGate::new(settings.list.clone()),
     };
     let config = ConfigDropshot {
         bind_address: settings.bind,
         default_request_body_max_bytes: CONTRACT_BODY_LIMIT,
+        // A handler whose client went away is dropped, and with it any read
+        // in progress, which stops its SQL (see `store`); writes complete.
+        default_handler_task_mode: HandlerTaskMode::CancelOnDisconnect,
         ..Default::default()
     };
     let server = ServerBuilder::new(api(), context, log)

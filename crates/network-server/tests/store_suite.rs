@@ -125,7 +125,11 @@ async fn open(backend: &Backend) -> (Arc<dyn CustomerStore>, Option<Arc<SqliteSt
             (store.clone(), Some(store))
         }
         Backend::Postgres { url, schema } => {
-            let options = PostgresOptions { schema: Some(schema.clone()), pool_size: 8 };
+            let options = PostgresOptions {
+                schema: Some(schema.clone()),
+                pool_size: 8,
+                statement_timeout: None,
+            };
             let store = PostgresStore::connect(url, options).await.expect("connects to PostgreSQL");
             (Arc::new(store), None)
         }
