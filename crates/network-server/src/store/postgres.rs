@@ -720,3 +720,75 @@ async fn missing_or_changed(
         Err(error) => db(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The PostgreSQL test URL, or `None` when it is not reachable (and
+    /// `NETWORK_REQUIRE_POSTGRES` is not `1`).
+    async fn test_url() -> Option<String> {
+        let url = std::env::var("NETWORK_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+        let connect = tokio_postgres::connect(&url, NoTls);
+        match tokio::time::timeout(Duration::from_secs(5), connect).await {
+            Ok(Ok(_)) => Some(url),
+            _ if std::env::var("NETWORK_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+                panic!("PostgreSQL is required but not reachable at {url}")
+            }
+            _ => {
+                eprintln!("SKIPPED: PostgreSQL not reachable at {url}");
+                None
+            }
+        }
+    }
+
+    /// How many statements containing `marker` run (seen from a connection of its own).
+    async fn running(monitor: &tokio_postgres::Client, marker: &str) -> i64 {
+        let row = monitor
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 \
+                 AND pid <> pg_backend_pid()",
+                &[&format!("%{marker}%")],
+            )
+            .await
+            .unwrap();
+        row.get(0)
+    }
+
+    /// Issue 10: a read whose client went away ran on to completion on the
+    /// server. Dropping a read's future mid-statement cancels the statement
+    /// and keeps the connection out of the pool.
+    #[tokio::test]
+    async fn a_dropped_read_cancels_its_statement() {
+        let Some(url) = test_url().await else { return };
+        let schema = format!("cancel_{}", uuid::Uuid::new_v4().simple());
+        let options =
+            PostgresOptions { schema: Some(schema.clone()), pool_size: 2, statement_timeout: None };
+        let store = PostgresStore::connect(&url, options).await.unwrap();
+        let (monitor, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+        let driver = tokio::spawn(connection);
+        let marker = format!("marker_{}", uuid::Uuid::new_v4().simple());
+        let sql = format!("SELECT pg_sleep(30), '{marker}'");
+        let read = async {
+            let mut guard = Cancellable::new(store.client().await?);
+            guard.client().simple_query(&sql).await.map_err(db)?;
+            guard.finish();
+            Ok::<(), StoreError>(())
+        };
+        let mut read = Box::pin(read);
+        assert!(tokio::time::timeout(Duration::from_millis(300), &mut read).await.is_err());
+        assert_eq!(running(&monitor, &marker).await, 1, "the statement runs");
+        drop(read);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while running(&monitor, &marker).await > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the abandoned statement still runs");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(store.pool.status().size, 0, "the cancelled connection left the pool");
+        monitor.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+        store.close().await;
+        drop(monitor);
+        let _ = driver.await;
+    }
+}
