@@ -862,6 +862,27 @@ fn order_by(sort: &[(SortField, Direction)]) -> String {
     terms.join(", ")
 }
 
+/// The index a sorted list reads: the first sort field's (each also carries
+/// the other sort fields, see `V2__covering_sort_indexes.sql`). Without
+/// statistics SQLite 3.54 would rather sort the whole tenant read from the
+/// smallest covering index (2.3 s for page 90 of `name,DESC&country,ASC` at
+/// 1,000,000 customers, 84 ms through `customers_by_name_covering`). An
+/// exact filter on the name or the country is left to the planner: it finds
+/// the few matching rows faster through their own index.
+fn sort_index(query: &ListQuery) -> &'static str {
+    let exact = query.name_equals.is_some()
+        || query.country.is_some()
+        || matches!(query.search, Some(NameSearch::Exactly(_)));
+    match query.sort.first() {
+        Some((field, _)) if !exact => match field {
+            SortField::Name => " INDEXED BY customers_by_name_covering",
+            SortField::Country => " INDEXED BY customers_by_country_covering",
+            SortField::CreationTimestamp => " INDEXED BY customers_by_creation_covering",
+        },
+        _ => "",
+    }
+}
+
 fn list_ids(
     connection: &mut Connection,
     tenant: &TenantName,
@@ -872,7 +893,8 @@ fn list_ids(
     let offset = i64::from(query.page) * size;
     let n = params.len();
     let page_sql = format!(
-        "SELECT id FROM customers WHERE {filter} ORDER BY {} LIMIT ?{} OFFSET ?{}",
+        "SELECT id FROM customers{} WHERE {filter} ORDER BY {} LIMIT ?{} OFFSET ?{}",
+        sort_index(query),
         order_by(&query.sort),
         n + 1,
         n + 2
