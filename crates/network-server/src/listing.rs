@@ -393,6 +393,40 @@ mod tests {
         bytes.to_vec()
     }
 
+    /// The gate lets in `per_tenant` of a tenant and `total` in all, refuses
+    /// the rest after `queue_wait` (tenant first), lets a waiter in as soon
+    /// as a permit is dropped, and forgets a tenant once nobody holds or
+    /// waits for its semaphore.
+    #[tokio::test]
+    async fn the_gate_bounds_each_tenant_and_the_total() {
+        let gate = ListGate::new(ListLimits {
+            per_tenant: 1,
+            total: 2,
+            queue_wait: Duration::from_millis(50),
+            ..ListLimits::default()
+        });
+        let (a, b, c) = (
+            TenantName::parse("a").unwrap(),
+            TenantName::parse("b").unwrap(),
+            TenantName::parse("c").unwrap(),
+        );
+        let first = gate.admit(&a).await.unwrap();
+        assert_eq!(gate.admit(&a).await.unwrap_err(), ListBusy::Tenant { limit: 1 });
+        let second = gate.admit(&b).await.unwrap();
+        assert_eq!(gate.admit(&c).await.unwrap_err(), ListBusy::Server { limit: 2 });
+        assert_eq!(gate.tenants_tracked(), 2, "the refused tenant is forgotten at once");
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            let a = a.clone();
+            async move { gate.admit(&a).await.map(drop) }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(first);
+        assert_eq!(waiting.await.unwrap(), Ok(()), "a waiter gets the freed place");
+        drop(second);
+        assert_eq!(gate.tenants_tracked(), 0);
+    }
+
     /// The streamed page is byte for byte what the typed response would be.
     #[tokio::test]
     async fn the_streamed_page_is_the_typed_page_byte_for_byte() {
