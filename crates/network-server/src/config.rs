@@ -216,6 +216,28 @@ pub struct ServerArgs {
     #[arg(long, env = "NETWORK_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// The longest one list query may run, in milliseconds (SQLite: the
+    /// statement is interrupted; PostgreSQL: `statement_timeout`); a list that
+    /// takes longer is answered 503 with `Retry-After`.
+    #[arg(long, env = "NETWORK_LIST_QUERY_TIMEOUT_MS", default_value_t = 2000)]
+    pub list_query_timeout_ms: u64,
+
+    /// At most this many list requests of one tenant in flight (per replica);
+    /// must be below the number of read connections (SQLite: 4; PostgreSQL:
+    /// the pool size), so that other tenants always find one.
+    #[arg(long, env = "NETWORK_LIST_CONCURRENCY_PER_TENANT", default_value_t = 2)]
+    pub list_concurrency_per_tenant: usize,
+
+    /// At most this many list requests in flight in total (per replica): bounds
+    /// the memory of the pages being streamed.
+    #[arg(long, env = "NETWORK_LIST_CONCURRENCY", default_value_t = 8)]
+    pub list_concurrency: usize,
+
+    /// How long a list request waits for its turn, in milliseconds, before a
+    /// 429 (the tenant's limit) or a 503 (the total), each with `Retry-After`.
+    #[arg(long, env = "NETWORK_LIST_QUEUE_WAIT_MS", default_value_t = 1000)]
+    pub list_queue_wait_ms: u64,
+
     /// Log level: trace, debug, info, warn, error, critical.
     #[arg(long, env = "NETWORK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,

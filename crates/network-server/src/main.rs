@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use network_server::auth::remote::{FetchSettings, RefreshBounds};
@@ -10,6 +11,7 @@ use network_server::auth::{
     self, AuthConfig, ClaimNames, ClaimPath, KeySource, Permission, Signer, TokenClaims,
 };
 use network_server::config::{Command, Config, CopyStoreArgs, ServerArgs, TokenArgs};
+use network_server::listing::ListLimits;
 use network_server::ratelimit::RateLimitConfig;
 use network_server::server::{self, ConnectionLimits, Settings, StoreSettings};
 use network_server::{domain, telemetry};
@@ -237,6 +239,12 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
             header_read_timeout: args.header_read_timeout,
             max_connections: args.max_connections,
             shutdown_grace: args.shutdown_grace,
+        },
+        list: ListLimits {
+            query_timeout: Duration::from_millis(args.list_query_timeout_ms),
+            per_tenant: args.list_concurrency_per_tenant,
+            total: args.list_concurrency,
+            queue_wait: Duration::from_millis(args.list_queue_wait_ms),
         },
     };
     let running = server::start(settings, log.clone()).await.map_err(|error| error.to_string())?;

@@ -7,11 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dropshot::{ApiDescription, ConfigConnections, ConfigDropshot, HttpServer, ServerBuilder};
+use dropshot::{
+    ApiDescription, ConfigConnections, ConfigDropshot, HandlerTaskMode, HttpServer, ServerBuilder,
+};
 
 use crate::auth::{AuthConfig, Authenticator};
 use crate::docs;
 use crate::http::{AppContext, NetworkServerImpl};
+use crate::listing::{ListGate, ListLimits};
 use crate::ops::{self, Metrics};
 use crate::ratelimit::{FailedAuthLimiter, RateLimitConfig, RateLimiter};
 use crate::store::postgres::{PostgresOptions, PostgresStore};
@@ -36,6 +39,8 @@ pub struct Settings {
     pub rate: RateLimitConfig,
     pub body_limit: usize,
     pub connections: ConnectionLimits,
+    /// The limits of the list path (time limit, concurrency).
+    pub list: ListLimits,
 }
 
 /// Limits on connections and on how long a client may take to send.
@@ -101,6 +106,8 @@ pub enum StartError {
     Limits(String),
     #[error("{0}")]
     Keys(String),
+    #[error("invalid list limits: {0}")]
+    ListLimits(String),
     #[error("cannot start the HTTP server on {bind}: {message}")]
     Http { bind: SocketAddr, message: String },
 }
@@ -124,8 +131,11 @@ pub fn api() -> ApiDescription<AppContext> {
     api
 }
 
-/// Opens (and migrates) the configured store.
-pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn CustomerStore>, StoreError> {
+/// Opens (and migrates) the configured store; list queries get `query_timeout`.
+pub async fn open_store(
+    settings: &StoreSettings,
+    query_timeout: Option<Duration>,
+) -> Result<Arc<dyn CustomerStore>, StoreError> {
     Ok(match settings {
         StoreSettings::Sqlite { path, group_commit } => {
             if let Some(parent) = path.parent() {
@@ -133,14 +143,48 @@ pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn CustomerStor
                     StoreError::Unavailable(format!("cannot create {}: {error}", parent.display()))
                 })?;
             }
-            let options = SqliteOptions { group_commit: *group_commit, ..SqliteOptions::default() };
+            let options = SqliteOptions {
+                group_commit: *group_commit,
+                query_timeout,
+                ..SqliteOptions::default()
+            };
             Arc::new(SqliteStore::open(path, options)?)
         }
         StoreSettings::Postgres { url, schema, pool_size } => {
-            let options = PostgresOptions { schema: schema.clone(), pool_size: *pool_size };
+            let options = PostgresOptions {
+                schema: schema.clone(),
+                pool_size: *pool_size,
+                statement_timeout: query_timeout,
+            };
             Arc::new(PostgresStore::connect(url, options).await?)
         }
     })
+}
+
+/// One tenant must never hold every read connection: its cap on list
+/// queries in flight stays below the number of connections.
+fn check_list_limits(settings: &Settings) -> Result<(), StartError> {
+    let connections = match &settings.store {
+        StoreSettings::Sqlite { .. } => SqliteOptions::default().read_connections,
+        StoreSettings::Postgres { pool_size, .. } => *pool_size,
+    };
+    let list = &settings.list;
+    if list.per_tenant == 0 || list.total == 0 {
+        return Err(StartError::ListLimits(
+            "the list concurrency limits must be at least 1".into(),
+        ));
+    }
+    if list.per_tenant >= connections {
+        return Err(StartError::ListLimits(format!(
+            "--list-concurrency-per-tenant ({}) must be below the number of read connections \
+             ({connections}), so that one tenant cannot hold them all",
+            list.per_tenant
+        )));
+    }
+    if list.query_timeout.is_zero() {
+        return Err(StartError::ListLimits("--list-query-timeout-ms must be at least 1".into()));
+    }
+    Ok(())
 }
 
 /// A started server.
@@ -171,7 +215,8 @@ impl Running {
 pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, StartError> {
     let limits = settings.connections;
     ensure_file_descriptors(limits.max_connections)?;
-    let store = open_store(&settings.store).await?;
+    check_list_limits(&settings)?;
+    let store = open_store(&settings.store, Some(settings.list.query_timeout)).await?;
     let auth = Arc::new(Authenticator::new(settings.auth.clone())?);
     let limiter = Arc::new(RateLimiter::new(&settings.rate));
     let failed_auth = Arc::new(FailedAuthLimiter::new(&settings.rate));
@@ -183,6 +228,7 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
         metrics: Metrics::default(),
         body_limit: settings.body_limit.min(CONTRACT_BODY_LIMIT),
         body_deadline: limits.body_deadline,
+        list_gate: ListGate::new(settings.list.clone()),
     };
     let config = ConfigDropshot {
         bind_address: settings.bind,
@@ -195,6 +241,9 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
             max_connections: Some(limits.max_connections),
             shutdown_grace: Some(limits.shutdown_grace),
         },
+        // A handler whose client went away is dropped, and with it any read
+        // in progress, which stops its SQL (see `store`); writes complete.
+        default_handler_task_mode: HandlerTaskMode::CancelOnDisconnect,
         ..Default::default()
     };
     let log_for_keys = log.new(slog::o!("component" => "signing-keys"));

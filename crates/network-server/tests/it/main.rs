@@ -15,6 +15,7 @@ mod isolation;
 mod jwks;
 mod jwt_attacks;
 mod list_create_delete;
+mod list_limits;
 mod ops;
 mod persistence;
 mod rate_limit;
