@@ -1035,7 +1035,7 @@ pub struct GetCustomersQueryParams {
     #[serde(default)]
     #[schemars(range(min = 1f64, max = 1000f64))]
     pub size: Option<i32>,
-    /// The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable (e.g. `sort=country,ASC&sort=name,DESC`); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
+    /// The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable (e.g. `sort=country,ASC&sort=name,DESC`), each field at most once (a repeated field is a 400); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
     #[serde(rename = "sort")]
     #[serde(default)]
     #[schemars(

@@ -2420,7 +2420,7 @@ Arguments:
 - `search_field`: The field `searchText` applies to.
 - `search_text`: The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with).
 - `size`: The number of customers per page (1 to 1000).
-- `sort`: The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable (e.g. `sort=country,ASC&sort=name,DESC`); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
+- `sort`: The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable (e.g. `sort=country,ASC&sort=name,DESC`), each field at most once (a repeated field is a 400); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
 - `x_servitly_tenant`: The name of the target tenant (e.g. acme).
 ```ignore
 let response = client.get_customers()
