@@ -13,11 +13,218 @@
 //! the client still has them; a mock matches them through `into_inner()`, and a
 //! CLI's hand-written `main.rs` may add them to its command.
 
+use std::collections::BTreeSet;
+
 use proc_macro2::TokenStream;
 use progenitor_impl::{GenerationSettings, Generator, InterfaceStyle, TagStyle};
 use serde_json::Value;
 
-use crate::{no_panic, GenError};
+use crate::openapi_model::{is_json, media_essence};
+use crate::{no_panic, pointer_segment, Effect, GenError, GenErrors, OperationRef, Warning};
+
+const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
+
+/// The spec progenitor is given: only the operations whose pointers are in
+/// `keep` (those the trait has), with what progenitor 0.15.1 cannot read
+/// rewritten, without the component schemas not in `schemas`, and a note (pointer, what changed) for each operation whose
+/// client loses something:
+/// - `+json` response bodies are read as JSON (progenitor types only
+///   `application/json`);
+/// - a `default` response is an error response (`4XX`/`5XX`) when the
+///   operation has a success response (progenitor would count it as a second
+///   success type);
+/// - when an operation's error responses have different bodies, the client
+///   reads none of them (progenitor needs one error type per operation).
+pub fn client_view(
+    spec: &Value,
+    keep: &BTreeSet<String>,
+    schemas: &BTreeSet<String>,
+) -> (Value, Vec<(String, GenError)>) {
+    let mut notes = Vec::new();
+    let mut view = spec.clone();
+    // The component schemas the generator could not express (progenitor generates them all).
+    if let Some(all) = view.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+        all.retain(|name, _| schemas.contains(name));
+    }
+    let resolve = |value: &Value| -> Value {
+        let mut value = value.clone();
+        for _ in 0..8 {
+            let Some(pointer) = value.get("$ref").and_then(Value::as_str) else { break };
+            let Some(target) = pointer.strip_prefix('#').and_then(|p| spec.pointer(p)) else {
+                break;
+            };
+            value = target.clone();
+        }
+        value
+    };
+    let Some(paths) = view.get_mut("paths").and_then(Value::as_object_mut) else {
+        return (view, notes);
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for method in METHODS {
+            let pointer = format!("#/paths/{}/{method}", pointer_segment(path));
+            if !keep.contains(&pointer) {
+                item.remove(method);
+                continue;
+            }
+            let Some(responses) = item
+                .get_mut(method)
+                .and_then(|op| op.get_mut("responses"))
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            // Resolve every response, so that it can be rewritten.
+            for response in responses.values_mut() {
+                *response = resolve(response);
+                if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) {
+                    let json = content.keys().find(|media| is_json(media)).cloned();
+                    if let Some(json) = json {
+                        if !(json == "application/json" || json.starts_with("application/json;")) {
+                            let object = content.remove(&json).expect("present");
+                            content.insert("application/json".to_string(), object);
+                        }
+                    }
+                }
+            }
+            let has_success = responses.keys().any(|code| code.starts_with('2'));
+            if has_success {
+                if let Some(default) = responses.remove("default") {
+                    for range in ["4XX", "5XX"] {
+                        responses.entry(range.to_string()).or_insert_with(|| default.clone());
+                    }
+                }
+            }
+            let is_error = |code: &str| {
+                let upper = code.to_ascii_uppercase();
+                upper == "DEFAULT" || upper.starts_with('4') || upper.starts_with('5')
+            };
+            let kinds: BTreeSet<String> = responses
+                .iter()
+                .filter(|(code, _)| is_error(code))
+                .map(|(_, response)| match response.get("content").and_then(Value::as_object) {
+                    Some(content) if !content.is_empty() => content
+                        .iter()
+                        .find(|(media, _)| media_essence(media) == "application/json")
+                        .map(|(_, object)| object["schema"].to_string())
+                        .unwrap_or_else(|| "raw".to_string()),
+                    _ => "none".to_string(),
+                })
+                .collect();
+            if kinds.len() > 1 {
+                let codes: Vec<String> =
+                    responses.keys().filter(|code| is_error(code)).cloned().collect();
+                for (code, response) in responses.iter_mut() {
+                    if is_error(code) {
+                        if let Some(response) = response.as_object_mut() {
+                            response.remove("content");
+                        }
+                    }
+                }
+                notes.push((
+                    pointer.clone(),
+                    GenError::new(
+                        format!("{pointer}/responses"),
+                        format!("the error responses {codes:?} have different bodies: the client does not read them (progenitor 0.15.1 needs one error type per operation); give them one schema"),
+                    )
+                    .construct("error responses with different bodies (client)"),
+                ));
+            }
+        }
+    }
+    paths.retain(|_, item| {
+        item.as_object().is_none_or(|item| METHODS.iter().any(|method| item.contains_key(*method)))
+    });
+    (view, notes)
+}
+
+/// Runs `generate` (the mocks or the CLI) on the client's view of the spec;
+/// when progenitor fails, the operations it fails on are left out, each with
+/// a warning of the given effect.
+pub fn emit_per_operation(
+    view: &Value,
+    operations: &[(String, OperationRef)],
+    effect: Effect,
+    generate: &dyn Fn(&Value) -> Result<TokenStream, GenError>,
+) -> Result<(TokenStream, Vec<Warning>), GenErrors> {
+    let first_error = match generate(view) {
+        Ok(tokens) => return Ok((tokens, Vec::new())),
+        Err(error) => error,
+    };
+    let candidates: Vec<String> = operations.iter().map(|(pointer, _)| pointer.clone()).collect();
+    let failing = failing_operations(view, &candidates, generate);
+    if failing.is_empty() {
+        return Err(first_error.into());
+    }
+    let left_out: BTreeSet<&String> = failing.iter().map(|(pointer, _)| pointer).collect();
+    let keep: Vec<String> = candidates.iter().filter(|p| !left_out.contains(p)).cloned().collect();
+    let tokens = generate(&only_operations(view, &keep)).map_err(GenErrors::from)?;
+    let warnings = failing
+        .into_iter()
+        .filter_map(|(pointer, error)| {
+            let (_, operation) = operations.iter().find(|(p, _)| *p == pointer)?;
+            Some(Warning {
+                operation: operation.clone(),
+                effect,
+                error: GenError::new(pointer, error.message.clone()).construct(format!(
+                    "progenitor {}",
+                    error.message.split(':').next().unwrap_or_default()
+                )),
+            })
+        })
+        .collect();
+    Ok((tokens, warnings))
+}
+
+/// The spec with only the operations whose pointers are in `subset`.
+fn only_operations(view: &Value, subset: &[String]) -> Value {
+    let keep: BTreeSet<String> = subset.iter().cloned().collect();
+    let mut spec = view.clone();
+    if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for method in METHODS {
+                if !keep.contains(&format!("#/paths/{}/{method}", pointer_segment(path))) {
+                    item.remove(method);
+                }
+            }
+        }
+        paths.retain(|_, item| {
+            item.as_object().is_none_or(|item| METHODS.iter().any(|m| item.contains_key(*m)))
+        });
+    }
+    spec
+}
+
+/// The operations (pointers, among `candidates`) progenitor fails on with
+/// `generate`, each with its error: progenitor is run on halves of the
+/// operations until each failing one is alone (a few runs per failure).
+pub fn failing_operations(
+    view: &Value,
+    candidates: &[String],
+    generate: &dyn Fn(&Value) -> Result<TokenStream, GenError>,
+) -> Vec<(String, GenError)> {
+    let only = |subset: &[String]| only_operations(view, subset);
+    let mut failing = Vec::new();
+    let mut stack = vec![candidates.to_vec()];
+    while let Some(set) = stack.pop() {
+        if set.is_empty() {
+            continue;
+        }
+        match generate(&only(&set)) {
+            Ok(_) => {}
+            Err(error) if set.len() == 1 => failing.push((set[0].clone(), error)),
+            Err(_) => {
+                let (left, right) = set.split_at(set.len() / 2);
+                stack.push(right.to_vec());
+                stack.push(left.to_vec());
+            }
+        }
+    }
+    failing.sort_by(|a, b| a.0.cmp(&b.0));
+    failing
+}
 
 fn settings() -> GenerationSettings {
     let mut settings = GenerationSettings::default();

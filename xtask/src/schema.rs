@@ -170,6 +170,70 @@ fn convert(pointer: &str, value: &Value, known: &BTreeSet<String>) -> Result<Val
     Ok(Value::Object(out))
 }
 
+/// The component schemas without the nested `title`s typify would turn into
+/// type names that collide: a title naming a component schema (in any case)
+/// or used by two inline schemas. Titles only name types; the published
+/// schemas keep them.
+pub fn without_colliding_titles(schemas: &[(String, Value)]) -> Vec<(String, Value)> {
+    use heck::ToUpperCamelCase;
+    fn count(value: &Value, nested: bool, counts: &mut std::collections::BTreeMap<String, usize>) {
+        match value {
+            Value::Object(map) => {
+                if nested {
+                    if let Some(title) = map.get("title").and_then(Value::as_str) {
+                        *counts.entry(title.to_upper_camel_case()).or_default() += 1;
+                    }
+                }
+                for (key, child) in map {
+                    // `properties` maps names to schemas: a property called `title` is not a title.
+                    if key != "title" || !child.is_string() {
+                        count(child, true, counts);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| count(item, true, counts)),
+            _ => {}
+        }
+    }
+    fn strip(value: &mut Value, nested: bool, colliding: &BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                if nested {
+                    let collides = map
+                        .get("title")
+                        .and_then(Value::as_str)
+                        .is_some_and(|title| colliding.contains(&title.to_upper_camel_case()));
+                    if collides {
+                        map.remove("title");
+                    }
+                }
+                for (key, child) in map.iter_mut() {
+                    if key != "title" || !child.is_string() {
+                        strip(child, true, colliding);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| strip(item, true, colliding)),
+            _ => {}
+        }
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for (name, value) in schemas {
+        *counts.entry(name.to_upper_camel_case()).or_default() += 1;
+        count(value, false, &mut counts);
+    }
+    let colliding: BTreeSet<String> =
+        counts.into_iter().filter(|(_, n)| *n > 1).map(|(title, _)| title).collect();
+    schemas
+        .iter()
+        .map(|(name, value)| {
+            let mut value = value.clone();
+            strip(&mut value, false, &colliding);
+            (name.clone(), value)
+        })
+        .collect()
+}
+
 /// Checks that `reference` names an existing component schema.
 pub fn check_schema_ref(
     pointer: &str,

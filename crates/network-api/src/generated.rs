@@ -779,7 +779,7 @@ pub mod types {
         }
     }
 }
-/// The header parameters of `CreateCustomer`.
+/// The header parameters of `createCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -830,7 +830,7 @@ pub type CreateCustomerResponse = ::dropshot::HttpResponseHeaders<
     CreateCustomerSuccess,
     CreateCustomerResponseHeaders,
 >;
-/// The path parameters of `GetCustomer`.
+/// The path parameters of `getCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -845,7 +845,7 @@ pub struct GetCustomerPathParams {
     #[schemars(length(min = 1u64, max = 128u64))]
     pub customer_id: String,
 }
-/// The header parameters of `GetCustomer`.
+/// The header parameters of `getCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -893,7 +893,7 @@ pub type GetCustomerResponse = ::dropshot::HttpResponseHeaders<
     GetCustomerSuccess,
     GetCustomerResponseHeaders,
 >;
-/// The path parameters of `UpdateCustomer`.
+/// The path parameters of `updateCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -908,7 +908,7 @@ pub struct UpdateCustomerPathParams {
     #[schemars(length(min = 1u64, max = 128u64))]
     pub customer_id: String,
 }
-/// The header parameters of `UpdateCustomer`.
+/// The header parameters of `updateCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -961,7 +961,7 @@ pub type UpdateCustomerResponse = ::dropshot::HttpResponseHeaders<
     UpdateCustomerSuccess,
     UpdateCustomerResponseHeaders,
 >;
-/// The path parameters of `DeleteCustomer`.
+/// The path parameters of `deleteCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -976,7 +976,7 @@ pub struct DeleteCustomerPathParams {
     #[schemars(length(min = 1u64, max = 128u64))]
     pub customer_id: String,
 }
-/// The header parameters of `DeleteCustomer`.
+/// The header parameters of `deleteCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -1014,7 +1014,7 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
         )
     }
 }
-/// The query parameters of `GetCustomers`.
+/// The query parameters of `getCustomers`.
 #[derive(
     Debug,
     Clone,
@@ -1066,93 +1066,96 @@ pub struct GetCustomersQueryParams {
 impl TryFrom<Vec<(String, String)>> for GetCustomersQueryParams {
     type Error = String;
     #[allow(clippy::single_match)]
-    fn try_from(pairs: Vec<(String, String)>) -> Result<Self, String> {
-        let mut page: Option<i32> = None;
-        let mut size: Option<i32> = None;
-        let mut sort: Option<Vec<String>> = None;
-        let mut search_text: Option<String> = None;
-        let mut search_field: Option<types::GetCustomersSearchField> = None;
-        let mut name: Option<String> = None;
-        let mut country: Option<String> = None;
-        for (key, value) in pairs {
-            match key.as_str() {
+    fn try_from(query_pairs: Vec<(String, String)>) -> Result<Self, String> {
+        let mut field_page: Option<i32> = None;
+        let mut field_size: Option<i32> = None;
+        let mut field_sort: Option<Vec<String>> = None;
+        let mut field_search_text: Option<String> = None;
+        let mut field_search_field: Option<types::GetCustomersSearchField> = None;
+        let mut field_name: Option<String> = None;
+        let mut field_country: Option<String> = None;
+        for (query_key, query_value) in query_pairs {
+            match query_key.as_str() {
                 "page" => {
-                    if page.is_some() {
+                    if field_page.is_some() {
                         return Err(
                             "query parameter `page` given more than once".to_string(),
                         );
                     }
-                    page = Some(parse_query_value::<i32>("page", &value)?);
+                    field_page = Some(parse_query_value::<i32>("page", &query_value)?);
                 }
                 "size" => {
-                    if size.is_some() {
+                    if field_size.is_some() {
                         return Err(
                             "query parameter `size` given more than once".to_string(),
                         );
                     }
-                    size = Some(parse_query_value::<i32>("size", &value)?);
+                    field_size = Some(parse_query_value::<i32>("size", &query_value)?);
                 }
                 "sort" => {
-                    sort.get_or_insert_with(Vec::new)
-                        .push(deserialize_query_value::<String>("sort", &value)?)
+                    field_sort
+                        .get_or_insert_with(Vec::new)
+                        .push(deserialize_query_value::<String>("sort", &query_value)?)
                 }
                 "searchText" => {
-                    if search_text.is_some() {
+                    if field_search_text.is_some() {
                         return Err(
                             "query parameter `searchText` given more than once"
                                 .to_string(),
                         );
                     }
-                    search_text = Some(
-                        deserialize_query_value::<String>("searchText", &value)?,
+                    field_search_text = Some(
+                        deserialize_query_value::<String>("searchText", &query_value)?,
                     );
                 }
                 "searchField" => {
-                    if search_field.is_some() {
+                    if field_search_field.is_some() {
                         return Err(
                             "query parameter `searchField` given more than once"
                                 .to_string(),
                         );
                     }
-                    search_field = Some(
+                    field_search_field = Some(
                         deserialize_query_value::<
                             types::GetCustomersSearchField,
-                        >("searchField", &value)?,
+                        >("searchField", &query_value)?,
                     );
                 }
                 "name" => {
-                    if name.is_some() {
+                    if field_name.is_some() {
                         return Err(
                             "query parameter `name` given more than once".to_string(),
                         );
                     }
-                    name = Some(deserialize_query_value::<String>("name", &value)?);
+                    field_name = Some(
+                        deserialize_query_value::<String>("name", &query_value)?,
+                    );
                 }
                 "country" => {
-                    if country.is_some() {
+                    if field_country.is_some() {
                         return Err(
                             "query parameter `country` given more than once".to_string(),
                         );
                     }
-                    country = Some(
-                        deserialize_query_value::<String>("country", &value)?,
+                    field_country = Some(
+                        deserialize_query_value::<String>("country", &query_value)?,
                     );
                 }
                 _ => {}
             }
         }
         Ok(Self {
-            page,
-            size,
-            sort,
-            search_text,
-            search_field,
-            name,
-            country,
+            page: field_page,
+            size: field_size,
+            sort: field_sort,
+            search_text: field_search_text,
+            search_field: field_search_field,
+            name: field_name,
+            country: field_country,
         })
     }
 }
-/// The header parameters of `GetCustomers`.
+/// The header parameters of `getCustomers`.
 #[derive(
     Debug,
     Clone,
@@ -1334,6 +1337,37 @@ for Deferred<E> {
         rqctx: &::dropshot::RequestContext<Context>,
     ) -> Result<Self, ::dropshot::HttpError> {
         Ok(Deferred(E::from_request(rqctx).await.map_err(ApiError::from)))
+    }
+    fn metadata(
+        body_content_type: ::dropshot::ApiEndpointBodyContentType,
+    ) -> ::dropshot::ExtractorMetadata {
+        E::metadata(body_content_type)
+    }
+}
+/// A body extractor of dropshot's (`TypedBody` of a form, `UntypedBody`)
+/// whose failure is kept for the handler (see [`Deferred`]).
+#[derive(Debug)]
+pub struct DeferredBody<E>(Result<E, ApiError>);
+impl<E> DeferredBody<E> {
+    /// The extracted body, or the 400 that extraction produced.
+    #[allow(clippy::result_large_err)]
+    pub fn into_result(self) -> Result<E, ApiError> {
+        self.0
+    }
+}
+impl<E> From<E> for DeferredBody<E> {
+    fn from(extracted: E) -> Self {
+        DeferredBody(Ok(extracted))
+    }
+}
+#[::async_trait::async_trait]
+impl<E: ::dropshot::ExclusiveExtractor + 'static> ::dropshot::ExclusiveExtractor
+for DeferredBody<E> {
+    async fn from_request<Context: ::dropshot::ServerContext>(
+        rqctx: &::dropshot::RequestContext<Context>,
+        request: ::hyper::Request<::dropshot::Body>,
+    ) -> Result<Self, ::dropshot::HttpError> {
+        Ok(DeferredBody(E::from_request(rqctx, request).await.map_err(ApiError::from)))
     }
     fn metadata(
         body_content_type: ::dropshot::ApiEndpointBodyContentType,

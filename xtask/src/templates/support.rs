@@ -164,6 +164,41 @@ impl<E: ::dropshot::SharedExtractor + 'static> ::dropshot::SharedExtractor for D
     }
 }
 
+/// A body extractor of dropshot's (`TypedBody` of a form, `UntypedBody`)
+/// whose failure is kept for the handler (see [`Deferred`]).
+#[derive(Debug)]
+pub struct DeferredBody<E>(Result<E, ApiError>);
+
+impl<E> DeferredBody<E> {
+    /// The extracted body, or the 400 that extraction produced.
+    #[allow(clippy::result_large_err)] // `ApiError` carries a `HeaderMap`
+    pub fn into_result(self) -> Result<E, ApiError> {
+        self.0
+    }
+}
+
+impl<E> From<E> for DeferredBody<E> {
+    fn from(extracted: E) -> Self {
+        DeferredBody(Ok(extracted))
+    }
+}
+
+#[::async_trait::async_trait]
+impl<E: ::dropshot::ExclusiveExtractor + 'static> ::dropshot::ExclusiveExtractor for DeferredBody<E> {
+    async fn from_request<Context: ::dropshot::ServerContext>(
+        rqctx: &::dropshot::RequestContext<Context>,
+        request: ::hyper::Request<::dropshot::Body>,
+    ) -> Result<Self, ::dropshot::HttpError> {
+        Ok(DeferredBody(E::from_request(rqctx, request).await.map_err(ApiError::from)))
+    }
+
+    fn metadata(
+        body_content_type: ::dropshot::ApiEndpointBodyContentType,
+    ) -> ::dropshot::ExtractorMetadata {
+        E::metadata(body_content_type)
+    }
+}
+
 /// A required JSON request body, parsed when the handler asks for it (see [`Deferred`]).
 #[derive(Debug)]
 pub struct JsonBody<T>(Result<T, ApiError>);
