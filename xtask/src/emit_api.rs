@@ -69,6 +69,11 @@ pub fn emit(model: &ApiModel, trait_name: &str) -> Result<ApiOutput, GenErrors> 
         }
         match emitter.operation(operation, primary.as_deref()) {
             Ok((op_items, method, mut partial)) => {
+                warnings.extend(operation.partial.iter().map(|error| Warning {
+                    operation: operation.reference(),
+                    effect: Effect::Partial,
+                    error: error.clone(),
+                }));
                 items.push(op_items);
                 methods.push(method);
                 emitted.insert(operation.pointer.clone());
@@ -153,8 +158,11 @@ struct Emitter {
     schemas: BTreeMap<String, Value>,
 }
 
-fn type_space_settings() -> TypeSpaceSettings {
+fn type_space_settings(renames: &[(String, String)]) -> TypeSpaceSettings {
     let mut settings = TypeSpaceSettings::default();
+    for (from, to) in renames {
+        settings.with_patch(from, typify::TypeSpacePatch::default().with_rename(to));
+    }
     settings
         .with_type_mod("types")
         .with_struct_builder(false)
@@ -176,8 +184,9 @@ impl Emitter {
             definitions.push((name.clone(), schema::to_json_schema(&pointer, &value, &known)?));
         }
         let mut bad = BTreeMap::new();
+        let renames = schema::reserved_renames(known.iter());
         let try_add = |definitions: Vec<(String, schemars::schema::Schema)>| {
-            let mut type_space = TypeSpace::new(&type_space_settings());
+            let mut type_space = TypeSpace::new(&type_space_settings(&renames));
             no_panic("#/components/schemas", || {
                 type_space.add_ref_types(definitions).map_err(|error| {
                     GenError::new("#/components/schemas", format!("typify: {error}"))
@@ -245,8 +254,8 @@ impl Emitter {
                 if registrations.is_empty() { quote!(_generator) } else { quote!(generator) };
             impls.push(quote! {
                 impl ::schemars::JsonSchema for #local {
-                    fn schema_name() -> String {
-                        #name.to_string()
+                    fn schema_name() -> ::std::string::String {
+                        ::std::string::ToString::to_string(#name)
                     }
 
                     fn json_schema(#generator_arg: &mut ::schemars::r#gen::SchemaGenerator) -> ::schemars::schema::Schema {
@@ -820,6 +829,21 @@ impl Emitter {
         let success = &operation.success;
         let status = success.status;
         match status {
+            0 => {
+                // Only a `default` response: a free-form response, as dropshot publishes it.
+                if let SuccessBody::Json(_) = &success.body {
+                    warnings.push(Warning {
+                        operation: operation.reference(),
+                        effect: Effect::Partial,
+                        error: GenError::new(
+                            &success.pointer,
+                            "the `default` response is the only one: it is served as a free-form response (`http::Response<dropshot::Body>`), without its JSON schema",
+                        )
+                        .construct("JSON default response as the only response"),
+                    });
+                }
+                return Ok(quote!(::http::Response<::dropshot::Body>));
+            }
             302 => return Ok(quote!(::dropshot::HttpResponseFound)),
             303 => return Ok(quote!(::dropshot::HttpResponseSeeOther)),
             307 => return Ok(quote!(::dropshot::HttpResponseTemporaryRedirect)),

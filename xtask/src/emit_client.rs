@@ -45,6 +45,9 @@ pub fn client_view(
     // The component schemas the generator could not express (progenitor generates them all).
     if let Some(all) = view.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
         all.retain(|name, _| schemas.contains(name));
+        let kept: Vec<(String, Value)> =
+            all.iter().map(|(name, value)| (name.clone(), value.clone())).collect();
+        *all = crate::schema::without_colliding_titles(&kept).into_iter().collect();
     }
     let resolve = |value: &Value| -> Value {
         let mut value = value.clone();
@@ -226,8 +229,16 @@ pub fn failing_operations(
     failing
 }
 
-fn settings() -> GenerationSettings {
+fn settings(spec: &Value) -> GenerationSettings {
     let mut settings = GenerationSettings::default();
+    let names: Vec<String> = spec
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .map(|schemas| schemas.keys().cloned().collect())
+        .unwrap_or_default();
+    for (from, to) in crate::schema::reserved_renames(names.iter()) {
+        settings.with_patch(from, progenitor_impl::TypePatch::default().with_rename(to));
+    }
     settings
         .with_interface(InterfaceStyle::Builder)
         .with_tag(TagStyle::Merged)
@@ -250,7 +261,7 @@ fn run(
     generate: impl FnOnce(&mut Generator, &openapiv3::OpenAPI) -> progenitor_impl::Result<TokenStream>,
 ) -> Result<TokenStream, GenError> {
     let openapi = openapi(spec)?;
-    let mut generator = Generator::new(&settings());
+    let mut generator = Generator::new(&settings(spec));
     no_panic("#", || {
         generate(&mut generator, &openapi)
             .map_err(|error| GenError::new("#", format!("progenitor ({what}): {error}")))

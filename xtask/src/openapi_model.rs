@@ -59,6 +59,9 @@ pub struct Operation {
     pub body: Option<RequestBody>,
     pub success: Success,
     pub error: ErrorBody,
+    /// What of the spec the generated operation leaves out (each becomes a
+    /// [`Effect::Partial`] warning when the operation is emitted).
+    pub partial: Vec<GenError>,
 }
 
 impl Operation {
@@ -594,7 +597,7 @@ impl Reader<'_> {
             },
         };
         let responses = self.responses(&format!("{pointer}/responses"), operation);
-        let (success, error) = match responses {
+        let (success, error, partial) = match responses {
             Ok(found) => found,
             Err(mut more) => {
                 problems.append(&mut more);
@@ -619,6 +622,7 @@ impl Reader<'_> {
             body,
             success,
             error,
+            partial,
         })
     }
 
@@ -864,7 +868,7 @@ impl Reader<'_> {
         &self,
         pointer: &str,
         operation: &Value,
-    ) -> Result<(Success, ErrorBody), Problems> {
+    ) -> Result<(Success, ErrorBody, Vec<GenError>), Problems> {
         let Some(Value::Object(responses)) = operation.get("responses") else {
             return Err(vec![GenError::new(pointer, "an operation needs `responses`")]);
         };
@@ -872,6 +876,8 @@ impl Reader<'_> {
         let mut successes: Vec<(String, u16, String, &Value)> = Vec::new();
         let mut error_schemas: Vec<Value> = Vec::new();
         let mut redirects_or_others: Vec<(String, String)> = Vec::new();
+        let mut partial = Vec::new();
+        let mut default = None;
         for (code, response) in responses {
             if code.starts_with("x-") {
                 continue;
@@ -885,8 +891,11 @@ impl Reader<'_> {
                 }
             };
             let upper = code.to_ascii_uppercase();
-            let is_error = upper == "DEFAULT"
-                || upper == "4XX"
+            if upper == "DEFAULT" {
+                default = Some((at, resolved_at, response));
+                continue;
+            }
+            let is_error = upper == "4XX"
                 || upper == "5XX"
                 || code.parse::<u16>().is_ok_and(|status| (400..=599).contains(&status));
             if is_error {
@@ -916,7 +925,35 @@ impl Reader<'_> {
                 ),
             }
         }
+        let only_default = successes.is_empty() && redirects_or_others.is_empty();
+        if let Some((at, resolved_at, response)) = &default {
+            if !only_default {
+                match self.json_schema(resolved_at, response) {
+                    Ok(Some(schema)) => {
+                        if !error_schemas.contains(&schema) {
+                            error_schemas.push(schema);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(error) => problems.push(error),
+                }
+            } else {
+                let _ = at;
+            }
+        }
         let success = match successes.as_slice() {
+            // Only a `default` response: the operation's success is free-form,
+            // as dropshot publishes a handler answering `Response<Body>`.
+            [] if only_default && default.is_some() => {
+                let (at, resolved_at, response) = default.as_ref().expect("checked");
+                match self.success(at, resolved_at, 0, response) {
+                    Ok(success) => Some(success),
+                    Err(error) => {
+                        problems.push(error);
+                        None
+                    }
+                }
+            }
             [] => {
                 // A redirect as the only success.
                 match redirects_or_others.as_slice() {
@@ -965,22 +1002,29 @@ impl Reader<'_> {
                 }
             }
             [(at, status, resolved_at, response)] => {
-                if let Some((other_at, code)) = redirects_or_others.first() {
-                    problems.push(
+                for (other_at, code) in &redirects_or_others {
+                    let construct = if code.starts_with('1') {
+                        problems.push(
+                            GenError::new(other_at, format!("response {code} next to the success response {status}: dropshot cannot serve it"))
+                                .construct(format!("response {code} next to a 2xx")),
+                        );
+                        continue;
+                    } else {
+                        format!("response {code} next to a 2xx")
+                    };
+                    partial.push(
                         GenError::new(
                             other_at,
-                            format!("response {code} next to the success response {status}: a dropshot operation publishes one success response; remove the {code} or make it the operation's only success"),
+                            format!("the {code} response is left out: a dropshot operation publishes one success response ({status}), so the trait cannot answer {code} and the client reports it as unexpected"),
                         )
-                        .construct(format!("response {code} next to a 2xx")),
+                        .construct(construct),
                     );
-                    None
-                } else {
-                    match self.success(at, resolved_at, *status, response) {
-                        Ok(success) => Some(success),
-                        Err(error) => {
-                            problems.push(error);
-                            None
-                        }
+                }
+                match self.success(at, resolved_at, *status, response) {
+                    Ok(success) => Some(success),
+                    Err(error) => {
+                        problems.push(error);
+                        None
                     }
                 }
             }
@@ -1007,7 +1051,7 @@ impl Reader<'_> {
                 } else {
                     ErrorBody::Schemas(error_schemas)
                 };
-                Ok((success, error))
+                Ok((success, error, partial))
             }
             _ => Err(problems),
         }

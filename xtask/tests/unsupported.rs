@@ -221,15 +221,34 @@ fn no_content_with_a_body() {
     assert_skipped(spec, "#/paths/~1a/get/responses/204", "a 204 response cannot have a body");
 }
 
+/// A 304 next to a 200 is left out of the trait (dropshot publishes one
+/// success response), with a warning: the operation is still generated.
 #[test]
-fn a_304_next_to_a_success_names_both() {
+fn a_304_next_to_a_success_is_left_out_with_a_warning() {
     let spec = patched(|spec| {
         get_a(spec)["responses"]["304"] = json!({ "description": "Not modified." });
     });
-    assert_skipped(
-        spec,
-        "#/paths/~1a/get/responses/304",
-        "response 304 next to the success response 200",
+    let generated = generated(&spec);
+    assert_eq!(generated.operations.len(), 2);
+    let [warning] = generated.warnings.as_slice() else { panic!("{:#?}", generated.warnings) };
+    assert_eq!(warning.effect, Effect::Partial);
+    assert_eq!(warning.error.pointer, "#/paths/~1a/get/responses/304");
+    assert!(warning.error.message.contains("the 304 response is left out"), "{warning}");
+}
+
+/// Only a `default` response: a free-form success, as dropshot publishes a
+/// handler answering `Response<Body>`.
+#[test]
+fn only_a_default_response() {
+    let spec = patched(|spec| {
+        get_a(spec)["responses"] =
+            json!({ "default": { "description": "", "content": { "*/*": { "schema": {} } } } });
+    });
+    let generated = assert_accepted(spec);
+    assert!(
+        generated.api.contains("Reply<::http::Response<::dropshot::Body>>"),
+        "{}",
+        generated.api
     );
 }
 

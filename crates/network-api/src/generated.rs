@@ -711,8 +711,8 @@ pub mod types {
         }
     }
     impl ::schemars::JsonSchema for Customer {
-        fn schema_name() -> String {
-            "Customer".to_string()
+        fn schema_name() -> ::std::string::String {
+            ::std::string::ToString::to_string("Customer")
         }
         fn json_schema(
             generator: &mut ::schemars::r#gen::SchemaGenerator,
@@ -725,8 +725,8 @@ pub mod types {
         }
     }
     impl ::schemars::JsonSchema for CustomerDetails {
-        fn schema_name() -> String {
-            "CustomerDetails".to_string()
+        fn schema_name() -> ::std::string::String {
+            ::std::string::ToString::to_string("CustomerDetails")
         }
         fn json_schema(
             generator: &mut ::schemars::r#gen::SchemaGenerator,
@@ -739,8 +739,8 @@ pub mod types {
         }
     }
     impl ::schemars::JsonSchema for CustomerPage {
-        fn schema_name() -> String {
-            "CustomerPage".to_string()
+        fn schema_name() -> ::std::string::String {
+            ::std::string::ToString::to_string("CustomerPage")
         }
         fn json_schema(
             generator: &mut ::schemars::r#gen::SchemaGenerator,
@@ -753,8 +753,8 @@ pub mod types {
         }
     }
     impl ::schemars::JsonSchema for Error {
-        fn schema_name() -> String {
-            "Error".to_string()
+        fn schema_name() -> ::std::string::String {
+            ::std::string::ToString::to_string("Error")
         }
         fn json_schema(
             _generator: &mut ::schemars::r#gen::SchemaGenerator,
@@ -766,8 +766,8 @@ pub mod types {
         }
     }
     impl ::schemars::JsonSchema for Properties {
-        fn schema_name() -> String {
-            "Properties".to_string()
+        fn schema_name() -> ::std::string::String {
+            ::std::string::ToString::to_string("Properties")
         }
         fn json_schema(
             _generator: &mut ::schemars::r#gen::SchemaGenerator,
