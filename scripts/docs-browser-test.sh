@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Loads GET /docs from a running network-server in headless Chromium, with
 # every host but 127.0.0.1 unresolvable (so the page must work offline), checks
-# that the rendered reference shows updateCustomer, its X-Servitly-Tenant
-# header and its responses, and writes a screenshot of the page (its top: the
+# that the rendered reference shows the API version, updateCustomer, its
+# X-Servitly-Tenant header and its responses, and writes a screenshot of the page (its top: the
 # introduction and the first operation; headless Chromium draws a blank page
 # when Redoc scrolls to a deep link such as #tag/Customers/operation/updateCustomer).
 #
@@ -80,6 +80,15 @@ check "the tenant header parameter" "X-Servitly-Tenant"
 check "the 200 response" "Successful updated."
 check "the 412 response" "The If-Match precondition failed"
 check "the 404 response" "Resource was not found."
+# The API version (info.version of the served contract), which Redoc shows
+# after the title: "Network API (1.0.0)".
+version="$(grep -m1 -o '"version": *"[^"]*"' openapi/network.json | sed 's/.*"\([^"]*\)"$/\1/')"
+if grep -q -E -- "\((<!-- -->)?${version//./\\.}(<!-- -->)?\)" "$work/dom.html"; then
+    echo "  ok: the API version ($version)"
+else
+    echo "  MISSING: the API version ($version)" >&2
+    failed=1
+fi
 if [ "$failed" != 0 ]; then
     echo "docs-browser-test: FAILED; chromium's log:" >&2
     tail -n 20 "$work/chromium.log" >&2 || true

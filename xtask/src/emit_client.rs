@@ -268,9 +268,25 @@ fn run(
     })
 }
 
-/// Generates the client crate's `generated.rs` contents (unformatted tokens).
+/// Generates the client crate's `generated.rs` contents (unformatted tokens):
+/// progenitor's client, then `API_VERSION`, the spec's `info.version` as a
+/// constant (progenitor has it only as `ClientInfo::api_version()`).
 pub fn emit(spec: &Value) -> Result<TokenStream, GenError> {
-    run(spec, "client", |generator, openapi| generator.generate_tokens(openapi))
+    let client = run(spec, "client", |generator, openapi| generator.generate_tokens(openapi))?;
+    let version = spec
+        .pointer("/info/version")
+        .and_then(Value::as_str)
+        .ok_or_else(|| GenError::new("#/info/version", "missing"))?;
+    let doc = format!(
+        " The version of the API this client was generated for: the spec's `info.version`, \
+         {version}. The same as `Client::api_version()`, which every request sends as the \
+         `api-version` header."
+    );
+    Ok(quote::quote! {
+        #client
+        #[doc = #doc]
+        pub const API_VERSION: &str = #version;
+    })
 }
 
 /// The spec without array-valued query parameters (see the module docs), for

@@ -6,12 +6,16 @@
 //! pointer), `schema` converts OpenAPI schemas to JSON Schema for typify,
 //! `emit_api` writes the dropshot trait crate, `emit_client` the progenitor
 //! client, and `codegen` decides which files to write and checks for drift.
+//! `release` keeps the released versions of the specs and gates changes to
+//! them with `compat`, which classifies every change between two versions.
 
 pub mod codegen;
+pub mod compat;
 pub mod emit_api;
 pub mod emit_client;
 pub mod openapi_model;
 pub mod reach;
+pub mod release;
 pub mod schema;
 
 /// A reason the generator refuses a spec, or one operation of it: the

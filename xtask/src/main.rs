@@ -7,6 +7,9 @@
 //! generator reaches (generated and compiled operations). `cargo xtask crash-test [--rounds N]` builds the
 //! release server and runs the crash durability harness
 //! (`crates/network-server/examples/crash_test.rs`) against it.
+//! `cargo xtask release` snapshots each spec under its `info.version` in
+//! `openapi/released/`; `cargo xtask api-compat` classifies the changes since
+//! the newest snapshot and fails when the version does not allow them.
 //! `cargo xtask bench [--quick]` installs the load generator (oha) if needed,
 //! builds the release server and the harness (`crates/network-bench`) and
 //! runs every benchmark configuration (see BENCHMARKS.md).
@@ -15,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use xtask::codegen::{self, workspace_root, Mode};
+use xtask::release;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -28,6 +32,14 @@ commands:
   reach DIR            generate every spec (*.json) in DIR into a scratch crate under
                        target/reach/, compile it, and print per spec: operations,
                        generated, compiled, and the skipped constructs with counts
+  api-compat           compare each openapi/<name>.json with its newest snapshot in
+                       openapi/released/: list every change (backward-incompatible,
+                       forward-incompatible, compatible) and a changelog; fail when a
+                       snapshot was altered, on a backward-incompatible change without
+                       a new major info.version, and on an addition without a new minor
+  release              snapshot each spec as openapi/released/<name>-<info.version>.json
+                       (and its digest in openapi/released/SHA256SUMS), after the
+                       api-compat checks; refuses a version that is already released
   crash-test [--rounds N] [ARGS...]
                        build the release network-server and the harness
                        crates/network-server/examples/crash_test.rs, then run it:
@@ -55,6 +67,17 @@ fn main() -> ExitCode {
             })
         }
         ["reach", dir] => xtask::reach::run(Path::new(dir)),
+        ["api-compat"] => match release::api_compat(&workspace_root()) {
+            Ok(report) => {
+                print!("{report}");
+                Ok(())
+            }
+            Err(report) => {
+                print!("{report}");
+                Err("api-compat failed (see above)".to_string())
+            }
+        },
+        ["release"] => release::release(&workspace_root()).map(|report| print!("{report}")),
         ["crash-test", rest @ ..] => return crash_test(rest),
         ["bench", rest @ ..] => return bench(rest),
         ["help" | "--help" | "-h"] => {

@@ -1375,19 +1375,38 @@ for DeferredBody<E> {
         E::metadata(body_content_type)
     }
 }
-/// A required JSON request body, parsed when the handler asks for it (see [`Deferred`]).
+/// A required JSON request body, read and parsed only when the handler asks
+/// for it with [`JsonBody::read`] (see [`Deferred`]): a request refused before
+/// that (401, 429, 403) is answered without its body ever being buffered.
 #[derive(Debug)]
-pub struct JsonBody<T>(Result<T, ApiError>);
-impl<T> JsonBody<T> {
-    /// The parsed body, or the 400 that reading or parsing it produced.
+pub struct JsonBody<T>(LazyBody<T>);
+/// The state of a request body the handler has not read yet.
+#[derive(Debug)]
+enum LazyBody<T> {
+    /// The body as it arrives, behind headers that frame and type it correctly.
+    Unread(::dropshot::Body),
+    /// Headers that make the body unacceptable: reading it would be wasted.
+    Refused(ApiError),
+    /// A value given directly (tests, in-process callers).
+    Given(T),
+}
+impl<T: ::serde::de::DeserializeOwned> JsonBody<T> {
+    /// Reads the body (at most `max_bytes` of it, however it is framed:
+    /// `Content-Length` or chunked) and parses it. A body over the limit is a
+    /// 400 as soon as the limit is crossed; the rest is never read. The caller
+    /// bounds the time it may take (e.g. `tokio::time::timeout`).
     #[allow(clippy::result_large_err)]
-    pub fn into_result(self) -> Result<T, ApiError> {
-        self.0
+    pub async fn read(self, max_bytes: usize) -> Result<T, ApiError> {
+        match self.0 {
+            LazyBody::Given(value) => Ok(value),
+            LazyBody::Refused(error) => Err(error),
+            LazyBody::Unread(body) => parse_json_body(&read_body(body, max_bytes).await?),
+        }
     }
 }
 impl<T> From<T> for JsonBody<T> {
     fn from(body: T) -> Self {
-        JsonBody(Ok(body))
+        JsonBody(LazyBody::Given(body))
     }
 }
 #[::async_trait::async_trait]
@@ -1396,21 +1415,17 @@ where
     T: ::schemars::JsonSchema + ::serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     async fn from_request<Context: ::dropshot::ServerContext>(
-        rqctx: &::dropshot::RequestContext<Context>,
+        _rqctx: &::dropshot::RequestContext<Context>,
         request: ::hyper::Request<::dropshot::Body>,
     ) -> Result<Self, ::dropshot::HttpError> {
-        let framing = check_json_request_headers(request.headers());
-        let raw = <::dropshot::UntypedBody as ::dropshot::ExclusiveExtractor>::from_request(
-                rqctx,
-                request,
-            )
-            .await;
-        let parsed = match (raw, framing) {
-            (Err(error), _) => Err(ApiError::from(error)),
-            (Ok(_), Err(error)) => Err(error),
-            (Ok(raw), Ok(())) => parse_json_body::<T>(raw.as_bytes()),
-        };
-        Ok(JsonBody(parsed))
+        Ok(
+            JsonBody(
+                match check_json_request_headers(request.headers()) {
+                    Ok(()) => LazyBody::Unread(request.into_body()),
+                    Err(error) => LazyBody::Refused(error),
+                },
+            ),
+        )
     }
     fn metadata(
         body_content_type: ::dropshot::ApiEndpointBodyContentType,
@@ -1420,19 +1435,37 @@ where
         > as ::dropshot::ExclusiveExtractor>::metadata(body_content_type)
     }
 }
-/// An optional JSON request body: an empty body is `None` (see [`Deferred`]).
+/// An optional JSON request body: an empty body is `None`. Read lazily, like [`JsonBody`].
 #[derive(Debug)]
-pub struct OptionalJsonBody<T>(Result<Option<T>, ApiError>);
-impl<T> OptionalJsonBody<T> {
-    /// The parsed body if one was sent, or the 400 that reading or parsing it produced.
+pub struct OptionalJsonBody<T> {
+    body: LazyBody<Option<T>>,
+    /// What the framing and typing headers say; it matters only if a body was sent.
+    headers: Result<(), ApiError>,
+}
+impl<T: ::serde::de::DeserializeOwned> OptionalJsonBody<T> {
+    /// Reads the body if one was sent (at most `max_bytes`) and parses it; see [`JsonBody::read`].
     #[allow(clippy::result_large_err)]
-    pub fn into_result(self) -> Result<Option<T>, ApiError> {
-        self.0
+    pub async fn read(self, max_bytes: usize) -> Result<Option<T>, ApiError> {
+        match self.body {
+            LazyBody::Given(value) => Ok(value),
+            LazyBody::Refused(error) => Err(error),
+            LazyBody::Unread(body) => {
+                let bytes = read_body(body, max_bytes).await?;
+                if bytes.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(None);
+                }
+                self.headers?;
+                parse_json_body::<T>(&bytes).map(Some)
+            }
+        }
     }
 }
 impl<T> From<Option<T>> for OptionalJsonBody<T> {
     fn from(body: Option<T>) -> Self {
-        OptionalJsonBody(Ok(body))
+        OptionalJsonBody {
+            body: LazyBody::Given(body),
+            headers: Ok(()),
+        }
     }
 }
 #[::async_trait::async_trait]
@@ -1441,26 +1474,14 @@ where
     T: ::schemars::JsonSchema + ::serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     async fn from_request<Context: ::dropshot::ServerContext>(
-        rqctx: &::dropshot::RequestContext<Context>,
+        _rqctx: &::dropshot::RequestContext<Context>,
         request: ::hyper::Request<::dropshot::Body>,
     ) -> Result<Self, ::dropshot::HttpError> {
-        let framing = check_json_request_headers(request.headers());
-        let raw = <::dropshot::UntypedBody as ::dropshot::ExclusiveExtractor>::from_request(
-                rqctx,
-                request,
-            )
-            .await;
-        let parsed = match raw {
-            Err(error) => Err(ApiError::from(error)),
-            Ok(raw) if raw.as_bytes().iter().all(u8::is_ascii_whitespace) => Ok(None),
-            Ok(raw) => {
-                match framing {
-                    Err(error) => Err(error),
-                    Ok(()) => parse_json_body::<T>(raw.as_bytes()).map(Some),
-                }
-            }
-        };
-        Ok(OptionalJsonBody(parsed))
+        let headers = check_json_request_headers(request.headers());
+        Ok(OptionalJsonBody {
+            body: LazyBody::Unread(request.into_body()),
+            headers,
+        })
     }
     fn metadata(
         body_content_type: ::dropshot::ApiEndpointBodyContentType,
@@ -1469,6 +1490,42 @@ where
             T,
         > as ::dropshot::ExclusiveExtractor>::metadata(body_content_type)
     }
+}
+/// Reads a request body into memory, refusing it (400) as soon as more than
+/// `max_bytes` have arrived, whatever the framing: a chunked body is counted
+/// as its chunks arrive, like one with a `Content-Length`.
+#[allow(clippy::result_large_err)]
+async fn read_body(
+    mut body: ::dropshot::Body,
+    max_bytes: usize,
+) -> Result<Vec<u8>, ApiError> {
+    use ::hyper::body::Body as _;
+    let too_large = || bad_request_error(
+        format!("request body exceeds the limit of {max_bytes} bytes"),
+    );
+    if body.size_hint().lower() > max_bytes as u64 {
+        return Err(too_large());
+    }
+    let capacity = body.size_hint().exact().map_or(0, |exact| exact as usize);
+    let mut bytes = Vec::with_capacity(capacity);
+    loop {
+        let frame = ::std::future::poll_fn(|cx| {
+                ::std::pin::Pin::new(&mut body).poll_frame(cx)
+            })
+            .await;
+        let Some(frame) = frame else { break };
+        let frame = frame
+            .map_err(|error| bad_request_error(
+                format!("error reading the request body: {error}"),
+            ))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > max_bytes {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes)
 }
 fn bad_request_error(message: String) -> ApiError {
     ApiError::new(::dropshot::ErrorStatusCode::BAD_REQUEST, message)

@@ -47,10 +47,11 @@ impl NetworkApi for InMemory {
         headers: Deferred<dropshot::Header<CreateCustomerHeaderParams>>,
         body: JsonBody<CustomerDetails>,
     ) -> Result<Reply<CreateCustomerResponse>, ApiError> {
+        let details = body.read(262_144).await;
         let reply = (|| {
             headers.into_result()?;
             let mut store = rqctx.context().0.lock().unwrap();
-            let customer = customer_from(format!("c{}", store.len() + 1), body.into_result()?);
+            let customer = customer_from(format!("c{}", store.len() + 1), details?);
             store.insert(customer.id.clone(), customer.clone());
             let headers = CreateCustomerResponseHeaders {
                 e_tag: "\"1\"".to_string(),
@@ -88,7 +89,7 @@ impl NetworkApi for InMemory {
         let id = path.into_result()?.into_inner().customer_id;
         let headers = headers.into_result()?.into_inner();
         assert_eq!(headers.x_servitly_tenant, "acme", "the client sends the tenant header");
-        let details = body.into_result()?;
+        let details = body.read(262_144).await?;
         let mut store = rqctx.context().0.lock().unwrap();
         let Some(slot) = store.get_mut(&id) else { return Ok(not_found().into()) };
         *slot = customer_from(id, details);

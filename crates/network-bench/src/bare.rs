@@ -49,7 +49,7 @@ impl NetworkApi for BareApi {
         _headers: Deferred<Header<CreateCustomerHeaderParams>>,
         body: JsonBody<CustomerDetails>,
     ) -> Result<Reply<CreateCustomerResponse>, ApiError> {
-        let details = body.into_result()?;
+        let details = body.read(262_144).await?;
         let mut map = rqctx.context().customers.lock().unwrap_or_else(|p| p.into_inner());
         let id = format!("new{}", map.len());
         let mut customer = blank(&id);
@@ -85,7 +85,7 @@ impl NetworkApi for BareApi {
         body: JsonBody<CustomerDetails>,
     ) -> Result<Reply<UpdateCustomerResponse>, ApiError> {
         let id = path.into_result()?.into_inner().customer_id;
-        let details = body.into_result()?;
+        let details = body.read(262_144).await?;
         let (customer, version) = {
             let mut map = rqctx.context().customers.lock().unwrap_or_else(|p| p.into_inner());
             let (customer, version) = map.get_mut(&id).ok_or_else(not_found)?;

@@ -2566,6 +2566,13 @@ pub mod builder {
                         ),
                     )
                 }
+                408u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -2869,6 +2876,13 @@ pub mod builder {
                     )
                 }
                 404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                408u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -3286,3 +3300,5 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
+/// The version of the API this client was generated for: the spec's `info.version`, 1.0.0. The same as `Client::api_version()`, which every request sends as the `api-version` header.
+pub const API_VERSION: &str = "1.0.0";

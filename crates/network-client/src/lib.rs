@@ -9,6 +9,11 @@
 //! An error response reaches the caller as [`Error::ErrorResponse`] carrying
 //! the server's [`types::Error`] (its `message`) and the response status and headers.
 //!
+//! [`API_VERSION`] is the version of the API the client was generated for
+//! (the spec's `info.version`); every request sends it in the `api-version`
+//! header, which the server logs. Released versions and what may change
+//! between them: the workspace README, "Changing the API".
+//!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = network_client::new_authenticated("http://127.0.0.1:8080", "eyJ...")?;
@@ -70,4 +75,18 @@ pub fn new_authenticated(base_url: &str, token: &str) -> Result<Client, ClientBu
         .timeout(std::time::Duration::from_secs(30))
         .build()?;
     Ok(Client::new_with_client(base_url, http))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The constant, progenitor's `api_version()` and the spec agree.
+    #[test]
+    fn the_api_version_is_the_specs() {
+        let spec: serde_json::Value =
+            serde_json::from_str(include_str!("../../../openapi/network.json")).unwrap();
+        assert_eq!(API_VERSION, spec["info"]["version"]);
+        assert_eq!(API_VERSION, <Client as ClientInfo<()>>::api_version());
+    }
 }

@@ -72,6 +72,15 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        pub fn request_timeout(self, value: &types::Error) -> Self {
+            Self(
+                self
+                    .0
+                    .status(408u16)
+                    .header("content-type", "application/json")
+                    .json_body_obj(value),
+            )
+        }
         pub fn too_many_requests(self, value: &types::Error) -> Self {
             Self(
                 self
@@ -281,6 +290,15 @@ pub mod operations {
                 self
                     .0
                     .status(404u16)
+                    .header("content-type", "application/json")
+                    .json_body_obj(value),
+            )
+        }
+        pub fn request_timeout(self, value: &types::Error) -> Self {
+            Self(
+                self
+                    .0
+                    .status(408u16)
                     .header("content-type", "application/json")
                     .json_body_obj(value),
             )

@@ -93,9 +93,38 @@ pub struct ServerArgs {
     #[arg(long, env = "NETWORK_RATE_LIMIT_SUBJECT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_subject_per_minute: u32,
 
+    /// Failed authentications per minute allowed to one client address;
+    /// beyond it the address gets 429 before any signature is checked
+    /// (tokens it already used successfully keep working).
+    #[arg(long, env = "NETWORK_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", default_value_t = 60)]
+    pub rate_limit_auth_failures_per_minute: u32,
+
     /// Largest accepted request body, in bytes (at most the contract's 262144).
     #[arg(long, env = "NETWORK_BODY_LIMIT", default_value_t = 262_144)]
     pub body_limit: usize,
+
+    /// A request body must arrive whole within this time once the server
+    /// reads it (after admission); a slower one is answered 408 and its
+    /// connection closed.
+    #[arg(long, env = "NETWORK_BODY_DEADLINE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_deadline: Duration,
+
+    /// A connection must send a complete request head within this time after
+    /// it opens and after each response (idle keep-alive); otherwise it is closed.
+    #[arg(long, env = "NETWORK_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Most connections open at once; more wait in the listen backlog. Must
+    /// fit under the open-files limit (RLIMIT_NOFILE, raised to its hard
+    /// limit if needed) with room for the store's files: checked at start.
+    #[arg(long, env = "NETWORK_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// On SIGINT/SIGTERM, in-flight requests get this long to finish before
+    /// the remaining connections are closed and the process exits (acknowledged
+    /// writes are durable before they are acknowledged, so none is lost).
+    #[arg(long, env = "NETWORK_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
 
     /// Log level: trace, debug, info, warn, error, critical.
     #[arg(long, env = "NETWORK_LOG_LEVEL", default_value = "info")]

@@ -24,6 +24,9 @@ pub enum AppError {
     /// 400 from a malformed request part (dropshot's extraction message).
     #[error("{0}")]
     Malformed(String),
+    /// 408: the request body did not arrive within the deadline.
+    #[error("the request body did not arrive within {} ms", .0.as_millis())]
+    BodyTimeout(std::time::Duration),
     /// 429.
     #[error("API call rate limit exceeded ({})", .0.scope)]
     RateLimited(RateLimited),
@@ -61,6 +64,13 @@ impl From<AppError> for ApiError {
             AppError::Malformed(message) => ApiError::new(
                 ErrorStatusCode::BAD_REQUEST,
                 format!("Request data not valid: {message}"),
+            ),
+            AppError::BodyTimeout(deadline) => ApiError::new(
+                ErrorStatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "Request timeout: the request body did not arrive within {} ms",
+                    deadline.as_millis()
+                ),
             ),
             AppError::RateLimited(limited) => {
                 let mut api_error = ApiError::new(

@@ -15,14 +15,14 @@ use dropshot::{Header, Path, Query, RequestContext};
 use network_api::types::{Customer as WireCustomer, CustomerDetails, CustomerPage};
 use network_api::*;
 
-use crate::auth::{AuthError, Authenticator, Permission, Principal};
+use crate::auth::{AuthError, Authenticator, Cached, Permission, Principal};
 use crate::domain::{
     self, Customer, CustomerDraft, CustomerId, Direction, ListQuery, NameSearch, Precondition,
     SortField, TenantName, ValidationError,
 };
 use crate::error::{malformed, AppError};
 use crate::ops::Metrics;
-use crate::ratelimit::{RateLimiter, RateStatus};
+use crate::ratelimit::{FailedAuthLimiter, RateLimiter, RateStatus};
 use crate::store::CustomerStore;
 
 /// What every request handler shares.
@@ -30,9 +30,13 @@ pub struct AppContext {
     pub store: Arc<dyn CustomerStore>,
     pub auth: Authenticator,
     pub limiter: Arc<RateLimiter>,
+    /// Failed authentications per client address.
+    pub failed_auth: Arc<FailedAuthLimiter>,
     pub metrics: Metrics,
     /// Bodies larger than this are rejected (400), below the contract's own cap.
     pub body_limit: usize,
+    /// A body must arrive whole within this time once the handler reads it (408).
+    pub body_deadline: std::time::Duration,
 }
 
 /// The server's implementation of the contract.
@@ -65,7 +69,21 @@ fn admit(
     if authorizations.next().is_some() {
         return Err(AuthError::MultipleAuthorizationHeaders.into());
     }
-    let principal = ctx.auth.authenticate(authorization)?;
+    // A cached token costs a hash; a new one a signature check, which a
+    // client address that keeps failing is refused before it gets (429).
+    let address = rqctx.request.remote_addr().ip();
+    let cached = ctx.auth.authenticate_cached(authorization).inspect_err(|_| {
+        ctx.failed_auth.record_failure(address);
+    })?;
+    let principal = match cached {
+        Cached::Hit(principal) => principal,
+        Cached::Miss(miss) => {
+            ctx.failed_auth.admit(address).map_err(AppError::RateLimited)?;
+            ctx.auth.authenticate_verified(miss).inspect_err(|_| {
+                ctx.failed_auth.record_failure(address);
+            })?
+        }
+    };
     caller.principal = Some(principal.clone());
     let rate =
         ctx.limiter.check(&principal.tenant, &principal.subject).map_err(AppError::RateLimited)?;
@@ -146,19 +164,16 @@ fn malformed_headers(rqctx: &RequestContext<AppContext>, error: ApiError) -> App
     }
 }
 
-fn check_body_size(rqctx: &RequestContext<AppContext>) -> Result<(), AppError> {
-    let limit = rqctx.context().body_limit;
-    let length = rqctx
-        .request
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    match length {
-        Some(length) if length > limit as u64 => {
-            Err(AppError::Malformed(format!("request body exceeds the limit of {limit} bytes")))
-        }
-        _ => Ok(()),
+/// Reads the JSON body the handler asked for, within the body limit and the
+/// body deadline: only now, after admission, is anything of it read.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    rqctx: &RequestContext<AppContext>,
+    body: JsonBody<T>,
+) -> Result<T, AppError> {
+    let ctx = rqctx.context();
+    match tokio::time::timeout(ctx.body_deadline, body.read(ctx.body_limit)).await {
+        Ok(parsed) => parsed.map_err(malformed),
+        Err(_) => Err(AppError::BodyTimeout(ctx.body_deadline)),
     }
 }
 
@@ -240,8 +255,18 @@ where
         .as_ref()
         .map(|principal| (principal.tenant.as_str(), principal.subject.as_str()))
         .unwrap_or(("", ""));
+    // The API version the client was generated for (progenitor sends it on
+    // every request); at most 64 characters of it, empty when absent.
+    let api_version = rqctx
+        .request
+        .headers()
+        .get("api-version")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.get(..64).unwrap_or(value))
+        .unwrap_or("");
     slog::info!(rqctx.log, "request handled";
         "operation" => operation,
+        "api_version" => api_version,
         "tenant" => tenant,
         "subject" => subject,
         "status" => status,
@@ -321,8 +346,7 @@ impl NetworkApi for NetworkServerImpl {
                 .into_inner();
             let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
             let id = CustomerId::parse(&path.customer_id)?;
-            check_body_size(&rqctx)?;
-            let draft = draft_from(body.into_result().map_err(malformed)?)?;
+            let draft = draft_from(read_json(&rqctx, body).await?)?;
             let precondition = Precondition::from_if_match(if_match_of(&rqctx).as_deref());
             let updated = rqctx.context().store.update(&tenant, &id, &draft, &precondition).await?;
             let etag = updated.version.etag();
@@ -381,8 +405,7 @@ impl NetworkApi for NetworkServerImpl {
                 .map_err(|error| malformed_headers(&rqctx, error))?
                 .into_inner();
             let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
-            check_body_size(&rqctx)?;
-            let draft = draft_from(body.into_result().map_err(malformed)?)?;
+            let draft = draft_from(read_json(&rqctx, body).await?)?;
             let id = domain::new_customer_id();
             let created =
                 rqctx.context().store.create(&tenant, &id, &draft, domain::now_millis()).await?;

@@ -8,7 +8,7 @@ use clap::Parser;
 use network_server::auth::{self, AuthConfig, KeySource, Permission, Signer, TokenClaims};
 use network_server::config::{Command, Config, ServerArgs, TokenArgs};
 use network_server::ratelimit::RateLimitConfig;
-use network_server::server::{self, Settings, StoreSettings};
+use network_server::server::{self, ConnectionLimits, Settings, StoreSettings};
 use network_server::{domain, telemetry};
 
 /// mimalloc instead of glibc's malloc: under load, glibc's arenas (buffers
@@ -154,9 +154,16 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
         rate: RateLimitConfig {
             tenant_per_minute: args.rate_limit_tenant_per_minute,
             subject_per_minute: args.rate_limit_subject_per_minute,
+            auth_failures_per_minute: args.rate_limit_auth_failures_per_minute,
             ..RateLimitConfig::default()
         },
         body_limit: args.body_limit,
+        connections: ConnectionLimits {
+            body_deadline: args.body_deadline,
+            header_read_timeout: args.header_read_timeout,
+            max_connections: args.max_connections,
+            shutdown_grace: args.shutdown_grace,
+        },
     };
     let running = server::start(settings, log.clone()).await.map_err(|error| error.to_string())?;
     let address = running.local_addr();

@@ -15,16 +15,25 @@
 //! (`r` remaining requests, `t` seconds until it is full again, rounded up);
 //! a refusal adds `Retry-After` in whole seconds, at least 1.
 //!
+//! Failed authentications are limited per client address
+//! ([`FailedAuthLimiter`]): an address that has used up its budget of
+//! failures is refused (429) before any signature is checked, except for a
+//! token already verified and cached, so a flood of bad tokens costs a map
+//! look-up each while the address's good tokens keep working.
+//!
 //! Memory: a key is kept only while its bucket is not full. [`RateLimiter::housekeeping`]
 //! drops the rest; it runs every [`HOUSEKEEPING_EVERY`] checks and can also be
 //! called from a timer.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::{Clock, DefaultClock, Reference};
 use governor::middleware::{StateInformationMiddleware, StateSnapshot};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{NotUntil, Quota};
@@ -41,11 +50,18 @@ pub struct RateLimitConfig {
     pub subject_per_minute: u32,
     /// Requests a full bucket admits at once; `None` means the per-minute limit.
     pub burst: Option<u32>,
+    /// Failed authentications per minute allowed to one client address. Default 60.
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        RateLimitConfig { tenant_per_minute: 2000, subject_per_minute: 600, burst: None }
+        RateLimitConfig {
+            tenant_per_minute: 2000,
+            subject_per_minute: 600,
+            burst: None,
+            auth_failures_per_minute: 60,
+        }
     }
 }
 
@@ -57,6 +73,9 @@ impl RateLimitConfig {
         }
         if self.subject_per_minute == 0 {
             return Err("the subject rate limit must be at least 1 request per minute".into());
+        }
+        if self.auth_failures_per_minute == 0 {
+            return Err("the failed-authentication limit must be at least 1 per minute".into());
         }
         if self.burst == Some(0) {
             return Err("the rate-limit burst must be at least 1".into());
@@ -231,6 +250,97 @@ impl<C: Clock + Clone> RateLimiter<C> {
     }
 }
 
+/// Addresses blocked at once at most; beyond it new blocks are not recorded
+/// (the governor bucket still limits), so memory stays bounded.
+const MAX_BLOCKED_ADDRESSES: usize = 100_000;
+
+/// Failed authentications per client address (see the module documentation).
+pub struct FailedAuthLimiter<C: Clock = DefaultClock> {
+    failures: governor::RateLimiter<
+        IpAddr,
+        DefaultKeyedStateStore<IpAddr>,
+        C,
+        StateInformationMiddleware,
+    >,
+    /// Addresses out of budget, and when their bucket has a cell again.
+    blocked: Mutex<HashMap<IpAddr, C::Instant>>,
+    clock: C,
+    policy: String,
+}
+
+impl<C: Clock> fmt::Debug for FailedAuthLimiter<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FailedAuthLimiter").field("policy", &self.policy).finish()
+    }
+}
+
+impl FailedAuthLimiter {
+    pub fn new(config: &RateLimitConfig) -> FailedAuthLimiter {
+        FailedAuthLimiter::with_clock(config, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> FailedAuthLimiter<C> {
+    /// A limiter on the given clock (governor's `FakeRelativeClock` in tests).
+    pub fn with_clock(config: &RateLimitConfig, clock: C) -> FailedAuthLimiter<C> {
+        let per_minute =
+            NonZeroU32::new(config.auth_failures_per_minute).unwrap_or(NonZeroU32::MIN);
+        FailedAuthLimiter {
+            failures: governor::RateLimiter::dashmap_with_clock(
+                Quota::per_minute(per_minute),
+                clock.clone(),
+            )
+            .with_middleware::<StateInformationMiddleware>(),
+            blocked: Mutex::new(HashMap::new()),
+            clock,
+            policy: format!("\"address\";q={per_minute};w=60"),
+        }
+    }
+
+    /// Whether `address` may have a token verified now: refused while it is
+    /// out of its budget of failures.
+    pub fn admit(&self, address: IpAddr) -> Result<(), RateLimited> {
+        let mut blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(until) = blocked.get(&address).copied() else { return Ok(()) };
+        let now = self.clock.now();
+        if now >= until {
+            blocked.remove(&address);
+            return Ok(());
+        }
+        let wait = ceil_seconds(until.duration_since(now).into()).max(1);
+        Err(RateLimited {
+            retry_after_seconds: wait,
+            policy: self.policy.clone(),
+            reset_seconds: 60,
+            scope: "address",
+        })
+    }
+
+    /// Counts one failed authentication of `address`.
+    /// The failure that empties the bucket blocks the address until it has a cell again.
+    pub fn record_failure(&self, address: IpAddr) {
+        let until = match self.failures.check_key(&address) {
+            Ok(state) if state.remaining_burst_capacity() > 0 => return,
+            Ok(state) => self.clock.now() + state.quota().replenish_interval().into(),
+            Err(refusal) => refusal.earliest_possible(),
+        };
+        let mut blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
+        if blocked.len() < MAX_BLOCKED_ADDRESSES || blocked.contains_key(&address) {
+            blocked.insert(address, until);
+        }
+    }
+
+    /// Forgets addresses whose buckets are full again and blocks that ended.
+    pub fn housekeeping(&self) {
+        self.failures.retain_recent();
+        self.failures.shrink_to_fit();
+        let now = self.clock.now();
+        let mut blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
+        blocked.retain(|_, until| *until > now);
+        blocked.shrink_to_fit();
+    }
+}
+
 /// Seconds until a bucket with `remaining` cells left is full again, rounded up.
 fn seconds_to_full(state: &StateSnapshot, remaining: u32) -> u64 {
     let quota = state.quota();
@@ -252,8 +362,11 @@ mod tests {
         subject: u32,
     ) -> (RateLimiter<FakeRelativeClock>, FakeRelativeClock) {
         let clock = FakeRelativeClock::default();
-        let config =
-            RateLimitConfig { tenant_per_minute: tenant, subject_per_minute: subject, burst: None };
+        let config = RateLimitConfig {
+            tenant_per_minute: tenant,
+            subject_per_minute: subject,
+            ..Default::default()
+        };
         (RateLimiter::with_clock(&config, clock.clone()), clock)
     }
 
@@ -361,8 +474,12 @@ mod tests {
     #[test]
     fn burst_caps_what_a_full_bucket_admits_at_once() {
         let clock = FakeRelativeClock::default();
-        let config =
-            RateLimitConfig { tenant_per_minute: 600, subject_per_minute: 600, burst: Some(10) };
+        let config = RateLimitConfig {
+            tenant_per_minute: 600,
+            subject_per_minute: 600,
+            burst: Some(10),
+            ..Default::default()
+        };
         let limiter = RateLimiter::with_clock(&config, clock.clone());
         for _ in 0..10 {
             limiter.check("acme", "alice").unwrap();
@@ -390,6 +507,26 @@ mod tests {
             "only the fresh keys remain: {}",
             limiter.tracked_keys()
         );
+    }
+
+    #[test]
+    fn an_address_out_of_failures_is_refused_until_its_bucket_refills() {
+        let clock = FakeRelativeClock::default();
+        let config = RateLimitConfig { auth_failures_per_minute: 3, ..RateLimitConfig::default() };
+        let limiter = FailedAuthLimiter::with_clock(&config, clock.clone());
+        let attacker: IpAddr = "192.0.2.1".parse().unwrap();
+        let neighbour: IpAddr = "192.0.2.2".parse().unwrap();
+        for _ in 0..3 {
+            assert!(limiter.admit(attacker).is_ok());
+            limiter.record_failure(attacker);
+        }
+        let refused = limiter.admit(attacker).expect_err("the third failure used up the budget");
+        assert_eq!(refused.scope, "address");
+        assert_eq!(refused.retry_after_seconds, 20, "one cell every 20 s at 3 per minute");
+        assert!(limiter.admit(neighbour).is_ok(), "another address is unaffected");
+        clock.advance(Duration::from_secs(20));
+        assert!(limiter.admit(attacker).is_ok(), "a cell again after Retry-After");
+        limiter.housekeeping();
     }
 
     #[test]

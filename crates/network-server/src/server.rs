@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dropshot::{ApiDescription, ConfigDropshot, HttpServer, ServerBuilder};
+use dropshot::{ApiDescription, ConfigConnections, ConfigDropshot, HttpServer, ServerBuilder};
 
 use crate::auth::{AuthConfig, Authenticator};
 use crate::docs;
 use crate::http::{AppContext, NetworkServerImpl};
 use crate::ops::{self, Metrics};
-use crate::ratelimit::{RateLimitConfig, RateLimiter};
+use crate::ratelimit::{FailedAuthLimiter, RateLimitConfig, RateLimiter};
 use crate::store::postgres::{PostgresOptions, PostgresStore};
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
 use crate::store::{CustomerStore, StoreError};
@@ -35,6 +35,59 @@ pub struct Settings {
     pub auth: AuthConfig,
     pub rate: RateLimitConfig,
     pub body_limit: usize,
+    pub connections: ConnectionLimits,
+}
+
+/// Limits on connections and on how long a client may take to send.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// A body must arrive whole within this time once the handler reads it.
+    pub body_deadline: Duration,
+    /// A request head must arrive within this time after a connection opens
+    /// and after each response.
+    pub header_read_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// How long shutdown waits for in-flight requests before closing connections.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            body_deadline: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// File descriptors kept free beside the connections: the store's files and
+/// sockets, the listener, logs.
+const RESERVED_FILE_DESCRIPTORS: u64 = 128;
+
+/// Makes sure `max_connections` connections fit under RLIMIT_NOFILE, raising
+/// the soft limit towards the hard one if needed; an error names both.
+pub fn ensure_file_descriptors(max_connections: usize) -> Result<(), StartError> {
+    let needed = max_connections as u64 + RESERVED_FILE_DESCRIPTORS;
+    let (soft, hard) = rlimit::Resource::NOFILE
+        .get()
+        .map_err(|error| StartError::Limits(format!("cannot read RLIMIT_NOFILE: {error}")))?;
+    if soft >= needed {
+        return Ok(());
+    }
+    if hard < needed {
+        return Err(StartError::Limits(format!(
+            "--max-connections {max_connections} needs {needed} file descriptors, but the \
+             open-files limit (RLIMIT_NOFILE) is {hard}: lower NETWORK_MAX_CONNECTIONS \
+             to at most {} or raise the limit (ulimit -n, LimitNOFILE=)",
+            hard.saturating_sub(RESERVED_FILE_DESCRIPTORS)
+        )));
+    }
+    rlimit::Resource::NOFILE.set(needed, hard).map_err(|error| {
+        StartError::Limits(format!("cannot raise RLIMIT_NOFILE to {needed}: {error}"))
+    })
 }
 
 /// Why the server could not start.
@@ -44,6 +97,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("invalid JWT configuration: {0}")]
     Auth(#[from] crate::auth::AuthConfigError),
+    #[error("{0}")]
+    Limits(String),
     #[error("cannot start the HTTP server on {bind}: {message}")]
     Http { bind: SocketAddr, message: String },
 }
@@ -110,19 +165,32 @@ impl Running {
 
 /// Opens the store and starts serving.
 pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, StartError> {
+    let limits = settings.connections;
+    ensure_file_descriptors(limits.max_connections)?;
     let store = open_store(&settings.store).await?;
     let auth = Authenticator::new(settings.auth.clone())?;
     let limiter = Arc::new(RateLimiter::new(&settings.rate));
+    let failed_auth = Arc::new(FailedAuthLimiter::new(&settings.rate));
     let context = AppContext {
         store: store.clone(),
         auth,
         limiter: limiter.clone(),
+        failed_auth: failed_auth.clone(),
         metrics: Metrics::default(),
         body_limit: settings.body_limit.min(CONTRACT_BODY_LIMIT),
+        body_deadline: limits.body_deadline,
     };
     let config = ConfigDropshot {
         bind_address: settings.bind,
         default_request_body_max_bytes: CONTRACT_BODY_LIMIT,
+        // HTTP/1.1 only: h2c is not part of the contract, and without it a
+        // connection's first bytes are read under the header timeout.
+        connections: ConfigConnections {
+            http1_only: true,
+            header_read_timeout: Some(limits.header_read_timeout),
+            max_connections: Some(limits.max_connections),
+            shutdown_grace: Some(limits.shutdown_grace),
+        },
         ..Default::default()
     };
     let server = ServerBuilder::new(api(), context, log)
@@ -135,6 +203,7 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
         loop {
             tick.tick().await;
             limiter.housekeeping();
+            failed_auth.housekeeping();
         }
     });
     Ok(Running { server, store, housekeeping })

@@ -327,18 +327,36 @@ impl Authenticator {
 
     /// Authenticates an `Authorization` header value (`None` when absent).
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Arc<Principal>, AuthError> {
+        match self.authenticate_cached(authorization)? {
+            Cached::Hit(principal) => Ok(principal),
+            Cached::Miss(miss) => self.authenticate_verified(miss),
+        }
+    }
+
+    /// The cheap part of [`Authenticator::authenticate`]: the header's form
+    /// and the cache of verified tokens. A miss must go on to
+    /// [`Authenticator::authenticate_verified`], the signature check, which a
+    /// caller can gate (the failed-authentication limit).
+    pub fn authenticate_cached<'t>(
+        &self,
+        authorization: Option<&'t str>,
+    ) -> Result<Cached<'t>, AuthError> {
         let token = bearer_token(authorization)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let now = (self.now)();
         if let Some(principal) = self.cache.get(&digest) {
-            if now > principal.expires_at.saturating_add(self.leeway) {
+            if (self.now)() > principal.expires_at.saturating_add(self.leeway) {
                 self.cache.remove(&digest);
                 return Err(AuthError::Expired);
             }
-            return Ok(principal);
+            return Ok(Cached::Hit(principal));
         }
-        let principal = Arc::new(self.verify(token)?);
-        self.cache.insert(digest, Arc::clone(&principal), now, self.leeway);
+        Ok(Cached::Miss(CacheMiss { token, digest }))
+    }
+
+    /// Verifies a token the cache did not have, and caches it if it is good.
+    pub fn authenticate_verified(&self, miss: CacheMiss<'_>) -> Result<Arc<Principal>, AuthError> {
+        let principal = Arc::new(self.verify(miss.token)?);
+        self.cache.insert(miss.digest, Arc::clone(&principal), (self.now)(), self.leeway);
         Ok(principal)
     }
 
@@ -424,6 +442,22 @@ impl Authenticator {
     }
 }
 
+/// What the cache of verified tokens says about a bearer token.
+#[derive(Debug)]
+pub enum Cached<'t> {
+    /// Verified before and not expired.
+    Hit(Arc<Principal>),
+    /// Not verified yet: its signature must be checked.
+    Miss(CacheMiss<'t>),
+}
+
+/// A well-formed bearer token the cache did not have.
+#[derive(Debug)]
+pub struct CacheMiss<'t> {
+    token: &'t str,
+    digest: [u8; 32],
+}
+
 /// The current Unix time in seconds.
 pub fn unix_now() -> i64 {
     let now =
@@ -501,10 +535,17 @@ struct RawClaims {
     tenant: Option<Value>,
     #[serde(default)]
     permissions: Option<Value>,
-    #[serde(default, rename = "customerId")]
+    // `null` must count as present: `Option<Value>` alone would read it as
+    // absent, and a token with `"customerId": null` would lose its scope.
+    #[serde(default, rename = "customerId", deserialize_with = "present")]
     customer_id: Option<Value>,
     #[serde(default)]
     exp: Option<Value>,
+}
+
+/// A claim that is in the token, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 fn principal_from(claims: RawClaims) -> Result<Principal, AuthError> {

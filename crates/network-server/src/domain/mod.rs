@@ -38,6 +38,16 @@ impl Version {
         Version(self.0 + 1)
     }
 
+    /// The version whose entity tag has exactly this opaque part. Strong
+    /// comparison compares tags as strings (RFC 9110 §8.8.3.2), so only the
+    /// canonical decimal form matches: `"01"` and `"+1"` are not `"1"`.
+    fn from_opaque_tag(opaque: &str) -> Option<Version> {
+        let canonical = !opaque.is_empty()
+            && !opaque.starts_with('0')
+            && opaque.bytes().all(|byte| byte.is_ascii_digit());
+        canonical.then(|| opaque.parse::<i64>().ok()).flatten().map(Version)
+    }
+
     /// The strong entity tag: the version in double quotes.
     pub fn etag(self) -> String {
         format!("\"{}\"", self.0)
@@ -69,7 +79,7 @@ impl Precondition {
             .filter_map(|tag| {
                 let tag = tag.trim();
                 let inner = tag.strip_prefix('"')?.strip_suffix('"')?;
-                inner.parse::<i64>().ok().filter(|v| *v > 0).map(Version)
+                Version::from_opaque_tag(inner)
             })
             .collect();
         Precondition::OneOf(versions)
@@ -183,6 +193,15 @@ mod tests {
             Precondition::OneOf(vec![Version(3), Version(5)])
         );
         assert_eq!(Precondition::from_if_match(Some("garbage")), Precondition::OneOf(vec![]));
+        // Strong comparison is of strings: only the exact tag matches.
+        for other_spelling in ["\"01\"", "\"+1\"", "\"1.0\"", "\" 1\"", "\"1 \"", "\"0x1\"", "\"\""]
+        {
+            assert_eq!(
+                Precondition::from_if_match(Some(other_spelling)),
+                Precondition::OneOf(vec![]),
+                "{other_spelling}"
+            );
+        }
         assert!(!Precondition::OneOf(vec![]).admits(Version(1)));
         assert!(Precondition::OneOf(vec![Version(2)]).admits(Version(2)));
     }

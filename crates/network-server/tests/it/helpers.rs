@@ -88,6 +88,7 @@ pub fn settings(data_dir: &std::path::Path, backend: &Backend, rate: &RateLimitC
         },
         rate: rate.clone(),
         body_limit: 262_144,
+        connections: Default::default(),
     }
 }
 
@@ -96,6 +97,7 @@ pub fn relaxed_rate() -> RateLimitConfig {
     RateLimitConfig {
         tenant_per_minute: 1_000_000,
         subject_per_minute: 1_000_000,
+        auth_failures_per_minute: 1_000_000,
         ..RateLimitConfig::default()
     }
 }
@@ -124,10 +126,16 @@ pub async fn spawn_app_with(backend: Backend, rate: RateLimitConfig) -> TestApp 
 
 /// A SQLite server that verifies tokens with `auth` instead of the HS256 test secret.
 pub async fn spawn_app_with_auth(auth: AuthConfig) -> TestApp {
+    spawn_app_tuned(|settings| settings.auth = auth).await
+}
+
+/// A SQLite server with relaxed rate limits and its settings edited by `tune`.
+pub async fn spawn_app_tuned(tune: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
     let backend = Backend::Sqlite;
-    let rate = relaxed_rate();
-    let settings = Settings { auth, ..settings(data_dir.path(), &backend, &rate) };
+    let mut settings = settings(data_dir.path(), &backend, &relaxed_rate());
+    tune(&mut settings);
+    let rate = settings.rate.clone();
     let running = server::start(settings, network_server::telemetry::discard())
         .await
         .expect("the server starts");
@@ -185,6 +193,13 @@ impl TestApp {
             running: Some(running),
             is_replica: true,
         }
+    }
+
+    /// Stops the server gracefully and returns how long that took.
+    pub async fn shutdown_timed(mut self) -> Duration {
+        let started = std::time::Instant::now();
+        self.running.take().expect("running").shutdown().await.expect("stops cleanly");
+        started.elapsed()
     }
 
     /// Stops the server; a primary (not a replica) also drops its PostgreSQL schema.

@@ -373,6 +373,12 @@ async fn forged_altered_stale_and_misdirected_tokens_are_refused_and_change_noth
             "invalid token signature",
         ),
         bearer(
+            "customerId null (present but unusable: never a wider scope)",
+            signed(&edit("customerId", json!(null))),
+            401,
+            "customerId",
+        ),
+        bearer(
             "expired",
             signed(&with(edit("exp", json!(now - 60)), "iat", json!(now - 3600))),
             401,

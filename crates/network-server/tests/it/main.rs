@@ -15,4 +15,6 @@ mod list_create_delete;
 mod ops;
 mod persistence;
 mod rate_limit;
+mod slow_clients;
 mod update;
+mod version;

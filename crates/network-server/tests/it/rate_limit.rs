@@ -64,7 +64,12 @@ fn assert_limited(response: &RawResponse, policy: &str, scope: &str) -> u64 {
 #[tokio::test]
 async fn a_tenant_past_its_limit_gets_its_quota_then_429s_and_another_tenant_is_unaffected() {
     // 30 per minute: a bucket of 30 cells, one more every 2 s.
-    let rate = RateLimitConfig { tenant_per_minute: 30, subject_per_minute: 10_000, burst: None };
+    let rate = RateLimitConfig {
+        tenant_per_minute: 30,
+        subject_per_minute: 10_000,
+        burst: None,
+        ..Default::default()
+    };
     let app = spawn_app_with(Backend::Sqlite, rate).await;
     let policy = "\"tenant\";q=30;w=60, \"subject\";q=10000;w=60";
     let subjects: Vec<String> = (0..3)
@@ -121,7 +126,12 @@ async fn a_tenant_past_its_limit_gets_its_quota_then_429s_and_another_tenant_is_
 #[tokio::test]
 async fn retry_after_is_honest_at_one_request_per_second() {
     // 60 per minute with a burst of 1: one request per second, nothing saved up.
-    let rate = RateLimitConfig { tenant_per_minute: 60, subject_per_minute: 600, burst: Some(1) };
+    let rate = RateLimitConfig {
+        tenant_per_minute: 60,
+        subject_per_minute: 600,
+        burst: Some(1),
+        ..Default::default()
+    };
     let app = spawn_app_with(Backend::Sqlite, rate).await;
     let policy = "\"tenant\";q=60;w=60, \"subject\";q=600;w=60";
     // A new subject each time, so only the tenant's bucket can refuse.
@@ -146,7 +156,12 @@ async fn retry_after_is_honest_at_one_request_per_second() {
 
 #[tokio::test]
 async fn a_subject_past_its_own_limit_does_not_stop_the_rest_of_its_tenant() {
-    let rate = RateLimitConfig { tenant_per_minute: 10_000, subject_per_minute: 5, burst: None };
+    let rate = RateLimitConfig {
+        tenant_per_minute: 10_000,
+        subject_per_minute: 5,
+        burst: None,
+        ..Default::default()
+    };
     let app = spawn_app_with(Backend::Sqlite, rate).await;
     let policy = "\"tenant\";q=10000;w=60, \"subject\";q=5;w=60";
     let noisy = mint(&claims(TENANT, "noisy", &["READ_ALL_CUSTOMERS"]));

@@ -171,6 +171,11 @@ async fn if_match_star_list_stale_and_current() {
     assert!(message.contains("Precondition failed"), "{message}");
     let (status, _, _) = error_of(send("W/\"4\"", "weak").await).await;
     assert_eq!(status, 412, "weak tags never match If-Match");
+    // Strong comparison compares the opaque tags as strings (RFC 9110 §8.8.3.2).
+    for other_spelling in ["\"04\"", "\"+4\"", "\"4.0\""] {
+        let (status, _, _) = error_of(send(other_spelling, "respelled").await).await;
+        assert_eq!(status, 412, "{other_spelling} is not the tag \"4\"");
+    }
     let (_, stored, etag) = get_json(&app, &id).await;
     assert_eq!(stored["name"], "v4", "a failed precondition changes nothing");
     assert_eq!(etag.as_deref(), Some("\"4\""));
