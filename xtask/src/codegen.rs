@@ -36,8 +36,10 @@ pub struct Job {
     pub trait_name: String,
     pub api_out: PathBuf,
     pub client_out: PathBuf,
-    /// The client's httpmock extension, if the job has one.
+    /// The client's httpmock extension, if the job has one, and the Rust
+    /// path of the client it extends (`crate` inside the client crate).
     pub mock_out: Option<PathBuf>,
+    pub mock_client_path: String,
     /// The CLI's generated source, if the job has a CLI crate.
     pub cli: Option<CliJob>,
     /// Where the job's warnings are written (fixtures: a drift-checked list).
@@ -78,6 +80,7 @@ pub fn jobs(root: &Path) -> Result<Vec<Job>, String> {
             api_out: root.join(format!("crates/{name}-api/src/generated.rs")),
             client_out: root.join(format!("crates/{name}-client/src/generated.rs")),
             mock_out: Some(root.join(format!("crates/{name}-client/src/mock.rs"))),
+            mock_client_path: "crate".to_string(),
             cli: cli_crate.is_dir().then(|| CliJob {
                 out: cli_crate.join("src/generated.rs"),
                 client_crate: format!("{}_client", name.to_snake_case()),
@@ -93,7 +96,8 @@ pub fn jobs(root: &Path) -> Result<Vec<Job>, String> {
             trait_name: format!("{}Api", name.to_upper_camel_case()),
             api_out: root.join(format!("xtask/fixtures/src/{name}/api.rs")),
             client_out: root.join(format!("xtask/fixtures/src/{name}/client.rs")),
-            mock_out: None,
+            mock_out: Some(root.join(format!("xtask/fixtures/src/{name}/mock.rs"))),
+            mock_client_path: format!("crate::{name}::client"),
             cli: None,
             skips_out: Some(root.join(format!("xtask/fixtures/src/{name}/warnings.txt"))),
             strict: false,
@@ -192,7 +196,7 @@ pub fn generate_job(
             &generated.client_view,
             &generated.operations,
             Effect::SkippedInMocks,
-            &emit_client::emit_mock,
+            &|view| emit_client::emit_mock_for(view, &job.mock_client_path),
         )?;
         warnings.append(&mut skipped);
         files.push((mock_out.clone(), format_file(tokens)?));

@@ -204,10 +204,9 @@ impl Emitter {
                     if let Err(error) = try_add(subset) {
                         let pointer = format!("#/components/schemas/{}", pointer_segment(name));
                         let message = error.message.clone();
-                        bad.insert(
-                            name.clone(),
-                            GenError::new(pointer, message).construct("typify failure"),
-                        );
+                        let error = GenError::new(&pointer, message).construct("typify failure");
+                        let error = blame_enum(error, &pointer, &schemas[name], &schemas);
+                        bad.insert(name.clone(), error);
                     }
                 }
                 let good: Vec<_> =
@@ -353,6 +352,7 @@ impl Emitter {
                 .map_err(|error| GenError::new(pointer, format!("typify: {error}")))?;
             Ok(ty.ident())
         })
+        .map_err(|error| blame_enum(error, pointer, value, &self.schemas))
     }
 
     /// The field type and schemars attributes of a parameter or header schema.
@@ -484,7 +484,8 @@ impl Emitter {
         let mut body_limit = None;
         let mut content_type = None;
         if let Some(body) = &operation.body {
-            let content_pointer = format!("{}/content", body.pointer);
+            let content_pointer =
+                format!("{}/content/{}/schema", body.pointer, pointer_segment(&body.media_type));
             match body.kind {
                 BodyKind::Json => {
                     let body_ty =
@@ -1015,6 +1016,69 @@ struct ArrayField {
     item_ty: TokenStream,
     min_items: Option<u64>,
     max_items: Option<u64>,
+}
+
+/// typify refuses an enum whose values make the same variant name (`add`,
+/// `Add`): points the error at that enum, wherever it is (`$ref`s followed).
+fn blame_enum(
+    error: GenError,
+    pointer: &str,
+    value: &Value,
+    schemas: &BTreeMap<String, Value>,
+) -> GenError {
+    let Some(list) = error
+        .message
+        .split_once("Failed to make unique variant names for [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list.to_string())
+    else {
+        return error;
+    };
+    let first = list.split(',').next().unwrap_or_default().trim().to_string();
+    fn find(
+        value: &Value,
+        at: String,
+        first: &str,
+        schemas: &BTreeMap<String, Value>,
+        depth: usize,
+    ) -> Option<String> {
+        if depth > 16 {
+            return None;
+        }
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::Array(values)) = map.get("enum") {
+                    if values.iter().any(|v| v.as_str() == Some(first)) {
+                        return Some(at);
+                    }
+                }
+                if let Some(name) = map
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix(schema::SCHEMA_REF_PREFIX))
+                {
+                    let target = schemas.get(name)?;
+                    let at = format!("{}{}", schema::SCHEMA_REF_PREFIX, pointer_segment(name));
+                    return find(target, at, first, schemas, depth + 1);
+                }
+                map.iter().find_map(|(key, child)| {
+                    find(child, format!("{at}/{}", pointer_segment(key)), first, schemas, depth + 1)
+                })
+            }
+            Value::Array(items) => items.iter().enumerate().find_map(|(index, child)| {
+                find(child, format!("{at}/{index}"), first, schemas, depth + 1)
+            }),
+            _ => None,
+        }
+    }
+    match find(value, pointer.to_string(), &first, schemas, 0) {
+        Some(at) => GenError::new(
+            at,
+            format!("an enum whose values [{list}] make the same Rust variant names (typify cannot generate it): make the values differ by more than case and punctuation"),
+        )
+        .construct("enum values that differ only in case or punctuation"),
+        None => error,
+    }
 }
 
 /// The names of the component schemas a converted schema refers to.

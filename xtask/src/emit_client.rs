@@ -151,11 +151,41 @@ pub fn emit_per_operation(
     effect: Effect,
     generate: &dyn Fn(&Value) -> Result<TokenStream, GenError>,
 ) -> Result<(TokenStream, Vec<Warning>), GenErrors> {
+    // What progenitor 0.15.1's mocks emit but cannot compile, found beforehand.
+    let mut known: Vec<(String, GenError)> = Vec::new();
+    if effect == Effect::SkippedInMocks {
+        for (pointer, _) in operations {
+            if let Some(error) = mock_problem(view, pointer) {
+                known.push((pointer.clone(), error));
+            }
+        }
+    }
+    let view = &only_operations(
+        view,
+        &operations
+            .iter()
+            .map(|(pointer, _)| pointer.clone())
+            .filter(|pointer| known.iter().all(|(p, _)| p != pointer))
+            .collect::<Vec<_>>(),
+    );
+    let warn = |failing: Vec<(String, GenError)>| -> Vec<Warning> {
+        failing
+            .into_iter()
+            .filter_map(|(pointer, error)| {
+                let (_, operation) = operations.iter().find(|(p, _)| *p == pointer)?;
+                Some(Warning { operation: operation.clone(), effect, error })
+            })
+            .collect()
+    };
     let first_error = match generate(view) {
-        Ok(tokens) => return Ok((tokens, Vec::new())),
+        Ok(tokens) => return Ok((tokens, warn(known))),
         Err(error) => error,
     };
-    let candidates: Vec<String> = operations.iter().map(|(pointer, _)| pointer.clone()).collect();
+    let candidates: Vec<String> = operations
+        .iter()
+        .map(|(pointer, _)| pointer.clone())
+        .filter(|pointer| known.iter().all(|(p, _)| p != pointer))
+        .collect();
     let failing = failing_operations(view, &candidates, generate);
     if failing.is_empty() {
         return Err(first_error.into());
@@ -163,21 +193,124 @@ pub fn emit_per_operation(
     let left_out: BTreeSet<&String> = failing.iter().map(|(pointer, _)| pointer).collect();
     let keep: Vec<String> = candidates.iter().filter(|p| !left_out.contains(p)).cloned().collect();
     let tokens = generate(&only_operations(view, &keep)).map_err(GenErrors::from)?;
-    let warnings = failing
-        .into_iter()
-        .filter_map(|(pointer, error)| {
-            let (_, operation) = operations.iter().find(|(p, _)| *p == pointer)?;
-            Some(Warning {
-                operation: operation.clone(),
-                effect,
-                error: GenError::new(pointer, error.message.clone()).construct(format!(
-                    "progenitor {}",
-                    error.message.split(':').next().unwrap_or_default()
-                )),
-            })
-        })
+    let failing = failing.into_iter().map(|(pointer, error)| {
+        let construct =
+            format!("progenitor {}", error.message.split(':').next().unwrap_or_default());
+        (pointer.clone(), GenError::new(pointer, error.message.clone()).construct(construct))
+    });
+    known.extend(failing);
+    Ok((tokens, warn(known)))
+}
+
+/// Why progenitor 0.15.1's httpmock code for an operation would not compile,
+/// if it would not: it passes an enum or scalar body by value and a nullable
+/// body as `Option<&T>` where httpmock takes `&T`, formats parameters whose
+/// type has no `Display` (compositions, nullable schemas), and takes `()`
+/// for a `null` JSON body.
+pub fn mock_problem(view: &Value, pointer: &str) -> Option<GenError> {
+    let resolve = |value: &Value| -> Value {
+        let mut value = value.clone();
+        for _ in 0..8 {
+            let Some(target) = value
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix('#'))
+                .and_then(|p| view.pointer(p))
+            else {
+                break;
+            };
+            value = target.clone();
+        }
+        value
+    };
+    let operation = view.pointer(pointer.strip_prefix('#')?)?;
+    let problem = |at: String, message: &str, construct: &str| {
+        Some(
+            GenError::new(
+                at,
+                format!("progenitor 0.15.1's httpmock code does not compile for {message}"),
+            )
+            .construct(format!("mock: {construct}")),
+        )
+    };
+    if let Some(body) = operation.get("requestBody").map(resolve) {
+        if let Some(schema) = body
+            .get("content")
+            .and_then(Value::as_object)
+            .and_then(|content| content.iter().find(|(media, _)| is_json(media)))
+            .and_then(|(_, object)| object.get("schema"))
+        {
+            let at = format!("{pointer}/requestBody");
+            let schema = resolve(schema);
+            if schema.get("nullable") == Some(&Value::Bool(true)) {
+                return problem(
+                    at,
+                    "a nullable JSON request body (`Option<&T>`)",
+                    "nullable request body",
+                );
+            }
+            let kind = schema.get("type").and_then(Value::as_str).unwrap_or_default();
+            if schema.get("enum").is_some()
+                || ["string", "integer", "number", "boolean"].contains(&kind)
+            {
+                return problem(
+                    at,
+                    "an enum or scalar request body (passed by value)",
+                    "enum or scalar request body",
+                );
+            }
+        }
+    }
+    let item_params = {
+        let (item, _) = pointer.rsplit_once('/')?;
+        view.pointer(item.strip_prefix('#')?).and_then(|item| item.get("parameters")).cloned()
+    };
+    let params: Vec<Value> = item_params
+        .iter()
+        .chain(operation.get("parameters"))
+        .filter_map(Value::as_array)
+        .flatten()
+        .map(resolve)
         .collect();
-    Ok((tokens, warnings))
+    for param in params {
+        let Some(schema) = param.get("schema").map(resolve) else { continue };
+        // typify writes `Display` for a composition of string-like members only.
+        let composed = ["oneOf", "anyOf", "allOf"].iter().any(|k| {
+            schema.get(*k).and_then(Value::as_array).is_some_and(|members| {
+                members.iter().map(resolve).any(|member| {
+                    let kind = member.get("type").and_then(Value::as_str).unwrap_or_default();
+                    ["array", "object"].contains(&kind) || member.get("properties").is_some()
+                })
+            })
+        });
+        let nullable = schema.get("nullable") == Some(&Value::Bool(true));
+        if composed || nullable {
+            let name = param.get("name").and_then(Value::as_str).unwrap_or_default();
+            return problem(
+                format!("{pointer}/parameters"),
+                &format!("parameter `{name}`, whose type has no `Display` (a nullable schema, or a composition with an array or object member)"),
+                "parameter without Display",
+            );
+        }
+    }
+    let responses = operation.get("responses").and_then(Value::as_object)?;
+    for (code, response) in responses {
+        let response = resolve(response);
+        let schema = response
+            .get("content")
+            .and_then(Value::as_object)
+            .and_then(|content| content.iter().find(|(media, _)| is_json(media)))
+            .and_then(|(_, object)| object.get("schema"))
+            .map(resolve);
+        if schema.is_some_and(|schema| schema.get("enum") == Some(&serde_json::json!([null]))) {
+            return problem(
+                format!("{pointer}/responses/{}", pointer_segment(code)),
+                &format!("the `null` JSON body of response {code} (`()`)"),
+                "null response body",
+            );
+        }
+    }
+    None
 }
 
 /// The spec with only the operations whose pointers are in `subset`.
@@ -329,8 +462,13 @@ pub fn without_array_query_parameters(spec: &Value) -> Value {
 /// wrappers per operation and a `MockServerExt` trait. It lives inside the
 /// client crate, so it names the client as `crate`.
 pub fn emit_mock(spec: &Value) -> Result<TokenStream, GenError> {
+    emit_mock_for(spec, "crate")
+}
+
+/// [`emit_mock`] for a client at the Rust path `client_path`.
+pub fn emit_mock_for(spec: &Value, client_path: &str) -> Result<TokenStream, GenError> {
     let spec = without_array_query_parameters(spec);
-    run(&spec, "httpmock", |generator, openapi| generator.httpmock(openapi, "crate"))
+    run(&spec, "httpmock", |generator, openapi| generator.httpmock(openapi, client_path))
 }
 
 /// Generates a CLI crate's `generated.rs`: a clap subcommand per operation and
@@ -382,5 +520,48 @@ mod tests {
             ])
         );
         assert_eq!(filtered["components"], spec["components"]);
+    }
+
+    /// The operations whose httpmock code progenitor 0.15.1 would emit broken
+    /// are found from the spec, each with its reason; the others are not.
+    #[test]
+    fn mock_problems_are_found_per_operation() {
+        let spec = json!({
+            "components": { "schemas": {
+                "Mode": { "type": "string", "enum": ["a", "b"] },
+                "Guid": { "type": "string", "nullable": true },
+                "Thing": { "type": "object", "nullable": true, "properties": {} },
+                "IdOrName": { "oneOf": [{ "type": "string", "format": "uuid" }, { "type": "string" }] },
+                "OneOrMany": { "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }] },
+                "Null": { "type": "string", "enum": [null] }
+            } },
+            "paths": {
+                "/enum": { "put": { "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Mode" } } } } } },
+                "/nullable": { "put": { "requestBody": { "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Thing" } } } } } },
+                "/guid": { "get": { "parameters": [{ "name": "g", "in": "query", "schema": { "$ref": "#/components/schemas/Guid" } }] } },
+                "/many": { "get": { "parameters": [{ "name": "id", "in": "query", "schema": { "$ref": "#/components/schemas/OneOrMany" } }] } },
+                "/null": { "get": { "responses": { "200": { "description": "", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Null" } } } } } } },
+                "/fine": { "get": { "parameters": [{ "name": "id", "in": "query", "schema": { "$ref": "#/components/schemas/IdOrName" } }] } }
+            }
+        });
+        let construct = |pointer: &str| mock_problem(&spec, pointer).map(|error| error.construct);
+        assert_eq!(
+            construct("#/paths/~1enum/put").as_deref(),
+            Some("mock: enum or scalar request body")
+        );
+        assert_eq!(
+            construct("#/paths/~1nullable/put").as_deref(),
+            Some("mock: nullable request body")
+        );
+        assert_eq!(
+            construct("#/paths/~1guid/get").as_deref(),
+            Some("mock: parameter without Display")
+        );
+        assert_eq!(
+            construct("#/paths/~1many/get").as_deref(),
+            Some("mock: parameter without Display")
+        );
+        assert_eq!(construct("#/paths/~1null/get").as_deref(), Some("mock: null response body"));
+        assert_eq!(construct("#/paths/~1fine/get"), None);
     }
 }

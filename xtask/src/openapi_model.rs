@@ -507,6 +507,13 @@ impl Reader<'_> {
             }
         };
         let ident = operation_ident(&operation_id);
+        if operation.get("x-dropshot-websocket").is_some() {
+            return Err(vec![GenError::new(
+                format!("{pointer}/x-dropshot-websocket"),
+                "a dropshot websocket channel: not generated yet (write it as a `#[channel]` by hand next to the trait)",
+            )
+            .construct("websocket channel")]);
+        }
         if operation.get("callbacks").is_some() {
             problems.push(
                 GenError::new(

@@ -640,6 +640,7 @@ fn strict_generation_fails_on_every_skip() {
         api_out: dir.join("api.rs"),
         client_out: dir.join("client.rs"),
         mock_out: None,
+        mock_client_path: "crate".into(),
         cli: None,
         skips_out: None,
         strict: true,
@@ -649,4 +650,41 @@ fn strict_generation_fails_on_every_skip() {
     let errors = generate_job(&job, true).expect_err("strict fails");
     assert_eq!(errors.0.len(), 1, "{errors}");
     assert!(errors.0[0].message.contains("(strict) `getA` (GET /a) skipped"), "{errors}");
+}
+
+/// typify cannot generate an enum whose values differ only in case: the
+/// warning points at that enum (inline or behind a `$ref`), not at the body.
+#[test]
+fn a_typify_failure_is_reported_against_the_enum_that_caused_it() {
+    let spec = patched(|spec| {
+        let mut post = get_a(spec).clone();
+        post["operationId"] = json!("postA");
+        post["requestBody"] = json!({
+            "required": true,
+            "content": { "application/json": { "schema": {
+                "type": "object",
+                "properties": { "op": { "type": "string", "enum": ["add", "Add"] } }
+            } } }
+        });
+        spec["paths"]["/a"]["post"] = post;
+        spec["components"]["schemas"]["Op"] =
+            json!({ "type": "string", "enum": ["remove", "Remove"] });
+        get_a(spec)["parameters"] = json!([{ "name": "op", "in": "query", "schema": { "$ref": "#/components/schemas/Op" } }]);
+    });
+    assert_skipped_at(
+        spec.clone(),
+        "#/paths/~1a/post",
+        "#/paths/~1a/post/requestBody/content/application~1json/schema/properties/op",
+        "an enum whose values [add,Add] make the same Rust variant names",
+    );
+    assert_skipped(spec, "#/components/schemas/Op", "an enum whose values [remove,Remove]");
+}
+
+#[test]
+fn websocket_channels_are_skipped_with_the_reason() {
+    let spec = patched(|spec| {
+        get_a(spec)["x-dropshot-websocket"] = json!({});
+        get_a(spec)["responses"] = json!({ "default": { "description": "" } });
+    });
+    assert_skipped(spec, "#/paths/~1a/get/x-dropshot-websocket", "a dropshot websocket channel");
 }

@@ -16,12 +16,21 @@ pub struct ApiError {
     pub message: String,
     /// Extra response headers.
     pub headers: ::http::HeaderMap,
+    /// The whole response body, for an operation whose error schema is not
+    /// `{message}` (set with [`ApiError::with_body`]); `None`: `{"message": ...}`.
+    pub body: Option<::serde_json::Value>,
 }
 
 impl ApiError {
     /// An error with the given status and message and no extra headers.
     pub fn new(status: ::dropshot::ErrorStatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), headers: ::http::HeaderMap::new() }
+        Self { status, message: message.into(), headers: ::http::HeaderMap::new(), body: None }
+    }
+
+    /// Sends `body` (a value of the operation's error schema) instead of `{"message": ...}`.
+    pub fn with_body(mut self, body: impl ::serde::Serialize) -> Self {
+        self.body = ::serde_json::to_value(body).ok();
+        self
     }
 
     /// Adds a response header (values that are not valid header values are skipped).
@@ -58,6 +67,9 @@ impl ::std::error::Error for ApiError {}
 impl ::serde::Serialize for ApiError {
     fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use ::serde::ser::SerializeStruct;
+        if let Some(body) = &self.body {
+            return body.serialize(serializer);
+        }
         let mut body = serializer.serialize_struct("Error", 1)?;
         body.serialize_field("message", &self.message)?;
         body.end()
