@@ -23,7 +23,8 @@ use crate::codegen::{generate_from_value, workspace_root};
 use crate::Effect;
 
 /// The dependencies of a generated crate (as the fixtures crate has them).
-const DEPENDENCIES: [&str; 16] = [
+const DEPENDENCIES: [&str; 17] = [
+    "dropshot-api-runtime",
     "httpmock",
     "regex",
     "dropshot",
@@ -279,7 +280,9 @@ fn manifest(name: &str) -> Result<String, String> {
             .lines()
             .find(|line| line.starts_with(&format!("{dependency} = ")))
             .ok_or_else(|| format!("`{dependency}` is not a workspace dependency"))?;
-        dependencies.push_str(line);
+        // A path dependency of the workspace, from the scratch crate.
+        let line = line.replace("path = \"", &format!("path = \"{}/", workspace_root().display()));
+        dependencies.push_str(&line);
         dependencies.push('\n');
     }
     Ok(format!(
