@@ -27,6 +27,7 @@ async fn start_server(data_dir: &Path) -> Running {
             audience: AUDIENCE.to_string(),
             keys: vec![KeySource::HmacSecret { secret: SECRET.to_vec(), kid: None }],
             leeway_seconds: 0,
+            claims: Default::default(),
         },
         rate: RateLimitConfig::default(),
         body_limit: 262_144,

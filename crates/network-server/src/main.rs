@@ -5,8 +5,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use network_server::auth::{self, AuthConfig, KeySource, Permission, Signer, TokenClaims};
-use network_server::config::{Command, Config, ServerArgs, TokenArgs};
+use network_server::auth::{
+    self, AuthConfig, ClaimNames, ClaimPath, KeySource, Permission, Signer, TokenClaims,
+};
+use network_server::config::{Command, Config, CopyStoreArgs, ServerArgs, TokenArgs};
 use network_server::ratelimit::RateLimitConfig;
 use network_server::server::{self, ConnectionLimits, Settings, StoreSettings};
 use network_server::{domain, telemetry};
@@ -22,6 +24,17 @@ async fn main() -> ExitCode {
     let config = Config::parse();
     let outcome = match &config.command {
         Some(Command::Token(args)) => mint(&config.server, args),
+        Some(Command::Backup(args)) => sqlite_only(&config.server, "backup").and_then(|()| {
+            network_server::backup::backup(&config.server.data_dir, &args.to)
+                .map(|copied| println!("backed up {copied}"))
+                .map_err(|error| error.to_string())
+        }),
+        Some(Command::Restore(args)) => sqlite_only(&config.server, "restore").and_then(|()| {
+            network_server::backup::restore(&args.from, &config.server.data_dir, args.force)
+                .map(|copied| println!("restored {copied}"))
+                .map_err(|error| error.to_string())
+        }),
+        Some(Command::CopyStore(args)) => copy_store(&config.server, args).await,
         None => serve(&config.server).await,
     };
     match outcome {
@@ -30,6 +43,38 @@ async fn main() -> ExitCode {
             eprintln!("network-server: {message}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `network-server copy-store`: SQLite of --data-dir into PostgreSQL, with progress on stderr.
+async fn copy_store(args: &ServerArgs, copy: &CopyStoreArgs) -> Result<(), String> {
+    let mut last_report = std::time::Instant::now();
+    let report = network_server::copy_store::copy_store(
+        &args.data_dir,
+        &copy.to,
+        copy.schema.as_deref(),
+        copy.resume,
+        |done, total| {
+            if done == total || last_report.elapsed() >= std::time::Duration::from_secs(2) {
+                last_report = std::time::Instant::now();
+                let _ = writeln!(std::io::stderr(), "copy-store: {done} of {total} customers");
+            }
+        },
+    )
+    .await
+    .map_err(|error| error.to_string())?;
+    print!("{report}");
+    Ok(())
+}
+
+/// Backups are of the SQLite store; PostgreSQL has pg_dump.
+fn sqlite_only(args: &ServerArgs, command: &str) -> Result<(), String> {
+    match args.database_url {
+        Some(_) => Err(format!(
+            "`{command}` works on the SQLite store of --data-dir; for PostgreSQL use \
+             pg_dump/pg_restore (see the README)"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -129,6 +174,18 @@ fn mint(args: &ServerArgs, token: &TokenArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The configured claim names, each checked to be non-empty.
+fn claim_names(args: &ServerArgs) -> Result<ClaimNames, String> {
+    let path = |flag: &str, value: &str| {
+        ClaimPath::parse(value).ok_or_else(|| format!("--{flag} must not be empty"))
+    };
+    Ok(ClaimNames {
+        tenant: path("jwt-tenant-claim", &args.jwt_tenant_claim)?,
+        permissions: path("jwt-permissions-claim", &args.jwt_permissions_claim)?,
+        customer: path("jwt-customer-claim", &args.jwt_customer_claim)?,
+    })
+}
+
 async fn serve(args: &ServerArgs) -> Result<(), String> {
     let log = telemetry::logger(&args.log_level);
     let store = match &args.database_url {
@@ -150,6 +207,7 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
             audience: args.jwt_audience.clone(),
             keys: key_sources(args)?,
             leeway_seconds: args.jwt_leeway_seconds,
+            claims: claim_names(args)?,
         },
         rate: RateLimitConfig {
             tenant_per_minute: args.rate_limit_tenant_per_minute,

@@ -202,6 +202,8 @@ pub struct AuthConfig {
     pub keys: Vec<KeySource>,
     /// Clock skew tolerated on `exp` and `nbf`.
     pub leeway_seconds: u64,
+    /// Which claims carry the tenant, the permissions and the customer scope.
+    pub claims: ClaimNames,
 }
 
 /// Why the authentication configuration cannot be used: names the file and the problem.
@@ -227,6 +229,7 @@ pub enum AuthConfigError {
 /// Verifies bearer tokens; build once at start and share.
 pub struct Authenticator {
     keys: Vec<Verifier>,
+    claims: ClaimNames,
     leeway: i64,
     cache: TokenCache,
     verifications: AtomicU64,
@@ -294,6 +297,7 @@ impl Authenticator {
             .collect();
         Ok(Authenticator {
             keys,
+            claims: config.claims.clone(),
             leeway: leeway as i64,
             cache: TokenCache::new(TOKEN_CACHE_CAPACITY),
             verifications: AtomicU64::new(0),
@@ -438,7 +442,7 @@ impl Authenticator {
                     }
                     other => other,
                 })?;
-        principal_from(data.claims)
+        principal_from(data.claims, &self.claims)
     }
 }
 
@@ -526,57 +530,123 @@ struct RawHeader {
 }
 
 /// The claims we read after jsonwebtoken checked the signature and the
-/// registered claims. Loosely typed so a wrong type gets a precise message.
+/// registered claims. Loosely typed so a wrong type gets a precise message;
+/// the tenant, permissions and customer claims are looked up in `rest` by
+/// their configured names ([`ClaimNames`]).
 #[derive(Deserialize)]
 struct RawClaims {
     #[serde(default)]
     sub: Option<Value>,
     #[serde(default)]
-    tenant: Option<Value>,
-    #[serde(default)]
-    permissions: Option<Value>,
-    // `null` must count as present: `Option<Value>` alone would read it as
-    // absent, and a token with `"customerId": null` would lose its scope.
-    #[serde(default, rename = "customerId", deserialize_with = "present")]
-    customer_id: Option<Value>,
-    #[serde(default)]
     exp: Option<Value>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
 }
 
-/// A claim that is in the token, whatever its value (`null` included).
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
+/// Where a token carries the tenant, the permissions and the customer scope.
+/// Identity providers name them differently (Keycloak's roles are in
+/// `realm_access.roles`, Auth0's custom claims are URLs, OAuth scopes are a
+/// space-separated `scope` string).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    pub tenant: ClaimPath,
+    pub permissions: ClaimPath,
+    pub customer: ClaimPath,
 }
 
-fn principal_from(claims: RawClaims) -> Result<Principal, AuthError> {
-    let subject = required_string("sub", claims.sub)?;
-    let tenant = required_string("tenant", claims.tenant)?;
-    let permissions = match claims.permissions {
-        None => return Err(AuthError::MissingClaim("permissions")),
-        Some(Value::Array(items)) => {
-            let mut permissions = BTreeSet::new();
-            for item in &items {
-                let Value::String(name) = item else {
-                    return Err(AuthError::InvalidClaim(
-                        "permissions",
-                        "must be an array of strings",
-                    ));
-                };
-                // Names we do not know grant nothing here.
-                permissions.extend(Permission::parse(name));
-            }
-            permissions
+impl Default for ClaimNames {
+    fn default() -> Self {
+        ClaimNames {
+            tenant: ClaimPath::named("tenant"),
+            permissions: ClaimPath::named("permissions"),
+            customer: ClaimPath::named("customerId"),
         }
-        Some(_) => {
-            return Err(AuthError::InvalidClaim("permissions", "must be an array of strings"))
+    }
+}
+
+/// A claim's name, or a path into nested objects (`realm_access.roles`). A
+/// top-level claim whose name is the whole string wins over the path, so
+/// names containing dots (`https://example.com/tenant`) work as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimPath {
+    /// The name as configured: what error messages say.
+    name: &'static str,
+    segments: Vec<String>,
+}
+
+impl ClaimPath {
+    /// A path from a built-in name.
+    pub fn named(name: &'static str) -> ClaimPath {
+        ClaimPath { name, segments: name.split('.').map(str::to_string).collect() }
+    }
+
+    /// A configured name or path; `None` when it is empty.
+    pub fn parse(configured: &str) -> Option<ClaimPath> {
+        let configured = configured.trim();
+        if configured.is_empty() {
+            return None;
         }
+        // Error messages need a `&'static str`: configured names are few,
+        // read once at start, so keeping them for the process's life is fine.
+        let name: &'static str = Box::leak(configured.to_string().into_boxed_str());
+        Some(ClaimPath { name, segments: name.split('.').map(str::to_string).collect() })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The claim's value, `null` included (present), or `None` when absent.
+    fn find(&self, claims: &mut serde_json::Map<String, Value>) -> Option<Value> {
+        if let Some(value) = claims.remove(self.name) {
+            return Some(value);
+        }
+        let (first, rest) = self.segments.split_first()?;
+        let mut value = claims.get(first)?;
+        for segment in rest {
+            value = value.as_object()?.get(segment)?;
+        }
+        Some(value.clone())
+    }
+}
+
+fn principal_from(claims: RawClaims, names: &ClaimNames) -> Result<Principal, AuthError> {
+    let RawClaims { sub, exp, mut rest } = claims;
+    let subject = required_string("sub", sub)?;
+    let tenant = required_string(names.tenant.name(), names.tenant.find(&mut rest))?;
+    let permissions_claim = names.permissions.name();
+    // OAuth's `scope` (RFC 8693 §4.2) and Entra ID's `scp` are space-separated
+    // strings; every other permissions claim must be an array of strings.
+    let scope_string = matches!(permissions_claim, "scope" | "scp");
+    let not_a_list = if scope_string {
+        "must be a space-separated string or an array of strings"
+    } else {
+        "must be an array of strings"
     };
-    // A present but unusable customerId must not silently widen the token's scope.
-    let customer_id = match claims.customer_id {
+    let names_granted: Vec<String> = match names.permissions.find(&mut rest) {
+        None => return Err(AuthError::MissingClaim(permissions_claim)),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(name) => Ok(name),
+                _ => Err(AuthError::InvalidClaim(permissions_claim, not_a_list)),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(Value::String(scope)) if scope_string => {
+            scope.split(' ').map(str::to_string).collect()
+        }
+        Some(_) => return Err(AuthError::InvalidClaim(permissions_claim, not_a_list)),
+    };
+    // Names we do not know grant nothing here.
+    let permissions: BTreeSet<Permission> =
+        names_granted.iter().filter_map(|name| Permission::parse(name)).collect();
+    // A present but unusable customer claim (`null` included) must not
+    // silently widen the token's scope.
+    let customer_id = match names.customer.find(&mut rest) {
         None => None,
-        Some(value) => Some(required_string("customerId", Some(value))?),
+        Some(value) => Some(required_string(names.customer.name(), Some(value))?),
     };
-    let expires_at = match claims.exp {
+    let expires_at = match exp {
         Some(Value::Number(exp)) => exp
             .as_i64()
             .or_else(|| exp.as_u64().map(|_| i64::MAX))

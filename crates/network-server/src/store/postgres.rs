@@ -115,28 +115,7 @@ impl PostgresStore {
     /// Connects, creates the schema if asked to, runs the embedded migrations
     /// and builds the pool. `url` is a libpq-style URL or key/value string.
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<PostgresStore, StoreError> {
-        let mut config: tokio_postgres::Config =
-            url.parse().map_err(|e| unavailable("invalid PostgreSQL URL", with_causes(&e)))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-        }
-        if let Some(schema) = &options.schema {
-            if !valid_schema_name(schema) {
-                return Err(StoreError::Unavailable(format!(
-                    "invalid PostgreSQL schema name `{schema}`: use lower-case ASCII letters, \
-                     digits and `_`, not starting with a digit, at most 63 characters"
-                )));
-            }
-            // Every pooled connection starts with this search_path (it also
-            // survives `DISCARD ALL`, being a connection default).
-            let extra = format!("-c search_path={schema}");
-            let combined = match config.get_options() {
-                Some(existing) if !existing.is_empty() => format!("{existing} {extra}"),
-                _ => extra,
-            };
-            config.options(&combined);
-        }
-
+        let config = connection_config(url, &options)?;
         migrate(&config, options.schema.as_deref()).await?;
 
         let manager = Manager::from_config(
@@ -159,6 +138,55 @@ impl PostgresStore {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(pool_error)
     }
+}
+
+/// One connection (outside any pool) to a migrated database, for tools such
+/// as `copy-store`; the task drives the connection until the client is dropped.
+pub async fn connect_one(
+    url: &str,
+    schema: Option<&str>,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
+    let options = PostgresOptions { schema: schema.map(str::to_string), pool_size: 1 };
+    let config = connection_config(url, &options)?;
+    migrate(&config, schema).await?;
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| unavailable("cannot connect to PostgreSQL", with_causes(&e)))?;
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok((client, driver))
+}
+
+/// The connection settings: the URL, a connect timeout, and the schema as
+/// every connection's search_path.
+fn connection_config(
+    url: &str,
+    options: &PostgresOptions,
+) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config: tokio_postgres::Config =
+        url.parse().map_err(|e| unavailable("invalid PostgreSQL URL", with_causes(&e)))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+    }
+    if let Some(schema) = &options.schema {
+        if !valid_schema_name(schema) {
+            return Err(StoreError::Unavailable(format!(
+                "invalid PostgreSQL schema name `{schema}`: use lower-case ASCII letters, \
+                 digits and `_`, not starting with a digit, at most 63 characters"
+            )));
+        }
+        // Every pooled connection starts with this search_path (it also
+        // survives `DISCARD ALL`, being a connection default).
+        let extra = format!("-c search_path={schema}");
+        let combined = match config.get_options() {
+            Some(existing) if !existing.is_empty() => format!("{existing} {extra}"),
+            _ => extra,
+        };
+        config.options(&combined);
+    }
+    Ok(config)
 }
 
 /// Creates the schema and applies the migrations on a connection of its own,

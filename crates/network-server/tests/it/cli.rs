@@ -75,6 +75,7 @@ fn token_prints_only_a_token_that_the_dev_key_verifies() {
                 kid: None,
             }],
             leeway_seconds: 0,
+            claims: Default::default(),
         })
         .unwrap();
     let principal = authenticator

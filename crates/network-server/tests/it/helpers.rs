@@ -85,6 +85,7 @@ pub fn settings(data_dir: &std::path::Path, backend: &Backend, rate: &RateLimitC
             audience: AUDIENCE.to_string(),
             keys: vec![KeySource::HmacSecret { secret: SECRET.to_vec(), kid: None }],
             leeway_seconds: 0,
+            claims: Default::default(),
         },
         rate: rate.clone(),
         body_limit: 262_144,

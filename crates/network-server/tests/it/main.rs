@@ -5,8 +5,10 @@
 mod helpers;
 mod wire;
 
+mod backup;
 mod cli;
 mod concurrency;
+mod copy_store;
 mod docs;
 mod hostile;
 mod isolation;
