@@ -227,7 +227,13 @@ pub fn generate_job(
             warnings
                 .into_iter()
                 .map(|warning| {
-                    GenError::new(warning.error.pointer.clone(), format!("(strict) {warning}"))
+                    let message = format!(
+                        "(strict) {} {}: {}",
+                        warning.operation,
+                        warning.effect.describe(),
+                        warning.error.message
+                    );
+                    GenError::new(warning.error.pointer.clone(), message)
                         .construct(warning.error.construct.clone())
                 })
                 .collect(),

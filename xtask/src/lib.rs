@@ -97,15 +97,21 @@ pub struct Warning {
     pub error: GenError,
 }
 
-impl std::fmt::Display for Warning {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let effect = match self.effect {
+impl Effect {
+    /// What the effect did, as a warning says it (`skipped in the mocks`).
+    pub fn describe(self) -> &'static str {
+        match self {
             Effect::Skipped => "skipped",
             Effect::SkippedInMocks => "skipped in the mocks",
             Effect::SkippedInCli => "skipped in the CLI",
             Effect::Partial => "generated without part of its spec",
-        };
-        write!(f, "{} {effect}: {}", self.operation, self.error)
+        }
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.operation, self.effect.describe(), self.error)
     }
 }
 
