@@ -863,16 +863,21 @@ impl Emitter {
             )
             .construct(format!("status {status}"))
         })?);
-        let coded = ident(&format!("{base}Success"));
+        let multi = !success.other_statuses.is_empty();
+        let coded =
+            ident(&if multi { format!("{base}Published") } else { format!("{base}Success") });
         let description = &success.description;
         let doc = format!(" The {status} response of `{}`: {description}", operation.operation_id);
+        let mut body_ty = None;
         match &success.body {
             SuccessBody::Json(schema) => {
-                let body_ty = self.schema_type(
+                let json_ty = self.schema_type(
                     &format!("{}/content", success.pointer),
                     schema,
                     &format!("{base}Response"),
                 )?;
+                body_ty = Some(json_ty.clone());
+                let body_ty = json_ty;
                 items.push(quote! {
                     #[doc = #doc]
                     #[derive(Debug, Clone, PartialEq)]
@@ -925,6 +930,59 @@ impl Emitter {
                     }
                 });
             }
+        }
+        if multi {
+            // Several 2xx statuses with one body: the handler picks the status,
+            // the trait publishes the first (`#coded`).
+            let wrapper = ident(&format!("{base}Success"));
+            let statuses: Vec<String> = std::iter::once(status)
+                .chain(success.other_statuses.iter().copied())
+                .map(|s| s.to_string())
+                .collect();
+            let wrapper_doc = format!(
+                " What `{}` answers on success: `status` is one of {} (only {status} is published).",
+                operation.operation_id,
+                statuses.join(", ")
+            );
+            let (field, to_result) = match &body_ty {
+                Some(body_ty) => (
+                    quote!(pub body: #body_ty,),
+                    quote! {
+                        let mut response = <#coded as ::dropshot::HttpCodedResponse>::for_object(self.body)?;
+                        *response.status_mut() = self.status;
+                        Ok(response)
+                    },
+                ),
+                None => (
+                    quote!(),
+                    quote! {
+                        Ok(::http::Response::builder().status(self.status).body(::dropshot::Body::empty())?)
+                    },
+                ),
+            };
+            items.push(quote! {
+                #[doc = #wrapper_doc]
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct #wrapper {
+                    pub status: ::http::StatusCode,
+                    #field
+                }
+
+                impl ::dropshot::HttpResponse for #wrapper {
+                    fn to_result(self) -> Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
+                        #to_result
+                    }
+
+                    fn response_metadata() -> ::dropshot::ApiEndpointResponse {
+                        <#coded as ::dropshot::HttpResponse>::response_metadata()
+                    }
+
+                    fn status_code(&self) -> ::http::StatusCode {
+                        self.status
+                    }
+                }
+            });
+            return Ok(quote!(#wrapper));
         }
         if success.headers.is_empty() {
             return Ok(quote!(#coded));

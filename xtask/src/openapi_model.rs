@@ -116,7 +116,7 @@ pub struct RequestBody {
 }
 
 /// The body of the success response.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SuccessBody {
     None,
     /// A JSON body with this schema.
@@ -129,6 +129,9 @@ pub enum SuccessBody {
 pub struct Success {
     pub pointer: String,
     pub status: u16,
+    /// Other 2xx statuses with the same body and no headers: the handler
+    /// may answer them, the trait publishes only `status`.
+    pub other_statuses: Vec<u16>,
     pub description: String,
     pub body: SuccessBody,
     pub headers: Vec<ResponseHeader>,
@@ -1038,17 +1041,47 @@ impl Reader<'_> {
             several => {
                 let codes: Vec<String> =
                     several.iter().map(|(_, status, _, _)| status.to_string()).collect();
-                problems.push(
-                    GenError::new(
-                        pointer,
-                        format!(
-                            "two success responses ({}): a dropshot operation publishes one success response; keep one",
-                            codes.join(", ")
-                        ),
-                    )
-                    .construct("two success responses"),
-                );
-                None
+                let read: Vec<Success> = several
+                    .iter()
+                    .filter_map(|(at, status, resolved_at, response)| {
+                        self.success(at, resolved_at, *status, response).ok()
+                    })
+                    .collect();
+                let same = read.len() == several.len()
+                    && read.iter().all(|success| {
+                        success.headers.is_empty()
+                            && success.body == read[0].body
+                            && !matches!(success.body, SuccessBody::Raw(_))
+                    });
+                if same && redirects_or_others.is_empty() {
+                    let mut read = read.into_iter();
+                    let mut first = read.next().expect("two or more");
+                    first.other_statuses = read.map(|success| success.status).collect();
+                    partial.push(
+                        GenError::new(
+                            pointer,
+                            format!(
+                                "success responses ({}) with the same body: the trait publishes only the {} (a dropshot operation publishes one success response); the handler answers the others with the operation's `status` field",
+                                codes.join(", "),
+                                first.status
+                            ),
+                        )
+                        .construct("success responses with the same body"),
+                    );
+                    Some(first)
+                } else {
+                    problems.push(
+                        GenError::new(
+                            pointer,
+                            format!(
+                                "two success responses ({}) with different bodies or headers: a dropshot operation publishes one success response; keep one",
+                                codes.join(", ")
+                            ),
+                        )
+                        .construct("two success responses"),
+                    );
+                    None
+                }
             }
         };
         match success {
@@ -1153,6 +1186,7 @@ impl Reader<'_> {
         Ok(Success {
             pointer: at.to_string(),
             status,
+            other_statuses: Vec::new(),
             description: response
                 .get("description")
                 .and_then(Value::as_str)
