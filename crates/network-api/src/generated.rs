@@ -1291,17 +1291,43 @@ impl ::dropshot::HttpResponseError for ApiError {
     }
 }
 /// What an operation answers: its success response or an [`ApiError`], each
-/// with its headers. Build it with `Reply::from(result)` or `result.into()`.
+/// with its headers, or a response built by the handler with a streamed body
+/// ([`Reply::streamed`]). Build it with `Reply::from(result)`, `result.into()`,
+/// [`Reply::ok`] or [`Reply::err`].
 #[derive(Debug)]
-pub struct Reply<T>(pub Result<T, ApiError>);
+pub struct Reply<T>(ReplyKind<T>);
+#[derive(Debug)]
+enum ReplyKind<T> {
+    Typed(Result<T, ApiError>),
+    Streamed(::http::Response<::dropshot::Body>),
+}
+impl<T> Reply<T> {
+    /// The success response.
+    pub fn ok(success: T) -> Self {
+        Reply(ReplyKind::Typed(Ok(success)))
+    }
+    /// An error response.
+    pub fn err(error: ApiError) -> Self {
+        Reply(ReplyKind::Typed(Err(error)))
+    }
+    /// A success response built by the handler, typically with a body streamed
+    /// as it is produced (`::dropshot::Body::wrap`), for responses too large to
+    /// hold in memory at once. The caller is responsible for the contract: the
+    /// status must be the operation's documented success status, the headers
+    /// must include `Content-Type` as documented, and the body must follow the
+    /// operation's documented schema exactly (as `T` would serialize).
+    pub fn streamed(response: ::http::Response<::dropshot::Body>) -> Self {
+        Reply(ReplyKind::Streamed(response))
+    }
+}
 impl<T> From<Result<T, ApiError>> for Reply<T> {
     fn from(result: Result<T, ApiError>) -> Self {
-        Reply(result)
+        Reply(ReplyKind::Typed(result))
     }
 }
 impl<T> From<ApiError> for Reply<T> {
     fn from(error: ApiError) -> Self {
-        Reply(Err(error))
+        Reply::err(error)
     }
 }
 impl<T: ::dropshot::HttpResponse + Send + Sync + 'static> ::dropshot::HttpResponse
@@ -1310,8 +1336,9 @@ for Reply<T> {
         self,
     ) -> Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
         match self.0 {
-            Ok(success) => success.to_result(),
-            Err(error) => Ok(error.into_response()),
+            ReplyKind::Typed(Ok(success)) => success.to_result(),
+            ReplyKind::Typed(Err(error)) => Ok(error.into_response()),
+            ReplyKind::Streamed(response) => Ok(response),
         }
     }
     fn response_metadata() -> ::dropshot::ApiEndpointResponse {
@@ -1319,8 +1346,9 @@ for Reply<T> {
     }
     fn status_code(&self) -> ::http::StatusCode {
         match &self.0 {
-            Ok(success) => success.status_code(),
-            Err(error) => error.status.as_status(),
+            ReplyKind::Typed(Ok(success)) => success.status_code(),
+            ReplyKind::Typed(Err(error)) => error.status.as_status(),
+            ReplyKind::Streamed(response) => response.status(),
         }
     }
 }
@@ -1599,7 +1627,7 @@ pub trait NetworkApi {
     ///
     /// Required permissions: READ_ALL_CUSTOMERS.
     ///
-    /// Returns one page of the tenant's customers, optionally filtered and sorted. Tokens scoped to a single customer are not allowed (403).
+    /// Returns one page of the tenant's customers, optionally filtered and sorted. Tokens scoped to a single customer are not allowed (403). A list query has a time limit (503 when exceeded), and each tenant may have only a few list queries in flight at once (429 beyond them, after a short wait).
     #[endpoint{method = GET,
     path = "/v2/network/customers",
     operation_id = "getCustomers",

@@ -55,13 +55,13 @@ impl NetworkApi for BareApi {
         let mut customer = blank(&id);
         apply(&mut customer, details)?;
         map.insert(id.clone(), (customer.clone(), 1));
-        Ok(Reply(Ok(CreateCustomerResponse::new(
+        Ok(Reply::ok(CreateCustomerResponse::new(
             CreateCustomerSuccess(customer),
             CreateCustomerResponseHeaders {
                 e_tag: "\"1\"".into(),
                 location: format!("/network/customers/{id}"),
             },
-        ))))
+        )))
     }
 
     async fn get_customer(
@@ -72,10 +72,10 @@ impl NetworkApi for BareApi {
         let id = path.into_result()?.into_inner().customer_id;
         let map = rqctx.context().customers.lock().unwrap_or_else(|p| p.into_inner());
         let (customer, version) = map.get(&id).cloned().ok_or_else(not_found)?;
-        Ok(Reply(Ok(GetCustomerResponse::new(
+        Ok(Reply::ok(GetCustomerResponse::new(
             GetCustomerSuccess(customer),
             GetCustomerResponseHeaders { e_tag: format!("\"{version}\"") },
-        ))))
+        )))
     }
 
     async fn update_customer(
@@ -93,10 +93,10 @@ impl NetworkApi for BareApi {
             *version += 1;
             (customer.clone(), *version)
         };
-        Ok(Reply(Ok(UpdateCustomerResponse::new(
+        Ok(Reply::ok(UpdateCustomerResponse::new(
             UpdateCustomerSuccess(customer),
             UpdateCustomerResponseHeaders { e_tag: format!("\"{version}\"") },
-        ))))
+        )))
     }
 
     async fn delete_customer(
@@ -107,7 +107,7 @@ impl NetworkApi for BareApi {
         let id = path.into_result()?.into_inner().customer_id;
         let mut map = rqctx.context().customers.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(&id).ok_or_else(not_found)?;
-        Ok(Reply(Ok(DeleteCustomerSuccess)))
+        Ok(Reply::ok(DeleteCustomerSuccess))
     }
 
     async fn get_customers(
@@ -118,7 +118,7 @@ impl NetworkApi for BareApi {
         let map = rqctx.context().customers.lock().unwrap_or_else(|p| p.into_inner());
         let content: Vec<Customer> = map.values().take(20).map(|(c, _)| c.clone()).collect();
         let count = content.len() as i32;
-        Ok(Reply(Ok(GetCustomersSuccess(CustomerPage {
+        Ok(Reply::ok(GetCustomersSuccess(CustomerPage {
             content,
             empty: count == 0,
             first: true,
@@ -128,7 +128,7 @@ impl NetworkApi for BareApi {
             size: 20,
             total_elements: map.len() as i64,
             total_pages: map.len().div_ceil(20) as i32,
-        }))))
+        })))
     }
 }
 

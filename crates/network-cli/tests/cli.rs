@@ -32,6 +32,7 @@ async fn start_server(data_dir: &Path) -> Running {
         rate: RateLimitConfig::default(),
         body_limit: 262_144,
         connections: Default::default(),
+        list: network_server::listing::ListLimits::default(),
     };
     server::start(settings, network_server::telemetry::discard()).await.expect("the server starts")
 }

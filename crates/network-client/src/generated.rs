@@ -2409,7 +2409,7 @@ let response = client.delete_customer()
 
 Required permissions: READ_ALL_CUSTOMERS.
 
-Returns one page of the tenant's customers, optionally filtered and sorted. Tokens scoped to a single customer are not allowed (403).
+Returns one page of the tenant's customers, optionally filtered and sorted. Tokens scoped to a single customer are not allowed (403). A list query has a time limit (503 when exceeded), and each tenant may have only a few list queries in flight at once (429 beyond them, after a short wait).
 
 Sends a `GET` request to `/v2/network/customers`
 
@@ -3285,6 +3285,13 @@ pub mod builder {
                     )
                 }
                 500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -113,6 +113,35 @@ pub struct ServerArgs {
     #[arg(long, env = "NETWORK_JWT_JWKS")]
     pub jwt_jwks: Option<PathBuf>,
 
+    /// The identity provider's JWKS URL: keys fetched at start (not ready
+    /// until then), refreshed, rotated without a restart. https:// (http://
+    /// only for loopback).
+    #[arg(long, env = "NETWORK_JWT_JWKS_URL", conflicts_with = "jwt_oidc_issuer")]
+    pub jwt_jwks_url: Option<String>,
+
+    /// An OpenID Connect issuer: its JWKS URL is discovered from
+    /// `<URL>/.well-known/openid-configuration`, and it becomes the required
+    /// `iss` (instead of --jwt-issuer).
+    #[arg(long, env = "NETWORK_JWT_OIDC_ISSUER")]
+    pub jwt_oidc_issuer: Option<String>,
+
+    /// A PEM CA certificate trusted for the identity provider, besides the system's roots.
+    #[arg(long, env = "NETWORK_JWT_JWKS_CA")]
+    pub jwt_jwks_ca: Option<PathBuf>,
+
+    /// The identity provider's keys are fetched at most this often (also the
+    /// limit for the early fetch a token with an unknown `kid` asks for).
+    #[arg(long, env = "NETWORK_JWT_JWKS_REFRESH_MIN", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub jwt_jwks_refresh_min: Duration,
+
+    /// ... and at least this often (a `Cache-Control: max-age` in between is honoured).
+    #[arg(long, env = "NETWORK_JWT_JWKS_REFRESH_MAX", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub jwt_jwks_refresh_max: Duration,
+
+    /// How long the start waits for the identity provider's first key set before it fails.
+    #[arg(long, env = "NETWORK_JWT_JWKS_START_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub jwt_jwks_start_timeout: Duration,
+
     /// A file holding an HS256 secret (at least 32 bytes; surrounding white space is trimmed).
     #[arg(long, env = "NETWORK_JWT_HS256_SECRET_FILE", global = true)]
     pub jwt_hs256_secret_file: Option<PathBuf>,
@@ -186,6 +215,28 @@ pub struct ServerArgs {
     /// writes are durable before they are acknowledged, so none is lost).
     #[arg(long, env = "NETWORK_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// The longest one list query may run, in milliseconds (SQLite: the
+    /// statement is interrupted; PostgreSQL: `statement_timeout`); a list that
+    /// takes longer is answered 503 with `Retry-After`.
+    #[arg(long, env = "NETWORK_LIST_QUERY_TIMEOUT_MS", default_value_t = 2000)]
+    pub list_query_timeout_ms: u64,
+
+    /// At most this many list requests of one tenant in flight (per replica);
+    /// must be below the number of read connections (SQLite: 4; PostgreSQL:
+    /// the pool size), so that other tenants always find one.
+    #[arg(long, env = "NETWORK_LIST_CONCURRENCY_PER_TENANT", default_value_t = 2)]
+    pub list_concurrency_per_tenant: usize,
+
+    /// At most this many list requests in flight in total (per replica): bounds
+    /// the memory of the pages being streamed.
+    #[arg(long, env = "NETWORK_LIST_CONCURRENCY", default_value_t = 8)]
+    pub list_concurrency: usize,
+
+    /// How long a list request waits for its turn, in milliseconds, before a
+    /// 429 (the tenant's limit) or a 503 (the total), each with `Retry-After`.
+    #[arg(long, env = "NETWORK_LIST_QUEUE_WAIT_MS", default_value_t = 1000)]
+    pub list_queue_wait_ms: u64,
 
     /// Log level: trace, debug, info, warn, error, critical.
     #[arg(long, env = "NETWORK_LOG_LEVEL", default_value = "info")]

@@ -3,12 +3,15 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
+use network_server::auth::remote::{FetchSettings, RefreshBounds};
 use network_server::auth::{
     self, AuthConfig, ClaimNames, ClaimPath, KeySource, Permission, Signer, TokenClaims,
 };
 use network_server::config::{Command, Config, CopyStoreArgs, ServerArgs, TokenArgs};
+use network_server::listing::ListLimits;
 use network_server::ratelimit::RateLimitConfig;
 use network_server::server::{self, ConnectionLimits, Settings, StoreSettings};
 use network_server::{domain, telemetry};
@@ -97,14 +100,27 @@ fn key_sources(args: &ServerArgs) -> Result<Vec<KeySource>, String> {
     if let Some(path) = &args.jwt_hs256_secret_file {
         keys.push(KeySource::HmacSecret { secret: read_secret(path)?, kid: None });
     }
+    let fetch = FetchSettings {
+        ca: args.jwt_jwks_ca.clone(),
+        bounds: RefreshBounds { min: args.jwt_jwks_refresh_min, max: args.jwt_jwks_refresh_max },
+        start_deadline: args.jwt_jwks_start_timeout,
+    };
+    if let Some(url) = &args.jwt_jwks_url {
+        keys.push(KeySource::JwksUrl { url: url.clone(), fetch: fetch.clone() });
+    }
+    if let Some(issuer) = &args.jwt_oidc_issuer {
+        keys.push(KeySource::OidcIssuer { issuer: issuer.clone(), fetch });
+    }
     if args.dev {
         let dev = auth::ensure_dev_key(&args.data_dir).map_err(|error| error.to_string())?;
         keys.push(KeySource::PublicKeyPem { path: dev.public_key_path, kid: None });
     }
     if keys.is_empty() {
-        return Err("no key to verify tokens with: pass --jwt-public-key, --jwt-jwks or \
-             --jwt-hs256-secret-file (or NETWORK_JWT_PUBLIC_KEYS, NETWORK_JWT_JWKS, \
-             NETWORK_JWT_HS256_SECRET_FILE), or run with --dev for development"
+        return Err("no key to verify tokens with: pass --jwt-public-key, --jwt-jwks, \
+             --jwt-jwks-url, --jwt-oidc-issuer or --jwt-hs256-secret-file (or \
+             NETWORK_JWT_PUBLIC_KEYS, NETWORK_JWT_JWKS, NETWORK_JWT_JWKS_URL, \
+             NETWORK_JWT_OIDC_ISSUER, NETWORK_JWT_HS256_SECRET_FILE), or run with --dev \
+             for development"
             .to_string());
     }
     Ok(keys)
@@ -203,7 +219,9 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
         bind: args.bind,
         store,
         auth: AuthConfig {
-            issuer: args.jwt_issuer.clone(),
+            // An OIDC issuer is the required `iss`, exactly as given (Auth0's
+            // ends with a slash, Keycloak's does not).
+            issuer: args.jwt_oidc_issuer.clone().unwrap_or_else(|| args.jwt_issuer.clone()),
             audience: args.jwt_audience.clone(),
             keys: key_sources(args)?,
             leeway_seconds: args.jwt_leeway_seconds,
@@ -221,6 +239,12 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
             header_read_timeout: args.header_read_timeout,
             max_connections: args.max_connections,
             shutdown_grace: args.shutdown_grace,
+        },
+        list: ListLimits {
+            query_timeout: Duration::from_millis(args.list_query_timeout_ms),
+            per_tenant: args.list_concurrency_per_tenant,
+            total: args.list_concurrency,
+            queue_wait: Duration::from_millis(args.list_queue_wait_ms),
         },
     };
     let running = server::start(settings, log.clone()).await.map_err(|error| error.to_string())?;

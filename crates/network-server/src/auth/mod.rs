@@ -36,6 +36,7 @@
 
 mod cache;
 mod keys;
+pub mod remote;
 mod signer;
 #[cfg(test)]
 mod tests;
@@ -174,6 +175,11 @@ pub enum KeySource {
     Jwks { path: PathBuf },
     /// An HS256 secret of at least [`MIN_HMAC_SECRET_BYTES`] bytes.
     HmacSecret { secret: Vec<u8>, kid: Option<String> },
+    /// The identity provider's JWKS URL, fetched at start and refreshed ([`remote`]).
+    JwksUrl { url: String, fetch: remote::FetchSettings },
+    /// An OpenID Connect issuer: its `jwks_uri` comes from
+    /// `<issuer>/.well-known/openid-configuration`.
+    OidcIssuer { issuer: String, fetch: remote::FetchSettings },
 }
 
 impl fmt::Debug for KeySource {
@@ -183,6 +189,12 @@ impl fmt::Debug for KeySource {
                 f.debug_struct("PublicKeyPem").field("path", path).field("kid", kid).finish()
             }
             KeySource::Jwks { path } => f.debug_struct("Jwks").field("path", path).finish(),
+            KeySource::JwksUrl { url, fetch } => {
+                f.debug_struct("JwksUrl").field("url", url).field("fetch", fetch).finish()
+            }
+            KeySource::OidcIssuer { issuer, fetch } => {
+                f.debug_struct("OidcIssuer").field("issuer", issuer).field("fetch", fetch).finish()
+            }
             KeySource::HmacSecret { secret, kid } => f
                 .debug_struct("HmacSecret")
                 .field("secret", &format_args!("[{} bytes redacted]", secret.len()))
@@ -228,7 +240,17 @@ pub enum AuthConfigError {
 
 /// Verifies bearer tokens; build once at start and share.
 pub struct Authenticator {
-    keys: Vec<Verifier>,
+    /// The key set: fixed keys plus, with a remote source, the last fetched ones.
+    keys: std::sync::RwLock<Arc<Vec<Verifier>>>,
+    /// Keys from files and secrets, kept beside every fetched set.
+    fixed: Vec<Arc<keys::VerifyingKey>>,
+    /// Rebuilds a verifier's validation when fetched keys change.
+    rules: ValidationRules,
+    /// The identity provider's key set, when one is configured.
+    remote: Option<Arc<remote::RemoteKeys>>,
+    /// Bumped when the key set changes: a verification that started under an
+    /// older set does not go into the cache.
+    generation: AtomicU64,
     claims: ClaimNames,
     leeway: i64,
     cache: TokenCache,
@@ -237,9 +259,31 @@ pub struct Authenticator {
     now: fn() -> i64,
 }
 
+/// What every verifier checks besides the signature.
+#[derive(Debug, Clone)]
+struct ValidationRules {
+    issuer: String,
+    audience: String,
+    leeway: u64,
+}
+
+impl ValidationRules {
+    fn verifier(&self, key: Arc<keys::VerifyingKey>) -> Verifier {
+        let mut validation = Validation::new(key.algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.leeway = self.leeway;
+        Verifier { key, validation }
+    }
+}
+
 /// A key with the validation rules bound to it (its one algorithm).
 struct Verifier {
-    key: VerifyingKey,
+    key: Arc<keys::VerifyingKey>,
     validation: Validation,
 }
 
@@ -263,10 +307,22 @@ impl Authenticator {
             return Err(AuthConfigError::EmptySetting("audience"));
         }
         let mut loaded = Vec::new();
+        let mut remote = None;
         for source in &config.keys {
-            loaded.extend(keys::load(source)?);
+            match source {
+                KeySource::JwksUrl { .. } | KeySource::OidcIssuer { .. } => {
+                    if remote.is_some() {
+                        return Err(AuthConfigError::InvalidKey {
+                            origin: "--jwt-jwks-url/--jwt-oidc-issuer".into(),
+                            reason: "only one identity provider key set can be configured".into(),
+                        });
+                    }
+                    remote = Some(Arc::new(remote::RemoteKeys::new(source)?));
+                }
+                _ => loaded.extend(keys::load(source)?),
+            }
         }
-        if loaded.is_empty() {
+        if loaded.is_empty() && remote.is_none() {
             return Err(AuthConfigError::NoKeys);
         }
         let mut kids = BTreeSet::new();
@@ -281,22 +337,19 @@ impl Authenticator {
             return Err(AuthConfigError::LeewayTooLarge(config.leeway_seconds));
         }
         let leeway = config.leeway_seconds;
-        let keys = loaded
-            .into_iter()
-            .map(|key| {
-                let mut validation = Validation::new(key.algorithm);
-                validation.set_issuer(&[&config.issuer]);
-                validation.set_audience(&[&config.audience]);
-                validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-                validation.validate_exp = true;
-                validation.validate_nbf = true;
-                validation.validate_aud = true;
-                validation.leeway = leeway;
-                Verifier { key, validation }
-            })
-            .collect();
+        let rules = ValidationRules {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway,
+        };
+        let fixed: Vec<Arc<VerifyingKey>> = loaded.into_iter().map(Arc::new).collect();
+        let keys = fixed.iter().cloned().map(|key| rules.verifier(key)).collect();
         Ok(Authenticator {
-            keys,
+            keys: std::sync::RwLock::new(Arc::new(keys)),
+            fixed,
+            rules,
+            remote,
+            generation: AtomicU64::new(0),
             claims: config.claims.clone(),
             leeway: leeway as i64,
             cache: TokenCache::new(TOKEN_CACHE_CAPACITY),
@@ -307,7 +360,7 @@ impl Authenticator {
 
     /// One line per key, for the start-up log: algorithm, kid and origin.
     pub fn describe_keys(&self) -> Vec<String> {
-        self.keys
+        self.key_set()
             .iter()
             .map(|verifier| {
                 let key = &verifier.key;
@@ -317,6 +370,33 @@ impl Authenticator {
                 }
             })
             .collect()
+    }
+
+    /// The current key set (cheap: an `Arc` clone under a read lock).
+    fn key_set(&self) -> Arc<Vec<Verifier>> {
+        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The identity provider's key set, if one is configured (for its refresh task).
+    pub fn remote(&self) -> Option<Arc<remote::RemoteKeys>> {
+        self.remote.clone()
+    }
+
+    /// Whether tokens can be verified: always with fixed keys; with an
+    /// identity provider's set once it was fetched (for `/readyz`).
+    pub fn has_keys(&self) -> bool {
+        !self.key_set().is_empty()
+    }
+
+    /// Replaces the fetched keys (the fixed ones stay). Tokens verified with a
+    /// key that is gone must not be accepted from the cache: it is emptied.
+    pub fn replace_remote_keys(&self, fetched: Vec<remote::FetchedKey>) {
+        let mut set: Vec<Verifier> =
+            self.fixed.iter().cloned().map(|key| self.rules.verifier(key)).collect();
+        set.extend(fetched.into_iter().map(|key| self.rules.verifier(Arc::new(key.0))));
+        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.cache.clear();
     }
 
     /// How many verified tokens are cached (for metrics).
@@ -359,8 +439,15 @@ impl Authenticator {
 
     /// Verifies a token the cache did not have, and caches it if it is good.
     pub fn authenticate_verified(&self, miss: CacheMiss<'_>) -> Result<Arc<Principal>, AuthError> {
+        let generation = self.generation.load(Ordering::SeqCst);
         let principal = Arc::new(self.verify(miss.token)?);
-        self.cache.insert(miss.digest, Arc::clone(&principal), (self.now)(), self.leeway);
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.cache.insert(miss.digest, Arc::clone(&principal), (self.now)(), self.leeway);
+            // The set may have changed between the check and the insert.
+            if self.generation.load(Ordering::SeqCst) != generation {
+                self.cache.remove(&miss.digest);
+            }
+        }
         Ok(principal)
     }
 
@@ -383,10 +470,10 @@ impl Authenticator {
         let algorithm =
             keys::supported_algorithm(algorithm).ok_or(AuthError::AlgorithmNotAllowed)?;
         let with_algorithm = |verifier: &&Verifier| verifier.key.algorithm == algorithm;
+        let key_set = self.key_set();
         let candidates: Vec<&Verifier> = match &header.kid {
             Some(kid) => {
-                match self
-                    .keys
+                match key_set
                     .iter()
                     .find(|verifier| verifier.key.kid.as_deref() == Some(kid.as_str()))
                 {
@@ -397,20 +484,23 @@ impl Authenticator {
                     // A key configured without a kid stands for whatever kid its
                     // issuer stamps on tokens (an IdP's key given as a PEM file).
                     None => {
-                        let unnamed: Vec<&Verifier> = self
-                            .keys
+                        let unnamed: Vec<&Verifier> = key_set
                             .iter()
                             .filter(|verifier| verifier.key.kid.is_none())
                             .filter(with_algorithm)
                             .collect();
                         if unnamed.is_empty() {
+                            // Perhaps the identity provider rotated its keys.
+                            if let Some(remote) = &self.remote {
+                                remote.request_refresh();
+                            }
                             return Err(AuthError::UnknownKeyId);
                         }
                         unnamed
                     }
                 }
             }
-            None => self.keys.iter().filter(with_algorithm).collect(),
+            None => key_set.iter().filter(with_algorithm).collect(),
         };
         if candidates.is_empty() {
             return Err(AuthError::AlgorithmNotAllowed);

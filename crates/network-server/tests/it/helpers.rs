@@ -90,6 +90,7 @@ pub fn settings(data_dir: &std::path::Path, backend: &Backend, rate: &RateLimitC
         rate: rate.clone(),
         body_limit: 262_144,
         connections: Default::default(),
+        list: network_server::listing::ListLimits::default(),
     }
 }
 
