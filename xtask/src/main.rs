@@ -2,7 +2,9 @@
 //!
 //! `cargo xtask generate` regenerates every generated file from the specs;
 //! `cargo xtask generate --check` writes nothing and fails, with a diff, when a
-//! generated file is stale. `cargo xtask crash-test [--rounds N]` builds the
+//! generated file is stale; `--strict` makes every skipped operation an error.
+//! `cargo xtask reach DIR` measures how much of the specs in `DIR` the
+//! generator reaches (generated and compiled operations). `cargo xtask crash-test [--rounds N]` builds the
 //! release server and runs the crash durability harness
 //! (`crates/network-server/examples/crash_test.rs`) against it.
 //! `cargo xtask release` snapshots each spec under its `info.version` in
@@ -24,8 +26,14 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  generate [--check]   regenerate the generated crates (API, client, CLI, fixtures) from the specs
-                       (--check: write nothing, fail with a diff if anything is stale)
+  generate [--check] [--strict]
+                       regenerate the generated crates (API, client, CLI, fixtures) from the specs
+                       (--check: write nothing, fail with a diff if anything is stale;
+                       --strict: every skipped operation is an error, as it always is
+                       for the published specs in openapi/)
+  reach DIR            generate every spec (*.json) in DIR into a scratch crate under
+                       target/reach/, compile it, and print per spec: operations,
+                       generated, compiled, and the skipped constructs with counts
   api-compat           compare each openapi/<name>.json with its newest snapshot in
                        openapi/released/: list every change (backward-incompatible,
                        forward-incompatible, compatible) and a changelog; fail when a
@@ -63,8 +71,13 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
-        ["generate"] => codegen::run(Mode::Write),
-        ["generate", "--check"] => codegen::run(Mode::Check),
+        ["generate", flags @ ..] if flags.iter().all(|f| ["--check", "--strict"].contains(f)) => {
+            codegen::run_with(codegen::Options {
+                mode: if flags.contains(&"--check") { Mode::Check } else { Mode::Write },
+                strict: flags.contains(&"--strict"),
+            })
+        }
+        ["reach", dir] => xtask::reach::run(Path::new(dir)),
         ["api-compat"] => match release::api_compat(&workspace_root()) {
             Ok(report) => {
                 print!("{report}");
