@@ -189,7 +189,9 @@ async fn a_flood_of_unknown_kids_fetches_at_most_once_per_interval() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let fetched = provider.fetches() - after_start;
-    eprintln!("unknown-kid flood: {sent} tokens in 2.5 s caused {fetched} fetches (minimum interval 1 s)");
+    eprintln!(
+        "unknown-kid flood: {sent} tokens in 2.5 s caused {fetched} fetches (minimum interval 1 s)"
+    );
     assert!(sent >= 20, "the flood sent {sent} tokens");
     assert!(
         fetched <= 3,
