@@ -204,11 +204,13 @@ pub struct ServerArgs {
     #[arg(long, env = "NETWORK_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
 
-    /// Most connections open at once; more wait in the listen backlog. Must
-    /// fit under the open-files limit (RLIMIT_NOFILE, raised to its hard
-    /// limit if needed) with room for the store's files: checked at start.
-    #[arg(long, env = "NETWORK_MAX_CONNECTIONS", default_value_t = 4096)]
-    pub max_connections: usize,
+    /// Most connections open at once; more wait in the listen backlog.
+    /// Default: 4096, or fewer when the open-files hard limit (RLIMIT_NOFILE)
+    /// leaves less room (it minus 128). A value given here must fit under
+    /// that limit (the soft limit is raised as needed), or the server refuses
+    /// to start.
+    #[arg(long, env = "NETWORK_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 
     /// On SIGINT/SIGTERM, in-flight requests get this long to finish before
     /// the remaining connections are closed and the process exits (acknowledged

@@ -237,7 +237,7 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
         connections: ConnectionLimits {
             body_deadline: args.body_deadline,
             header_read_timeout: args.header_read_timeout,
-            max_connections: args.max_connections,
+            max_connections: args.max_connections.unwrap_or_else(server::default_max_connections),
             shutdown_grace: args.shutdown_grace,
         },
         list: ListLimits {

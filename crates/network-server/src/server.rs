@@ -62,7 +62,7 @@ impl Default for ConnectionLimits {
         ConnectionLimits {
             body_deadline: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
-            max_connections: 4096,
+            max_connections: default_max_connections(),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -71,6 +71,15 @@ impl Default for ConnectionLimits {
 /// File descriptors kept free beside the connections: the store's files and
 /// sockets, the listener, logs.
 const RESERVED_FILE_DESCRIPTORS: u64 = 128;
+
+/// The default cap on connections: 4096, or what the open-files hard limit
+/// leaves room for if that is less (a machine with a low hard limit still
+/// starts with the defaults; an explicit value is checked strictly).
+pub fn default_max_connections() -> usize {
+    let hard = rlimit::Resource::NOFILE.get().map(|(_, hard)| hard).unwrap_or(u64::MAX);
+    let room = hard.saturating_sub(RESERVED_FILE_DESCRIPTORS).max(1);
+    usize::try_from(room).unwrap_or(usize::MAX).min(4096)
+}
 
 /// Makes sure `max_connections` connections fit under RLIMIT_NOFILE, raising
 /// the soft limit towards the hard one if needed; an error names both.
