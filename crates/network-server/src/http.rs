@@ -75,8 +75,12 @@ fn admit(
     // A cached token costs a hash; a new one a signature check, which a
     // client address that keeps failing is refused before it gets (429).
     let address = rqctx.request.remote_addr().ip();
-    let cached = ctx.auth.authenticate_cached(authorization).inspect_err(|_| {
-        ctx.failed_auth.record_failure(address);
+    // A request without any token is not a failed attempt (nothing to guess
+    // with, nothing to verify); every presented credential that fails is.
+    let cached = ctx.auth.authenticate_cached(authorization).inspect_err(|error| {
+        if !matches!(error, AuthError::MissingToken) {
+            ctx.failed_auth.record_failure(address);
+        }
     })?;
     let principal = match cached {
         Cached::Hit(principal) => principal,
