@@ -175,7 +175,8 @@ pub struct ServerArgs {
     #[arg(long, env = "NETWORK_JWT_CUSTOMER_CLAIM", default_value = "customerId", global = true)]
     pub jwt_customer_claim: String,
 
-    /// Requests per minute allowed to one tenant (per replica).
+    /// Requests per minute allowed to one tenant: for the whole deployment
+    /// when the replicas share PostgreSQL, else per replica (SQLite).
     #[arg(long, env = "NETWORK_RATE_LIMIT_TENANT_PER_MINUTE", default_value_t = 2000)]
     pub rate_limit_tenant_per_minute: u32,
 
@@ -188,6 +189,12 @@ pub struct ServerArgs {
     /// (tokens it already used successfully keep working).
     #[arg(long, env = "NETWORK_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", default_value_t = 60)]
     pub rate_limit_auth_failures_per_minute: u32,
+
+    /// With PostgreSQL, replicas share each tenant's limit: every replica
+    /// writes a heartbeat this often (milliseconds) and admits 1/N of the
+    /// limit for N live replicas (one seen within three heartbeats).
+    #[arg(long, env = "NETWORK_RATE_LIMIT_HEARTBEAT_MS", default_value_t = 5000)]
+    pub rate_limit_heartbeat_ms: u64,
 
     /// Largest accepted request body, in bytes (at most the contract's 262144).
     #[arg(long, env = "NETWORK_BODY_LIMIT", default_value_t = 262_144)]
@@ -239,6 +246,17 @@ pub struct ServerArgs {
     /// 429 (the tenant's limit) or a 503 (the total), each with `Retry-After`.
     #[arg(long, env = "NETWORK_LIST_QUEUE_WAIT_MS", default_value_t = 1000)]
     pub list_queue_wait_ms: u64,
+
+    /// The longest a login (a newly seen token with a customer claim) waits
+    /// before it is written as the customer's access timestamps, in
+    /// milliseconds; the logins of that time are merged into one write.
+    #[arg(long, env = "NETWORK_ACCESS_FLUSH_INTERVAL_MS", default_value_t = 500)]
+    pub access_flush_interval_ms: u64,
+
+    /// At most this many logins queued for recording (per replica); beyond,
+    /// a login is dropped (counted in the metrics) rather than delay a request.
+    #[arg(long, env = "NETWORK_ACCESS_QUEUE", default_value_t = 10_000)]
+    pub access_queue: usize,
 
     /// Log level: trace, debug, info, warn, error, critical.
     #[arg(long, env = "NETWORK_LOG_LEVEL", default_value = "info")]

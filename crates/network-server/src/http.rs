@@ -40,6 +40,8 @@ pub struct AppContext {
     pub body_deadline: std::time::Duration,
     /// Admission of list requests (per tenant and in total).
     pub list_gate: Arc<ListGate>,
+    /// Logins of customers' users, recorded as their access timestamps.
+    pub access: Arc<crate::access::AccessRecorder>,
 }
 
 /// The server's implementation of the contract.
@@ -86,9 +88,12 @@ fn admit(
         Cached::Hit(principal) => principal,
         Cached::Miss(miss) => {
             ctx.failed_auth.admit(address).map_err(AppError::RateLimited)?;
-            ctx.auth.authenticate_verified(miss).inspect_err(|_| {
+            let verified = ctx.auth.authenticate_verified(miss).inspect_err(|_| {
                 ctx.failed_auth.record_failure(address);
-            })?
+            })?;
+            // A token seen for the first time: a login (issue 13), queued.
+            ctx.access.record(&verified);
+            verified
         }
     };
     caller.principal = Some(principal.clone());

@@ -2,7 +2,8 @@
 //! `network_api::NetworkApi` trait, with JWT authentication, per-tenant rate
 //! limiting, validation and durable storage (SQLite or PostgreSQL).
 //!
-//! Layout: `domain` (validated values, no I/O), `store` (the storage trait
+//! Layout: `domain` (validated values, no I/O), `access` (logins recorded as
+//! access timestamps), `store` (the storage trait
 //! and its two implementations), `auth` (bearer JWT verification and minting),
 //! `ratelimit` (token buckets), `http` (the trait implementation: check order,
 //! error mapping), `listing` (list admission and streamed pages), `ops` (health, readiness, metrics, the published contract),
@@ -10,6 +11,7 @@
 //! SQLite backups and restores), `copy_store` (SQLite to PostgreSQL), `config` (flags
 //! and environment), `server` (wiring, start, shutdown), `telemetry` (JSON logs).
 
+pub mod access;
 pub mod auth;
 pub mod backup;
 pub mod config;

@@ -231,6 +231,7 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
             tenant_per_minute: args.rate_limit_tenant_per_minute,
             subject_per_minute: args.rate_limit_subject_per_minute,
             auth_failures_per_minute: args.rate_limit_auth_failures_per_minute,
+            heartbeat: Duration::from_millis(args.rate_limit_heartbeat_ms.max(10)),
             ..RateLimitConfig::default()
         },
         body_limit: args.body_limit,
@@ -245,6 +246,11 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
             per_tenant: args.list_concurrency_per_tenant,
             total: args.list_concurrency,
             queue_wait: Duration::from_millis(args.list_queue_wait_ms),
+        },
+        access: network_server::access::AccessOptions {
+            flush_interval: Duration::from_millis(args.access_flush_interval_ms.max(1)),
+            queue: args.access_queue.max(1),
+            ..Default::default()
         },
     };
     let running = server::start(settings, log.clone()).await.map_err(|error| error.to_string())?;

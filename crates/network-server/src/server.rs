@@ -41,6 +41,8 @@ pub struct Settings {
     pub connections: ConnectionLimits,
     /// The limits of the list path (time limit, concurrency).
     pub list: ListLimits,
+    /// How logins are batched into access timestamps.
+    pub access: crate::access::AccessOptions,
 }
 
 /// Limits on connections and on how long a client may take to send.
@@ -200,6 +202,8 @@ fn check_list_limits(settings: &Settings) -> Result<(), StartError> {
 pub struct Running {
     server: HttpServer<AppContext>,
     store: Arc<dyn CustomerStore>,
+    access: Arc<crate::access::AccessRecorder>,
+    shared_limit: Option<crate::ratelimit::shared::SharedLimit>,
     housekeeping: tokio::task::JoinHandle<()>,
     refresh: tokio::task::JoinHandle<()>,
 }
@@ -215,6 +219,10 @@ impl Running {
         self.housekeeping.abort();
         self.refresh.abort();
         let result = self.server.close().await;
+        if let Some(shared) = self.shared_limit {
+            shared.leave().await;
+        }
+        self.access.close().await;
         self.store.close().await;
         result
     }
@@ -229,15 +237,48 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
     let auth = Arc::new(Authenticator::new(settings.auth.clone())?);
     let limiter = Arc::new(RateLimiter::new(&settings.rate));
     let failed_auth = Arc::new(FailedAuthLimiter::new(&settings.rate));
+    let mut metrics = Metrics::default();
+    let access = Arc::new(crate::access::AccessRecorder::start(
+        store.clone(),
+        settings.access,
+        log.new(slog::o!("component" => "access")),
+    ));
+    access.stats().register(metrics.registry_mut());
+    // PostgreSQL: the tenant limit is shared with the other replicas.
+    let shared_limit = match &settings.store {
+        StoreSettings::Postgres { url, schema, .. } => {
+            use crate::ratelimit::shared::{SharedLimit, SharedOptions, SharedStats};
+            let stats = SharedStats::default();
+            stats.register(metrics.registry_mut());
+            let started = SharedLimit::start(
+                url,
+                schema.as_deref(),
+                limiter.clone(),
+                SharedOptions::every(settings.rate.heartbeat),
+                stats,
+                log.new(slog::o!("component" => "rate-limit")),
+            )
+            .await;
+            match started {
+                Ok(shared) => Some(shared),
+                Err(error) => {
+                    store.close().await;
+                    return Err(error.into());
+                }
+            }
+        }
+        StoreSettings::Sqlite { .. } => None,
+    };
     let context = AppContext {
         store: store.clone(),
         auth: auth.clone(),
         limiter: limiter.clone(),
         failed_auth: failed_auth.clone(),
-        metrics: Metrics::default(),
+        metrics,
         body_limit: settings.body_limit.min(CONTRACT_BODY_LIMIT),
         body_deadline: limits.body_deadline,
         list_gate: ListGate::new(settings.list.clone()),
+        access: access.clone(),
     };
     let config = ConfigDropshot {
         bind_address: settings.bind,
@@ -281,5 +322,5 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
             failed_auth.housekeeping();
         }
     });
-    Ok(Running { server, store, housekeeping, refresh })
+    Ok(Running { server, store, access, shared_limit, housekeeping, refresh })
 }

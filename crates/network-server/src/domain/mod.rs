@@ -4,7 +4,10 @@
 //! Nothing here knows about HTTP or storage. A value of one of these types is
 //! valid by construction, so the store and the HTTP layer never re-check.
 
+mod fold;
 mod validation;
+
+pub use fold::{fold, prefix_upper_bound};
 
 pub use validation::{
     is_spec_white_space, CountryCode, CustomerDraft, CustomerId, CustomerName, Properties,
@@ -108,7 +111,9 @@ pub enum Direction {
     Desc,
 }
 
-/// A `searchText` pattern on the customer name (`foo*`, `*foo*`, `*foo`, or exact `foo`).
+/// A `searchText` pattern on the customer name (`foo*`, `*foo*`, `*foo`, or
+/// exact `foo`), holding the [`fold`]ed text: it matches the folded name
+/// (case-insensitive, Unicode case folding).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameSearch {
     StartsWith(String),
@@ -126,7 +131,7 @@ impl NameSearch {
         if core.is_empty() {
             return None;
         }
-        let core = core.to_string();
+        let core = fold(core);
         Some(match (starts, ends) {
             (true, true) => NameSearch::Contains(core),
             (false, true) => NameSearch::StartsWith(core),
@@ -135,8 +140,10 @@ impl NameSearch {
         })
     }
 
-    /// Whether `name` matches (case-sensitive, like the exact filters).
+    /// Whether `name` matches (its folded form, as the stores compare).
     pub fn matches(&self, name: &str) -> bool {
+        let name = fold(name);
+        let name = name.as_str();
         match self {
             NameSearch::StartsWith(core) => name.starts_with(core.as_str()),
             NameSearch::Contains(core) => name.contains(core.as_str()),
@@ -351,6 +358,9 @@ mod tests {
         assert_eq!(NameSearch::parse("*ac*"), Some(NameSearch::Contains("ac".into())));
         assert_eq!(NameSearch::parse("*ac"), Some(NameSearch::EndsWith("ac".into())));
         assert_eq!(NameSearch::parse("ac"), Some(NameSearch::Exactly("ac".into())));
+        assert_eq!(NameSearch::parse("ÉC*"), Some(NameSearch::StartsWith("éc".into())));
+        assert!(NameSearch::parse("é*").unwrap().matches("École"));
+        assert!(NameSearch::parse("ac*").unwrap().matches("Acme Inc."));
         assert_eq!(NameSearch::parse("*"), None);
         assert_eq!(NameSearch::parse("**"), None);
         assert!(NameSearch::parse("*me In*").unwrap().matches("Acme Inc."));

@@ -32,10 +32,11 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
-use super::{CustomerStore, IdPage, SeedCustomer, StoreError};
+use super::{AccessUpdate, CustomerStore, IdPage, SeedCustomer, StoreError};
 use crate::domain::{
-    CountryCode, Customer, CustomerDraft, CustomerId, CustomerName, Direction, ListQuery,
-    NameSearch, Precondition, Properties, SortField, TenantName, TimeZoneName, Version,
+    fold, prefix_upper_bound, CountryCode, Customer, CustomerDraft, CustomerId, CustomerName,
+    Direction, ListQuery, NameSearch, Precondition, Properties, SortField, TenantName,
+    TimeZoneName, Version,
 };
 
 mod embedded {
@@ -302,6 +303,7 @@ async fn migrate(config: &tokio_postgres::Config, schema: Option<&str>) -> Resul
             embedded::migrations::runner().run_async(&mut client).await.map_err(|e| {
                 unavailable("migrating the PostgreSQL database failed", with_causes(&e))
             })?;
+            fold_names(&client).await?;
             Ok::<(), StoreError>(())
         }
         .await;
@@ -317,22 +319,82 @@ async fn migrate(config: &tokio_postgres::Config, schema: Option<&str>) -> Resul
     result
 }
 
+/// Rows folded per statement by [`fold_names`].
+const FOLD_BATCH: i64 = 10_000;
+
+/// Sets `name_folded` ([`fold`]) on every row that has none: the rows there
+/// before the V3 migration, and rows written by a tool that does not fold
+/// (`copy-store` inserts, then calls this). Keyset batches in primary-key
+/// order, found through the partial index `customers_unfolded` (empty once
+/// done, so a start with nothing to fold costs one index probe).
+pub async fn fold_names(client: &tokio_postgres::Client) -> Result<u64, StoreError> {
+    let select = client
+        .prepare(
+            "SELECT tenant, id, name FROM customers \
+             WHERE name_folded IS NULL AND (tenant, id) > ($1, $2) \
+             ORDER BY tenant, id LIMIT $3",
+        )
+        .await
+        .map_err(db)?;
+    let update = client
+        .prepare(
+            "UPDATE customers c SET name_folded = u.folded \
+             FROM unnest($1::text[], $2::text[], $3::text[]) AS u(tenant, id, folded) \
+             WHERE c.tenant = u.tenant AND c.id = u.id AND c.name_folded IS NULL",
+        )
+        .await
+        .map_err(db)?;
+    let (mut after_tenant, mut after_id) = (String::new(), String::new());
+    let mut folded_rows = 0u64;
+    loop {
+        let rows =
+            client.query(&select, &[&after_tenant, &after_id, &FOLD_BATCH]).await.map_err(db)?;
+        let Some(last) = rows.last() else { return Ok(folded_rows) };
+        after_tenant = last.try_get(0).map_err(db)?;
+        after_id = last.try_get(1).map_err(db)?;
+        let mut tenants = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut folded = Vec::with_capacity(rows.len());
+        for row in &rows {
+            tenants.push(row.try_get::<_, String>(0).map_err(db)?);
+            ids.push(row.try_get::<_, String>(1).map_err(db)?);
+            folded.push(fold(row.try_get::<_, &str>(2).map_err(db)?));
+        }
+        folded_rows += client.execute(&update, &[&tenants, &ids, &folded]).await.map_err(db)?;
+    }
+}
+
 const SELECT_COLUMNS: &str = "id, name, country, timezone, properties::text, creation_timestamp, \
      first_access_timestamp, last_access_timestamp, version";
 
 const INSERT: &str = "INSERT INTO customers (tenant, id, name, country, timezone, properties, \
-     creation_timestamp, first_access_timestamp, last_access_timestamp, version) \
-     VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, NULL, NULL, 1)";
+     creation_timestamp, first_access_timestamp, last_access_timestamp, version, name_folded) \
+     VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, NULL, NULL, 1, $8)";
 
 const UPDATE_UNCONDITIONAL: &str = "UPDATE customers \
-     SET name = $3, country = $4, timezone = $5, properties = $6::text::jsonb, version = version + 1 \
+     SET name = $3, country = $4, timezone = $5, properties = $6::text::jsonb, version = version + 1, \
+         name_folded = $7 \
      WHERE tenant = $1 AND id = $2 \
      RETURNING creation_timestamp, first_access_timestamp, last_access_timestamp, version";
 
 const UPDATE_IF_VERSION: &str = "UPDATE customers \
-     SET name = $3, country = $4, timezone = $5, properties = $6::text::jsonb, version = version + 1 \
+     SET name = $3, country = $4, timezone = $5, properties = $6::text::jsonb, version = version + 1, \
+         name_folded = $8 \
      WHERE tenant = $1 AND id = $2 AND version = ANY($7::bigint[]) \
      RETURNING creation_timestamp, first_access_timestamp, last_access_timestamp, version";
+
+/// Issue 13: widens the access timestamps of many customers in one
+/// statement, writing only the rows it changes. Under READ COMMITTED a row
+/// updated meanwhile by another replica is re-checked against its new
+/// values once locked, so concurrent replicas never move a timestamp back.
+const RECORD_ACCESS: &str = "UPDATE customers c SET \
+     first_access_timestamp = LEAST(COALESCE(c.first_access_timestamp, u.first), u.first), \
+     last_access_timestamp = GREATEST(COALESCE(c.last_access_timestamp, u.last), u.last), \
+     version = c.version + 1 \
+     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(tenant, id, first, last) \
+     WHERE c.tenant = u.tenant AND c.id = u.id \
+     AND (c.first_access_timestamp IS NULL OR c.first_access_timestamp > u.first \
+          OR c.last_access_timestamp IS NULL OR c.last_access_timestamp < u.last)";
 
 const DELETE_UNCONDITIONAL: &str = "DELETE FROM customers WHERE tenant = $1 AND id = $2";
 
@@ -343,11 +405,12 @@ const EXISTS: &str = "SELECT 1 FROM customers WHERE tenant = $1 AND id = $2";
 
 const BULK_INSERT: &str =
     "INSERT INTO customers (tenant, id, name, country, timezone, properties, \
-     creation_timestamp, first_access_timestamp, last_access_timestamp, version) \
+     creation_timestamp, first_access_timestamp, last_access_timestamp, version, name_folded) \
      SELECT $1, u.id, u.name, u.country, u.timezone, u.properties::jsonb, u.creation_timestamp, \
-            NULL, NULL, 1 \
-     FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[]) \
-          AS u(id, name, country, timezone, properties, creation_timestamp)";
+            NULL, NULL, 1, u.name_folded \
+     FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], \
+                 $8::text[]) \
+          AS u(id, name, country, timezone, properties, creation_timestamp, name_folded)";
 
 /// The versions of a precondition, or `None` when any version will do.
 fn acceptable_versions(precondition: &Precondition) -> Option<Vec<i64>> {
@@ -413,23 +476,31 @@ fn list_filter(tenant: &TenantName, query: &ListQuery) -> (String, Vec<Param>) {
         params.len()
     }
     if let Some(search) = &query.search {
-        // Case-sensitive and literal: no LIKE wildcards involved.
+        // On the folded name (the search text is folded too) and literal: no
+        // LIKE wildcards involved. A prefix is also an index range.
         let clause = match search {
             NameSearch::StartsWith(text) => {
                 let n = bind(&mut params, text);
-                format!("left(name, char_length(${n}::text)) = ${n}::text")
+                let exact = format!("left(name_folded, char_length(${n}::text)) = ${n}::text");
+                match prefix_upper_bound(text) {
+                    Some(upper) => {
+                        let u = bind(&mut params, &upper);
+                        format!("name_folded >= ${n}::text AND name_folded < ${u}::text AND {exact}")
+                    }
+                    None => format!("name_folded >= ${n}::text AND {exact}"),
+                }
             }
             NameSearch::Contains(text) => {
                 let n = bind(&mut params, text);
-                format!("strpos(name, ${n}::text) > 0")
+                format!("strpos(name_folded, ${n}::text) > 0")
             }
             NameSearch::EndsWith(text) => {
                 let n = bind(&mut params, text);
-                format!("right(name, char_length(${n}::text)) = ${n}::text")
+                format!("right(name_folded, char_length(${n}::text)) = ${n}::text")
             }
             NameSearch::Exactly(text) => {
                 let n = bind(&mut params, text);
-                format!("name = ${n}::text")
+                format!("name_folded = ${n}::text")
             }
         };
         clauses.push(clause);
@@ -480,6 +551,7 @@ impl CustomerStore for PostgresStore {
         creation_timestamp: i64,
     ) -> Result<Customer, StoreError> {
         let properties = properties_json(&details.properties)?;
+        let folded = fold(details.name.as_str());
         let client = self.client().await?;
         let insert = client.prepare_cached(INSERT).await.map_err(db)?;
         client
@@ -493,6 +565,7 @@ impl CustomerStore for PostgresStore {
                     &details.timezone.as_ref().map(TimeZoneName::as_str),
                     &properties,
                     &creation_timestamp,
+                    &folded,
                 ],
             )
             .await
@@ -545,6 +618,8 @@ impl CustomerStore for PostgresStore {
         if let Some(versions) = &versions {
             params.push(versions);
         }
+        let folded = fold(name);
+        params.push(&folded);
         let row = client.query_opt(&update, &params).await.map_err(db)?;
         match row {
             Some(row) => Ok(Customer {
@@ -685,6 +760,7 @@ impl CustomerStore for PostgresStore {
             let mut timezones = Vec::with_capacity(chunk.len());
             let mut properties = Vec::with_capacity(chunk.len());
             let mut creation = Vec::with_capacity(chunk.len());
+            let mut folded = Vec::with_capacity(chunk.len());
             for customer in chunk {
                 let details = &customer.details;
                 ids.push(customer.id.as_str());
@@ -693,6 +769,7 @@ impl CustomerStore for PostgresStore {
                 timezones.push(details.timezone.as_ref().map(TimeZoneName::as_str));
                 properties.push(properties_json(&details.properties)?);
                 creation.push(customer.creation_timestamp);
+                folded.push(fold(details.name.as_str()));
             }
             transaction
                 .execute(
@@ -705,6 +782,7 @@ impl CustomerStore for PostgresStore {
                         &timezones,
                         &properties,
                         &creation,
+                        &folded,
                     ],
                 )
                 .await
@@ -717,6 +795,23 @@ impl CustomerStore for PostgresStore {
                 })?;
         }
         transaction.commit().await.map_err(db)
+    }
+
+    async fn record_access(&self, updates: &[AccessUpdate]) -> Result<u64, StoreError> {
+        if updates.is_empty() {
+            return Ok(0);
+        }
+        // Rows locked in key order, so that two replicas recording the same
+        // customers cannot deadlock.
+        let mut sorted: Vec<&AccessUpdate> = updates.iter().collect();
+        sorted.sort_by(|a, b| (&a.tenant, &a.id).cmp(&(&b.tenant, &b.id)));
+        let tenants: Vec<&str> = sorted.iter().map(|u| u.tenant.as_str()).collect();
+        let ids: Vec<&str> = sorted.iter().map(|u| u.id.as_str()).collect();
+        let firsts: Vec<i64> = sorted.iter().map(|u| u.first).collect();
+        let lasts: Vec<i64> = sorted.iter().map(|u| u.last).collect();
+        let client = self.client().await?;
+        let record = client.prepare_cached(RECORD_ACCESS).await.map_err(db)?;
+        client.execute(&record, &[&tenants, &ids, &firsts, &lasts]).await.map_err(db)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

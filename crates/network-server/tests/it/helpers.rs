@@ -91,6 +91,10 @@ pub fn settings(data_dir: &std::path::Path, backend: &Backend, rate: &RateLimitC
         body_limit: 262_144,
         connections: Default::default(),
         list: network_server::listing::ListLimits::default(),
+        access: network_server::access::AccessOptions {
+            flush_interval: Duration::from_millis(20),
+            ..Default::default()
+        },
     }
 }
 

@@ -5,6 +5,7 @@
 mod helpers;
 mod wire;
 
+mod access;
 mod backup;
 mod cli;
 mod concurrency;
@@ -19,6 +20,7 @@ mod list_limits;
 mod ops;
 mod persistence;
 mod rate_limit;
+mod shared_rate_limit;
 mod slow_clients;
 mod update;
 mod version;
