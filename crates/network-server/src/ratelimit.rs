@@ -536,6 +536,45 @@ mod tests {
         assert!(limiter.check("acme", "alice").is_ok(), "one cell per 100 ms still refills");
     }
 
+    /// Issue 13: with N replicas sharing the tenant limit, one replica
+    /// admits 1/N of the burst and of the refill, and says so in `RateLimit`.
+    #[test]
+    fn a_share_of_the_tenant_limit_per_replica() {
+        let clock = FakeRelativeClock::default();
+        let config = RateLimitConfig {
+            tenant_per_minute: 600,
+            subject_per_minute: 100_000,
+            burst: Some(30),
+            ..Default::default()
+        };
+        let limiter = RateLimiter::with_clock(&config, clock.clone());
+        limiter.set_replicas(3);
+        assert_eq!(limiter.replicas(), 3);
+        let first = limiter.check("acme", "alice").unwrap();
+        assert_eq!((first.scope, first.remaining), ("tenant", 9), "10 of the 30 cells, one spent");
+        for _ in 0..9 {
+            limiter.check("acme", "alice").unwrap();
+        }
+        let refused = limiter.check("acme", "alice").unwrap_err();
+        assert_eq!(refused.scope, "tenant");
+        assert!(limiter.check("globex", "bob").is_ok(), "another tenant has its own bucket");
+        // 10 cells a second: a request of this replica every 300 ms.
+        clock.advance(Duration::from_millis(200));
+        assert!(limiter.check("acme", "alice").is_err());
+        clock.advance(Duration::from_millis(100));
+        assert!(limiter.check("acme", "alice").is_ok());
+        // Back to one replica: the same bucket, one cell a request again.
+        limiter.set_replicas(1);
+        clock.advance(Duration::from_millis(300));
+        for _ in 0..3 {
+            limiter.check("acme", "alice").unwrap();
+        }
+        assert!(limiter.check("acme", "alice").is_err());
+        // Never more than the burst per request.
+        limiter.set_replicas(1000);
+        assert_eq!(limiter.replicas(), 30);
+    }
+
     #[test]
     fn memory_stays_bounded_with_many_distinct_subjects() {
         let (limiter, clock) = fake_limiter(1_000_000, 600);
