@@ -818,7 +818,7 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
     ::schemars::JsonSchema
 )]
 pub struct CreateCustomerResponseHeaders {
-    /// The strong entity tag of the customer's current version, usable in `If-Match`.
+    /// The strong entity tag of the customer's current version, usable in `If-Match`. It changes whenever the customer's representation changes: with every update, and when a login of one of the customer's users moves its `firstAccessTimestamp` or `lastAccessTimestamp`.
     #[serde(rename = "ETag")]
     pub e_tag: String,
     /// The URL of the created customer.
@@ -884,7 +884,7 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
     ::schemars::JsonSchema
 )]
 pub struct GetCustomerResponseHeaders {
-    /// The strong entity tag of the customer's current version, usable in `If-Match`.
+    /// The strong entity tag of the customer's current version, usable in `If-Match`. It changes whenever the customer's representation changes: with every update, and when a login of one of the customer's users moves its `firstAccessTimestamp` or `lastAccessTimestamp`.
     #[serde(rename = "ETag")]
     pub e_tag: String,
 }
@@ -952,7 +952,7 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
     ::schemars::JsonSchema
 )]
 pub struct UpdateCustomerResponseHeaders {
-    /// The strong entity tag of the customer's current version, usable in `If-Match`.
+    /// The strong entity tag of the customer's current version, usable in `If-Match`. It changes whenever the customer's representation changes: with every update, and when a login of one of the customer's users moves its `firstAccessTimestamp` or `lastAccessTimestamp`.
     #[serde(rename = "ETag")]
     pub e_tag: String,
 }
@@ -1043,7 +1043,7 @@ pub struct GetCustomersQueryParams {
         regex(pattern = "^(name|country|creationTimestamp),(ASC|DESC)$")
     )]
     pub sort: Option<Vec<String>>,
-    /// The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with).
+    /// The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with); without a wildcard the whole field must match. Matching is case-insensitive, by Unicode full case folding of both texts in their canonical (NFC) form: `ac*` finds `Acme Inc.`, `é*` finds `École`, `strasse` finds `Straße`; accents still count (`e*` does not find `École`). `%`, `_` and `\` are ordinary characters; `*` is a wildcard only at the start or the end. The exact filter `name=eq;...` stays case-sensitive.
     #[serde(rename = "searchText")]
     #[serde(default)]
     #[schemars(length(max = 255u64))]

@@ -283,7 +283,7 @@ impl<T: CliConfig> Cli<T> {
                     .value_parser(::clap::value_parser!(types::GetCustomersSearchText))
                     .required(false)
                     .help(
-                        "The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with).",
+                        "The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with); without a wildcard the whole field must match. Matching is case-insensitive, by Unicode full case folding of both texts in their canonical (NFC) form: `ac*` finds `Acme Inc.`, `é*` finds `École`, `strasse` finds `Straße`; accents still count (`e*` does not find `École`). `%`, `_` and `\\` are ordinary characters; `*` is a wildcard only at the start or the end. The exact filter `name=eq;...` stays case-sensitive.",
                     ),
             )
             .arg(
