@@ -46,7 +46,7 @@ async fn three_replicas_hold_one_tenant_limit_and_spare_another_tenant() {
         subject_per_minute: 1_000_000,
         burst: Some(BURST),
         auth_failures_per_minute: 1_000_000,
-        heartbeat: Duration::from_secs(2),
+        heartbeat: Duration::from_secs(5),
     };
     let first = spawn_app_with(backend, rate).await;
     let second = first.replica().await;
