@@ -63,11 +63,9 @@ async fn measure(label: &str, store: &dyn CustomerStore, runs: usize) -> Result<
     let tenant = TenantName::parse("acme").map_err(|e| e.to_string())?;
     println!("\n{label}: | search | `searchText` | matches | p50 | slowest |");
     for (what, text) in SEARCHES {
-        let query = ListQuery::parse(ListParams {
-            search_text: Some(text),
-            ..ListParams::default()
-        })
-        .map_err(|e| e.to_string())?;
+        let query =
+            ListQuery::parse(ListParams { search_text: Some(text), ..ListParams::default() })
+                .map_err(|e| e.to_string())?;
         let mut times: Vec<Duration> = Vec::new();
         let mut total = 0;
         for _ in 0..runs.max(1) {

@@ -125,11 +125,7 @@ impl AccessRecorder {
         let (sender, receiver) = mpsc::channel(options.queue.max(1));
         let stats = Arc::new(AccessStats::default());
         let task = tokio::spawn(run(store, options, receiver, stats.clone(), log));
-        AccessRecorder {
-            sender: Mutex::new(Some(sender)),
-            task: Mutex::new(Some(task)),
-            stats,
-        }
+        AccessRecorder { sender: Mutex::new(Some(sender)), task: Mutex::new(Some(task)), stats }
     }
 
     pub fn stats(&self) -> &AccessStats {

@@ -904,7 +904,9 @@ async fn list_search_folds_unicode_case(h: &Harness) {
     assert!(list_all(&*store, &t, exact("straße 1")).await.is_empty());
     // A rename is searchable by its new name only; paging and counts follow.
     store.update(&t, &cid("x1"), &named("Globex"), &Precondition::None).await.unwrap();
-    assert!(list_all(&*store, &t, ListQuery { search: search("acme*"), ..query() }).await.is_empty());
+    assert!(list_all(&*store, &t, ListQuery { search: search("acme*"), ..query() })
+        .await
+        .is_empty());
     let page = store
         .list(&t, &ListQuery { size: 1, page: 1, search: search("*S*"), ..query() })
         .await
@@ -986,10 +988,8 @@ async fn record_access_widens_only_and_bumps_the_version_on_change(h: &Harness) 
         async move { store.get(&t, &cid(id)).await.unwrap().unwrap() }
     };
 
-    let changed = store
-        .record_access(&[login(&t, "c1", 500, 600), login(&t, "ghost", 1, 2)])
-        .await
-        .unwrap();
+    let changed =
+        store.record_access(&[login(&t, "c1", 500, 600), login(&t, "ghost", 1, 2)]).await.unwrap();
     assert_eq!(changed, 1, "unknown customers are skipped");
     assert_eq!(access(&get("c1").await), (Some(500), Some(600), Version(2)));
     // Inside what is known: no write, the version stays.

@@ -206,7 +206,13 @@ impl SharedLimit {
                 }
             }
         });
-        Ok(SharedLimit { task, url: url.to_string(), schema: schema.map(str::to_string), replica, stats })
+        Ok(SharedLimit {
+            task,
+            url: url.to_string(),
+            schema: schema.map(str::to_string),
+            replica,
+            stats,
+        })
     }
 
     pub fn stats(&self) -> &SharedStats {

@@ -485,7 +485,9 @@ fn list_filter(tenant: &TenantName, query: &ListQuery) -> (String, Vec<Param>) {
                 match prefix_upper_bound(text) {
                     Some(upper) => {
                         let u = bind(&mut params, &upper);
-                        format!("name_folded >= ${n}::text AND name_folded < ${u}::text AND {exact}")
+                        format!(
+                            "name_folded >= ${n}::text AND name_folded < ${u}::text AND {exact}"
+                        )
                     }
                     None => format!("name_folded >= ${n}::text AND {exact}"),
                 }

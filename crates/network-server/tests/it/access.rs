@@ -85,7 +85,10 @@ async fn logins_keep_the_earliest_and_the_latest_iat_and_change_the_etag() {
     // A login between the two changes nothing: no write, the same ETag.
     use_token(&app, &id, &login_token(&id, base + 150)).await;
     barrier(&app).await;
-    assert_eq!(access_of(&app, &id).await, (Some((base + 50) * 1000), Some((base + 200) * 1000), "\"4\"".to_string()));
+    assert_eq!(
+        access_of(&app, &id).await,
+        (Some((base + 50) * 1000), Some((base + 200) * 1000), "\"4\"".to_string())
+    );
 
     // Several logins at once (one batch): the extremes win.
     for iat in [base + 300, base + 10, base + 250] {
@@ -147,7 +150,10 @@ async fn tokens_without_a_customer_or_an_iat_and_unknown_customers_record_nothin
     let url = app.url(&format!("/network/customers/{id}"));
     let mut unscoped = claims(TENANT, "someone", &["READ_CUSTOMER"]);
     unscoped.iat = now() - 500;
-    assert_eq!(raw(Method::GET, &url, Some(&mint(&unscoped)), Some(TENANT), None).await.status(), 200);
+    assert_eq!(
+        raw(Method::GET, &url, Some(&mint(&unscoped)), Some(TENANT), None).await.status(),
+        200
+    );
     // A customer-scoped token without `iat`: when its user logged in is unknown.
     let no_iat = serde_json::json!({
         "sub": "no-iat", "tenant": TENANT, "permissions": ["READ_CUSTOMER"], "customerId": id,

@@ -71,7 +71,8 @@ async fn three_replicas_hold_one_tenant_limit_and_spare_another_tenant() {
         let url = apps[i].url("/network/customers/nobody");
         let (token, admitted, refused) = (token.clone(), admitted[i].clone(), refused.clone());
         senders.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / (per_second * share)));
+            let mut tick =
+                tokio::time::interval(Duration::from_secs_f64(1.0 / (per_second * share)));
             let client = reqwest::Client::new();
             let mut requests = Vec::new();
             while started.elapsed() < load {
@@ -106,7 +107,8 @@ async fn three_replicas_hold_one_tenant_limit_and_spare_another_tenant() {
     for _ in 0..10 {
         for app in apps {
             let url = app.url("/network/customers/nobody");
-            let response = raw(Method::GET, &url, Some(&other_token), Some(OTHER_TENANT), None).await;
+            let response =
+                raw(Method::GET, &url, Some(&other_token), Some(OTHER_TENANT), None).await;
             assert_eq!(response.status(), 404, "the other tenant is not limited");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
