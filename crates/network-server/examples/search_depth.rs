@@ -22,11 +22,11 @@ const WORDS: [&str; 8] =
     ["Acme", "École", "STRASSE", "Straße", "globex", "ÜBER", "Initech", "Σίσυφος"];
 
 const SEARCHES: [(&str, &str); 5] = [
-    ("prefix, about 125 matches", "acme 00012*"),
-    ("prefix, about 1,250 matches", "ÉCOLE 0001*"),
+    ("prefix, 13 matches", "acme 00012*"),
+    ("prefix, 125 matches", "ÉCOLE 0001*"),
     ("prefix, 250,000 matches", "strasse*"),
-    ("infix, about 300 matches", "*12345*"),
-    ("infix, about 250 matches", "*ße 0099*"),
+    ("infix, 20 matches", "*12345*"),
+    ("infix, 250 matches", "*ße 0099*"),
 ];
 
 fn seed(customers: usize) -> Vec<SeedCustomer> {
