@@ -20,7 +20,7 @@ pub mod types {
         #[serde(default, deserialize_with = "super::deserialize_non_null")]
         pub first_access_timestamp: ::std::option::Option<i64>,
         ///The customer object identifier.
-        pub id: ::std::string::String,
+        pub id: CustomerId,
         ///The timestamp at which a client's user last logged in.
         #[serde(
             rename = "lastAccessTimestamp",
@@ -66,6 +66,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2usize {
+                return Err("longer than 2 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             { ::regress::Regex::new("^[A-Z]{2}$").unwrap() });
             if PATTERN.find(value).is_none() {
@@ -170,6 +173,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2usize {
+                return Err("longer than 2 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             { ::regress::Regex::new("^[A-Z]{2}$").unwrap() });
             if PATTERN.find(value).is_none() {
@@ -339,6 +345,73 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CustomerDetailsTimezone {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///The customer object identifier.
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    #[serde(transparent)]
+    pub struct CustomerId(::std::string::String);
+    impl ::std::ops::Deref for CustomerId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomerId> for ::std::string::String {
+        fn from(value: CustomerId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for CustomerId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomerId {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -523,7 +596,71 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Error {
         ///The error response.
-        pub message: ::std::string::String,
+        pub message: ErrorMessage,
+    }
+    ///The error response.
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    #[serde(transparent)]
+    pub struct ErrorMessage(::std::string::String);
+    impl ::std::ops::Deref for ErrorMessage {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ErrorMessage> for ::std::string::String {
+        fn from(value: ErrorMessage) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ErrorMessage {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1024usize {
+                return Err("longer than 1024 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ErrorMessage {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ErrorMessage {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ErrorMessage {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
     }
     ///`GetCustomersSearchField`
     #[derive(
@@ -719,7 +856,7 @@ pub mod types {
         ) -> ::schemars::schema::Schema {
             let _ = generator.subschema_for::<Properties>();
             ::serde_json::from_str(
-                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"creationTimestamp\",\"id\",\"name\",\"properties\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"format\":\"iso-3166-1-alpha-2\",\"pattern\":\"^[A-Z]{2}$\"},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"id\":{\"description\":\"The customer object identifier.\",\"readOnly\":true,\"type\":\"string\"},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"^[^\\\\u0000]*[^\\\\u0000\\\\u0009-\\\\u000d\\\\u0020\\\\u00a0\\\\u1680\\\\u2000-\\\\u200a\\\\u2028\\\\u2029\\\\u202f\\\\u205f\\\\u3000\\\\ufeff][^\\\\u0000]*$\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"format\":\"iana-time-zone\",\"maxLength\":64}}}",
+                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"creationTimestamp\",\"id\",\"name\",\"properties\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"format\":\"iso-3166-1-alpha-2\",\"maxLength\":2,\"pattern\":\"^[A-Z]{2}$\"},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":-9.223372036854776e+18},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":-9.223372036854776e+18},\"id\":{\"description\":\"The customer object identifier.\",\"readOnly\":true,\"type\":\"string\",\"maxLength\":128,\"minLength\":1},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":-9.223372036854776e+18},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"^[^\\\\u0000]*[^\\\\u0000\\\\u0009-\\\\u000d\\\\u0020\\\\u00a0\\\\u1680\\\\u2000-\\\\u200a\\\\u2028\\\\u2029\\\\u202f\\\\u205f\\\\u3000\\\\ufeff][^\\\\u0000]*$\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"format\":\"iana-time-zone\",\"maxLength\":64}}}",
                 )
                 .expect("the spec's schema is valid")
         }
@@ -733,7 +870,7 @@ pub mod types {
         ) -> ::schemars::schema::Schema {
             let _ = generator.subschema_for::<Properties>();
             ::serde_json::from_str(
-                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"format\":\"iso-3166-1-alpha-2\",\"pattern\":\"^[A-Z]{2}$\"},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"^[^\\\\u0000]*[^\\\\u0000\\\\u0009-\\\\u000d\\\\u0020\\\\u00a0\\\\u1680\\\\u2000-\\\\u200a\\\\u2028\\\\u2029\\\\u202f\\\\u205f\\\\u3000\\\\ufeff][^\\\\u0000]*$\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"format\":\"iana-time-zone\",\"maxLength\":64}}}",
+                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"format\":\"iso-3166-1-alpha-2\",\"maxLength\":2,\"pattern\":\"^[A-Z]{2}$\"},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":-9.223372036854776e+18},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":-9.223372036854776e+18},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":-9.223372036854776e+18},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"^[^\\\\u0000]*[^\\\\u0000\\\\u0009-\\\\u000d\\\\u0020\\\\u00a0\\\\u1680\\\\u2000-\\\\u200a\\\\u2028\\\\u2029\\\\u202f\\\\u205f\\\\u3000\\\\ufeff][^\\\\u0000]*$\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"format\":\"iana-time-zone\",\"maxLength\":64}}}",
                 )
                 .expect("the spec's schema is valid")
         }
@@ -747,7 +884,7 @@ pub mod types {
         ) -> ::schemars::schema::Schema {
             let _ = generator.subschema_for::<Customer>();
             ::serde_json::from_str(
-                    "{\"description\":\"A page of customers (Spring-style).\",\"type\":\"object\",\"required\":[\"content\",\"empty\",\"first\",\"last\",\"number\",\"numberOfElements\",\"size\",\"totalElements\",\"totalPages\"],\"properties\":{\"content\":{\"description\":\"The customers on this page.\",\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Customer\"}},\"empty\":{\"description\":\"Whether this page has no customers.\",\"type\":\"boolean\"},\"first\":{\"description\":\"Whether this is the first page.\",\"type\":\"boolean\"},\"last\":{\"description\":\"Whether this is the last page.\",\"type\":\"boolean\"},\"number\":{\"description\":\"The zero-based number of this page.\",\"type\":\"integer\",\"format\":\"int32\"},\"numberOfElements\":{\"description\":\"The number of customers on this page.\",\"type\":\"integer\",\"format\":\"int32\"},\"size\":{\"description\":\"The requested page size.\",\"type\":\"integer\",\"format\":\"int32\"},\"totalElements\":{\"description\":\"The total number of customers matching the request.\",\"type\":\"integer\",\"format\":\"int64\"},\"totalPages\":{\"description\":\"The total number of pages.\",\"type\":\"integer\",\"format\":\"int32\"}}}",
+                    "{\"description\":\"A page of customers (Spring-style).\",\"type\":\"object\",\"required\":[\"content\",\"empty\",\"first\",\"last\",\"number\",\"numberOfElements\",\"size\",\"totalElements\",\"totalPages\"],\"properties\":{\"content\":{\"description\":\"The customers on this page.\",\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Customer\"},\"maxItems\":1000},\"empty\":{\"description\":\"Whether this page has no customers.\",\"type\":\"boolean\"},\"first\":{\"description\":\"Whether this is the first page.\",\"type\":\"boolean\"},\"last\":{\"description\":\"Whether this is the last page.\",\"type\":\"boolean\"},\"number\":{\"description\":\"The zero-based number of this page.\",\"type\":\"integer\",\"format\":\"int32\",\"maximum\":2147483647.0,\"minimum\":0.0},\"numberOfElements\":{\"description\":\"The number of customers on this page.\",\"type\":\"integer\",\"format\":\"int32\",\"maximum\":1000.0,\"minimum\":0.0},\"size\":{\"description\":\"The requested page size.\",\"type\":\"integer\",\"format\":\"int32\",\"maximum\":1000.0,\"minimum\":0.0},\"totalElements\":{\"description\":\"The total number of customers matching the request.\",\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":0.0},\"totalPages\":{\"description\":\"The total number of pages.\",\"type\":\"integer\",\"format\":\"int32\",\"maximum\":2147483647.0,\"minimum\":0.0}}}",
                 )
                 .expect("the spec's schema is valid")
         }
@@ -760,7 +897,7 @@ pub mod types {
             _generator: &mut ::schemars::r#gen::SchemaGenerator,
         ) -> ::schemars::schema::Schema {
             ::serde_json::from_str(
-                    "{\"type\":\"object\",\"required\":[\"message\"],\"properties\":{\"message\":{\"description\":\"The error response.\",\"type\":\"string\"}}}",
+                    "{\"type\":\"object\",\"required\":[\"message\"],\"properties\":{\"message\":{\"description\":\"The error response.\",\"type\":\"string\",\"maxLength\":1024}}}",
                 )
                 .expect("the spec's schema is valid")
         }
@@ -791,7 +928,7 @@ pub mod types {
 pub struct CreateCustomerHeaderParams {
     /// The name of the target tenant (e.g. acme).
     #[serde(rename = "X-Servitly-Tenant")]
-    #[schemars(length(min = 1u64))]
+    #[schemars(length(min = 1u64, max = 128u64))]
     pub x_servitly_tenant: String,
 }
 /// The 201 response of `createCustomer`: Customer created.
@@ -820,10 +957,38 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
 pub struct CreateCustomerResponseHeaders {
     /// The strong entity tag of the customer's current version, usable in `If-Match`.
     #[serde(rename = "ETag")]
+    #[schemars(length(max = 22u64), regex(pattern = "^\"[0-9]{1,20}\"$"))]
     pub e_tag: String,
-    /// The URL of the created customer.
+    /// The URL of the created customer, relative to the server (`/network/customers/` followed by its `id`).
     #[serde(rename = "Location")]
+    #[schemars(
+        length(max = 147u64),
+        regex(pattern = "^/network/customers/[A-Za-z0-9_-]{1,128}$")
+    )]
     pub location: String,
+    /// The state of the quota that is closest to running out, as in the IETF draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers): the policy name (`tenant`, `subject`, or `address` for failed authentications), `r` the requests that remain and `t` the seconds until the quota is full again.
+    #[serde(rename = "RateLimit")]
+    #[schemars(
+        length(max = 128u64),
+        regex(pattern = "^\"(tenant|subject|address)\";r=[0-9]{1,10};t=[0-9]{1,10}$")
+    )]
+    pub rate_limit: String,
+    /// The quotas that apply, as in the IETF draft "RateLimit header fields for HTTP": for each policy its name, `q` the requests allowed and `w` the window in seconds.
+    #[serde(rename = "RateLimit-Policy")]
+    #[schemars(
+        length(max = 128u64),
+        regex(
+            pattern = "^\"[a-z]+\";q=[0-9]{1,10};w=60(, \"[a-z]+\";q=[0-9]{1,10};w=60){0,2}$"
+        )
+    )]
+    pub rate_limit_policy: String,
+    /// The identifier of this request (a UUID), also in the server's log line for it.
+    #[serde(rename = "X-Request-Id")]
+    #[schemars(
+        length(max = 36u64),
+        regex(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    )]
+    pub x_request_id: String,
 }
 /// What `createCustomer` answers on success: the body and its headers.
 pub type CreateCustomerResponse = ::dropshot::HttpResponseHeaders<
@@ -857,7 +1022,7 @@ pub struct GetCustomerPathParams {
 pub struct GetCustomerHeaderParams {
     /// The name of the target tenant (e.g. acme).
     #[serde(rename = "X-Servitly-Tenant")]
-    #[schemars(length(min = 1u64))]
+    #[schemars(length(min = 1u64, max = 128u64))]
     pub x_servitly_tenant: String,
 }
 /// The 200 response of `getCustomer`: Successful operation.
@@ -886,7 +1051,31 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
 pub struct GetCustomerResponseHeaders {
     /// The strong entity tag of the customer's current version, usable in `If-Match`.
     #[serde(rename = "ETag")]
+    #[schemars(length(max = 22u64), regex(pattern = "^\"[0-9]{1,20}\"$"))]
     pub e_tag: String,
+    /// The state of the quota that is closest to running out, as in the IETF draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers): the policy name (`tenant`, `subject`, or `address` for failed authentications), `r` the requests that remain and `t` the seconds until the quota is full again.
+    #[serde(rename = "RateLimit")]
+    #[schemars(
+        length(max = 128u64),
+        regex(pattern = "^\"(tenant|subject|address)\";r=[0-9]{1,10};t=[0-9]{1,10}$")
+    )]
+    pub rate_limit: String,
+    /// The quotas that apply, as in the IETF draft "RateLimit header fields for HTTP": for each policy its name, `q` the requests allowed and `w` the window in seconds.
+    #[serde(rename = "RateLimit-Policy")]
+    #[schemars(
+        length(max = 128u64),
+        regex(
+            pattern = "^\"[a-z]+\";q=[0-9]{1,10};w=60(, \"[a-z]+\";q=[0-9]{1,10};w=60){0,2}$"
+        )
+    )]
+    pub rate_limit_policy: String,
+    /// The identifier of this request (a UUID), also in the server's log line for it.
+    #[serde(rename = "X-Request-Id")]
+    #[schemars(
+        length(max = 36u64),
+        regex(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    )]
+    pub x_request_id: String,
 }
 /// What `getCustomer` answers on success: the body and its headers.
 pub type GetCustomerResponse = ::dropshot::HttpResponseHeaders<
@@ -920,12 +1109,12 @@ pub struct UpdateCustomerPathParams {
 pub struct UpdateCustomerHeaderParams {
     /// The name of the target tenant (e.g. acme).
     #[serde(rename = "X-Servitly-Tenant")]
-    #[schemars(length(min = 1u64))]
+    #[schemars(length(min = 1u64, max = 128u64))]
     pub x_servitly_tenant: String,
-    /// Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).
+    /// Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included); at most 1024 characters (repeated `If-Match` headers count together, joined by `, `).
     #[serde(rename = "If-Match")]
     #[serde(default)]
-    #[schemars(regex(pattern = "^[\\u0009\\u0020-\\u007e]*$"))]
+    #[schemars(length(max = 1024u64), regex(pattern = "^[\\u0009\\u0020-\\u007e]*$"))]
     pub if_match: Option<String>,
 }
 /// The 200 response of `updateCustomer`: Successful updated.
@@ -954,7 +1143,31 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
 pub struct UpdateCustomerResponseHeaders {
     /// The strong entity tag of the customer's current version, usable in `If-Match`.
     #[serde(rename = "ETag")]
+    #[schemars(length(max = 22u64), regex(pattern = "^\"[0-9]{1,20}\"$"))]
     pub e_tag: String,
+    /// The state of the quota that is closest to running out, as in the IETF draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers): the policy name (`tenant`, `subject`, or `address` for failed authentications), `r` the requests that remain and `t` the seconds until the quota is full again.
+    #[serde(rename = "RateLimit")]
+    #[schemars(
+        length(max = 128u64),
+        regex(pattern = "^\"(tenant|subject|address)\";r=[0-9]{1,10};t=[0-9]{1,10}$")
+    )]
+    pub rate_limit: String,
+    /// The quotas that apply, as in the IETF draft "RateLimit header fields for HTTP": for each policy its name, `q` the requests allowed and `w` the window in seconds.
+    #[serde(rename = "RateLimit-Policy")]
+    #[schemars(
+        length(max = 128u64),
+        regex(
+            pattern = "^\"[a-z]+\";q=[0-9]{1,10};w=60(, \"[a-z]+\";q=[0-9]{1,10};w=60){0,2}$"
+        )
+    )]
+    pub rate_limit_policy: String,
+    /// The identifier of this request (a UUID), also in the server's log line for it.
+    #[serde(rename = "X-Request-Id")]
+    #[schemars(
+        length(max = 36u64),
+        regex(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    )]
+    pub x_request_id: String,
 }
 /// What `updateCustomer` answers on success: the body and its headers.
 pub type UpdateCustomerResponse = ::dropshot::HttpResponseHeaders<
@@ -988,12 +1201,12 @@ pub struct DeleteCustomerPathParams {
 pub struct DeleteCustomerHeaderParams {
     /// The name of the target tenant (e.g. acme).
     #[serde(rename = "X-Servitly-Tenant")]
-    #[schemars(length(min = 1u64))]
+    #[schemars(length(min = 1u64, max = 128u64))]
     pub x_servitly_tenant: String,
-    /// Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).
+    /// Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included); at most 1024 characters (repeated `If-Match` headers count together, joined by `, `).
     #[serde(rename = "If-Match")]
     #[serde(default)]
-    #[schemars(regex(pattern = "^[\\u0009\\u0020-\\u007e]*$"))]
+    #[schemars(length(max = 1024u64), regex(pattern = "^[\\u0009\\u0020-\\u007e]*$"))]
     pub if_match: Option<String>,
 }
 /// The 204 response of `deleteCustomer`: Customer deleted.
@@ -1014,6 +1227,45 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
         )
     }
 }
+/// The response headers of `deleteCustomer`'s 204 response.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    ::schemars::JsonSchema
+)]
+pub struct DeleteCustomerResponseHeaders {
+    /// The state of the quota that is closest to running out, as in the IETF draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers): the policy name (`tenant`, `subject`, or `address` for failed authentications), `r` the requests that remain and `t` the seconds until the quota is full again.
+    #[serde(rename = "RateLimit")]
+    #[schemars(
+        length(max = 128u64),
+        regex(pattern = "^\"(tenant|subject|address)\";r=[0-9]{1,10};t=[0-9]{1,10}$")
+    )]
+    pub rate_limit: String,
+    /// The quotas that apply, as in the IETF draft "RateLimit header fields for HTTP": for each policy its name, `q` the requests allowed and `w` the window in seconds.
+    #[serde(rename = "RateLimit-Policy")]
+    #[schemars(
+        length(max = 128u64),
+        regex(
+            pattern = "^\"[a-z]+\";q=[0-9]{1,10};w=60(, \"[a-z]+\";q=[0-9]{1,10};w=60){0,2}$"
+        )
+    )]
+    pub rate_limit_policy: String,
+    /// The identifier of this request (a UUID), also in the server's log line for it.
+    #[serde(rename = "X-Request-Id")]
+    #[schemars(
+        length(max = 36u64),
+        regex(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    )]
+    pub x_request_id: String,
+}
+/// What `deleteCustomer` answers on success: the body and its headers.
+pub type DeleteCustomerResponse = ::dropshot::HttpResponseHeaders<
+    DeleteCustomerSuccess,
+    DeleteCustomerResponseHeaders,
+>;
 /// The query parameters of `GetCustomers`.
 #[derive(
     Debug,
@@ -1028,18 +1280,19 @@ pub struct GetCustomersQueryParams {
     /// The zero-based number of the page to return.
     #[serde(rename = "page")]
     #[serde(default)]
-    #[schemars(range(min = 0f64))]
+    #[schemars(range(min = 0f64, max = 2147483647f64))]
     pub page: Option<i32>,
     /// The number of customers per page (1 to 1000).
     #[serde(rename = "size")]
     #[serde(default)]
     #[schemars(range(min = 1f64, max = 1000f64))]
     pub size: Option<i32>,
-    /// The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable (e.g. `sort=country,ASC&sort=name,DESC`); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
+    /// The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable, at most once per field (e.g. `sort=country,ASC&sort=name,DESC`); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
     #[serde(rename = "sort")]
     #[serde(default)]
     #[schemars(
         with = "Option < String >",
+        length(max = 22u64),
         regex(pattern = "^(name|country|creationTimestamp),(ASC|DESC)$")
     )]
     pub sort: Option<Vec<String>>,
@@ -1052,15 +1305,15 @@ pub struct GetCustomersQueryParams {
     #[serde(rename = "searchField")]
     #[serde(default)]
     pub search_field: Option<types::GetCustomersSearchField>,
-    /// Filter on the customer name: `eq;` followed by the name (exact match, e.g. eq;Acme).
+    /// Filter on the customer name: `eq;` followed by the name (exact match, e.g. eq;Acme; at most 258 characters in all).
     #[serde(rename = "name")]
     #[serde(default)]
-    #[schemars(regex(pattern = "^eq;"))]
+    #[schemars(length(max = 258u64), regex(pattern = "^eq;"))]
     pub name: Option<String>,
     /// Filter on the country: an ISO 3166-1 alpha-2 code (exact match, e.g. IT).
     #[serde(rename = "country")]
     #[serde(default)]
-    #[schemars(regex(pattern = "^[A-Z]{2}$"))]
+    #[schemars(length(max = 2u64), regex(pattern = "^[A-Z]{2}$"))]
     pub country: Option<String>,
 }
 impl TryFrom<Vec<(String, String)>> for GetCustomersQueryParams {
@@ -1164,7 +1417,7 @@ impl TryFrom<Vec<(String, String)>> for GetCustomersQueryParams {
 pub struct GetCustomersHeaderParams {
     /// The name of the target tenant (e.g. acme).
     #[serde(rename = "X-Servitly-Tenant")]
-    #[schemars(length(min = 1u64))]
+    #[schemars(length(min = 1u64, max = 128u64))]
     pub x_servitly_tenant: String,
 }
 /// The 200 response of `getCustomers`: Successful operation.
@@ -1181,6 +1434,45 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
         <GetCustomersSuccess as ::dropshot::HttpCodedResponse>::for_object(response.0)
     }
 }
+/// The response headers of `getCustomers`'s 200 response.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    ::schemars::JsonSchema
+)]
+pub struct GetCustomersResponseHeaders {
+    /// The state of the quota that is closest to running out, as in the IETF draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers): the policy name (`tenant`, `subject`, or `address` for failed authentications), `r` the requests that remain and `t` the seconds until the quota is full again.
+    #[serde(rename = "RateLimit")]
+    #[schemars(
+        length(max = 128u64),
+        regex(pattern = "^\"(tenant|subject|address)\";r=[0-9]{1,10};t=[0-9]{1,10}$")
+    )]
+    pub rate_limit: String,
+    /// The quotas that apply, as in the IETF draft "RateLimit header fields for HTTP": for each policy its name, `q` the requests allowed and `w` the window in seconds.
+    #[serde(rename = "RateLimit-Policy")]
+    #[schemars(
+        length(max = 128u64),
+        regex(
+            pattern = "^\"[a-z]+\";q=[0-9]{1,10};w=60(, \"[a-z]+\";q=[0-9]{1,10};w=60){0,2}$"
+        )
+    )]
+    pub rate_limit_policy: String,
+    /// The identifier of this request (a UUID), also in the server's log line for it.
+    #[serde(rename = "X-Request-Id")]
+    #[schemars(
+        length(max = 36u64),
+        regex(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    )]
+    pub x_request_id: String,
+}
+/// What `getCustomers` answers on success: the body and its headers.
+pub type GetCustomersResponse = ::dropshot::HttpResponseHeaders<
+    GetCustomersSuccess,
+    GetCustomersResponseHeaders,
+>;
 /// The error every operation returns: a status, the wire body `{"message": ...}`
 /// and optional response headers (`Retry-After`, `WWW-Authenticate`, ...).
 ///
@@ -1954,12 +2246,12 @@ pub trait NetworkApi {
     ///
     /// Required permissions: WRITE_CUSTOMER.
     ///
-    /// The body is validated as for `updateCustomer`. The server generates the `id` (URL-safe and unguessable) and sets `creationTimestamp`; server-managed fields sent in the body are ignored.
+    /// The body is validated as for `updateCustomer`. The server generates the `id` (URL-safe and unguessable) and sets `creationTimestamp`; the server-managed (`readOnly`) fields are accepted and ignored in the body, as for `updateCustomer`.
     #[endpoint{method = POST,
     path = "/network/customers",
     operation_id = "createCustomer",
     tags = ["Customers"],
-    request_body_max_bytes = 262144usize}]
+    request_body_max_bytes = 10485760usize}]
     async fn create_customer(
         rqctx: ::dropshot::RequestContext<Self::Context>,
         headers: Deferred<::dropshot::Header<CreateCustomerHeaderParams>>,
@@ -1981,12 +2273,12 @@ pub trait NetworkApi {
     ///
     /// Required permissions: READ_CUSTOMER, WRITE_CUSTOMER.
     ///
-    /// The body replaces the customer's mutable state (`name`, `country`, `timezone`, `properties`): a field left out is cleared (`properties` becomes `{}`), except `name`, which is required and must not be blank. The server-managed fields `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are ignored when sent, so a customer read with `getCustomer` can be edited and sent back as a whole. With `If-Match`, the update happens only if the customer's current `ETag` matches (otherwise 412 and nothing changes); without it, the update is unconditional. This operation never creates a customer: an unknown `customerId` is a 404.
+    /// The body replaces the customer's mutable state (`name`, `country`, `timezone`, `properties`): a field left out is cleared (`properties` becomes `{}`), except `name`, which is required and must not be blank. The server-managed fields `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are marked `readOnly`, but they are accepted and ignored in a request body (any value of their type), so a customer read with `getCustomer` can be edited and sent back as a whole; clients may leave them out. With `If-Match`, the update happens only if the customer's current `ETag` matches (otherwise 412 and nothing changes); without it, the update is unconditional. This operation never creates a customer: an unknown `customerId` is a 404.
     #[endpoint{method = PUT,
     path = "/network/customers/{customerId}",
     operation_id = "updateCustomer",
     tags = ["Customers"],
-    request_body_max_bytes = 262144usize}]
+    request_body_max_bytes = 10485760usize}]
     async fn update_customer(
         rqctx: ::dropshot::RequestContext<Self::Context>,
         path: Deferred<::dropshot::Path<UpdateCustomerPathParams>>,
@@ -2006,7 +2298,7 @@ pub trait NetworkApi {
         rqctx: ::dropshot::RequestContext<Self::Context>,
         path: Deferred<::dropshot::Path<DeleteCustomerPathParams>>,
         headers: Deferred<::dropshot::Header<DeleteCustomerHeaderParams>>,
-    ) -> Result<Reply<DeleteCustomerSuccess>, ApiError>;
+    ) -> Result<Reply<DeleteCustomerResponse>, ApiError>;
     /// Get customers
     ///
     /// Required permissions: READ_ALL_CUSTOMERS.
@@ -2020,5 +2312,5 @@ pub trait NetworkApi {
         rqctx: ::dropshot::RequestContext<Self::Context>,
         query: Deferred<::dropshot::Query<GetCustomersQueryParams>>,
         headers: Deferred<::dropshot::Header<GetCustomersHeaderParams>>,
-    ) -> Result<Reply<GetCustomersSuccess>, ApiError>;
+    ) -> Result<Reply<GetCustomersResponse>, ApiError>;
 }

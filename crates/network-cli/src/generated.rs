@@ -91,7 +91,7 @@ impl<T: CliConfig> Cli<T> {
                     .help("XXX"),
             )
             .about(
-                "Create a customer\n\nRequired permissions: WRITE_CUSTOMER.\n\nThe body is validated as for `updateCustomer`. The server generates the `id` (URL-safe and unguessable) and sets `creationTimestamp`; server-managed fields sent in the body are ignored.",
+                "Create a customer\n\nRequired permissions: WRITE_CUSTOMER.\n\nThe body is validated as for `updateCustomer`. The server generates the `id` (URL-safe and unguessable) and sets `creationTimestamp`; the server-managed (`readOnly`) fields are accepted and ignored in the body, as for `updateCustomer`.",
             )
     }
     pub fn cli_get_customer() -> ::clap::Command {
@@ -150,7 +150,7 @@ impl<T: CliConfig> Cli<T> {
                     .value_parser(::clap::value_parser!(types::UpdateCustomerIfMatch))
                     .required(false)
                     .help(
-                        "Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).",
+                        "Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included); at most 1024 characters (repeated `If-Match` headers count together, joined by `, `).",
                     ),
             )
             .arg(
@@ -202,7 +202,7 @@ impl<T: CliConfig> Cli<T> {
                     .help("XXX"),
             )
             .about(
-                "Update a customer\n\nRequired permissions: READ_CUSTOMER, WRITE_CUSTOMER.\n\nThe body replaces the customer's mutable state (`name`, `country`, `timezone`, `properties`): a field left out is cleared (`properties` becomes `{}`), except `name`, which is required and must not be blank. The server-managed fields `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are ignored when sent, so a customer read with `getCustomer` can be edited and sent back as a whole. With `If-Match`, the update happens only if the customer's current `ETag` matches (otherwise 412 and nothing changes); without it, the update is unconditional. This operation never creates a customer: an unknown `customerId` is a 404.",
+                "Update a customer\n\nRequired permissions: READ_CUSTOMER, WRITE_CUSTOMER.\n\nThe body replaces the customer's mutable state (`name`, `country`, `timezone`, `properties`): a field left out is cleared (`properties` becomes `{}`), except `name`, which is required and must not be blank. The server-managed fields `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are marked `readOnly`, but they are accepted and ignored in a request body (any value of their type), so a customer read with `getCustomer` can be edited and sent back as a whole; clients may leave them out. With `If-Match`, the update happens only if the customer's current `ETag` matches (otherwise 412 and nothing changes); without it, the update is unconditional. This operation never creates a customer: an unknown `customerId` is a 404.",
             )
     }
     pub fn cli_delete_customer() -> ::clap::Command {
@@ -220,7 +220,7 @@ impl<T: CliConfig> Cli<T> {
                     .value_parser(::clap::value_parser!(types::DeleteCustomerIfMatch))
                     .required(false)
                     .help(
-                        "Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).",
+                        "Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included); at most 1024 characters (repeated `If-Match` headers count together, joined by `, `).",
                     ),
             )
             .arg(
@@ -253,7 +253,7 @@ impl<T: CliConfig> Cli<T> {
                     .value_parser(::clap::value_parser!(types::GetCustomersName))
                     .required(false)
                     .help(
-                        "Filter on the customer name: `eq;` followed by the name (exact match, e.g. eq;Acme).",
+                        "Filter on the customer name: `eq;` followed by the name (exact match, e.g. eq;Acme; at most 258 characters in all).",
                     ),
             )
             .arg(

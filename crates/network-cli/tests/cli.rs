@@ -180,7 +180,9 @@ async fn create_update_get_list_delete_and_errors_through_the_binary() {
     let expected =
         match client.get_customer().x_servitly_tenant(TENANT).customer_id(id.as_str()).send().await
         {
-            Err(network_client::Error::ErrorResponse(response)) => response.into_inner().message,
+            Err(network_client::Error::ErrorResponse(response)) => {
+                response.into_inner().message.to_string()
+            }
             other => panic!("expected an error response, got {other:?}"),
         };
     let output = cli.run(&["get-customer", "--customer-id", &id]).await;

@@ -37,6 +37,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
@@ -95,7 +98,7 @@ pub mod types {
         )]
         pub first_access_timestamp: ::std::option::Option<i64>,
         ///The customer object identifier.
-        pub id: ::std::string::String,
+        pub id: CustomerId,
         ///The timestamp at which a client's user last logged in.
         #[serde(
             rename = "lastAccessTimestamp",
@@ -144,6 +147,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2usize {
+                return Err("longer than 2 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             { ::regress::Regex::new("^[A-Z]{2}$").unwrap() });
             if PATTERN.find(value).is_none() {
@@ -254,6 +260,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2usize {
+                return Err("longer than 2 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             { ::regress::Regex::new("^[A-Z]{2}$").unwrap() });
             if PATTERN.find(value).is_none() {
@@ -423,6 +432,73 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CustomerDetailsTimezone {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///The customer object identifier.
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[serde(transparent)]
+    pub struct CustomerId(::std::string::String);
+    impl ::std::ops::Deref for CustomerId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomerId> for ::std::string::String {
+        fn from(value: CustomerId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for CustomerId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomerId {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -712,6 +788,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1024usize {
+                return Err("longer than 1024 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             { ::regress::Regex::new("^[\\u0009\\u0020-\\u007e]*$").unwrap() });
             if PATTERN.find(value).is_none() {
@@ -780,6 +859,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
@@ -826,11 +908,75 @@ pub mod types {
     )]
     pub struct Error {
         ///The error response.
-        pub message: ::std::string::String,
+        pub message: ErrorMessage,
     }
     impl Error {
         pub fn builder() -> builder::Error {
             Default::default()
+        }
+    }
+    ///The error response.
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[serde(transparent)]
+    pub struct ErrorMessage(::std::string::String);
+    impl ::std::ops::Deref for ErrorMessage {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ErrorMessage> for ::std::string::String {
+        fn from(value: ErrorMessage) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ErrorMessage {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1024usize {
+                return Err("longer than 1024 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ErrorMessage {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ErrorMessage {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ErrorMessage {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///`GetCustomerCustomerId`
@@ -930,6 +1076,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
@@ -994,6 +1143,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2usize {
+                return Err("longer than 2 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             { ::regress::Regex::new("^[A-Z]{2}$").unwrap() });
             if PATTERN.find(value).is_none() {
@@ -1060,6 +1212,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 258usize {
+                return Err("longer than 258 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             { ::regress::Regex::new("^eq;").unwrap() });
             if PATTERN.find(value).is_none() {
@@ -1242,6 +1397,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 22usize {
+                return Err("longer than 22 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new("^(name|country|creationTimestamp),(ASC|DESC)$")
@@ -1314,6 +1472,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
@@ -1553,6 +1714,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1024usize {
+                return Err("longer than 1024 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             { ::regress::Regex::new("^[\\u0009\\u0020-\\u007e]*$").unwrap() });
             if PATTERN.find(value).is_none() {
@@ -1621,6 +1785,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
@@ -1669,7 +1836,7 @@ pub mod types {
                 ::std::option::Option<i64>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            id: ::std::result::Result<super::CustomerId, ::std::string::String>,
             last_access_timestamp: ::std::result::Result<
                 ::std::option::Option<i64>,
                 ::std::string::String,
@@ -1742,7 +1909,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::CustomerId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -2186,7 +2353,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct Error {
-            message: ::std::result::Result<::std::string::String, ::std::string::String>,
+            message: ::std::result::Result<super::ErrorMessage, ::std::string::String>,
         }
         impl ::std::default::Default for Error {
             fn default() -> Self {
@@ -2198,7 +2365,7 @@ pub mod types {
         impl Error {
             pub fn message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::ErrorMessage>,
                 T::Error: ::std::fmt::Display,
             {
                 self.message = value
@@ -2265,7 +2432,9 @@ Every request carries a bearer JWT (`Authorization: Bearer ...`) and the target 
 
 The `ETag` response header and the optional `If-Match` request header (lost-update protection; a mismatch is a 412 and changes nothing) are an addition to the upstream API and fully backward compatible: without `If-Match`, requests are unconditional, as upstream.
 
-Timestamps are int64 milliseconds since the Unix epoch. `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are managed by the server (`readOnly`): values sent in a request body are ignored. `country` is an ISO 3166-1 alpha-2 code (`format: iso-3166-1-alpha-2`, checked against the ISO list) and `timezone` an IANA time zone name (`format: iana-time-zone`, checked against the tz database). `name` must contain a character that is not white space (white space as JSON Schema patterns, i.e. ECMA-262 `\s`, define it). `properties` holds at most 200 entries, keys of 1 to 128 characters and values of at most 4096. No name, property key or property value contains a NUL character (U+0000).
+Timestamps are int64 milliseconds since the Unix epoch. `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are managed by the server and marked `readOnly`; in a request body they are accepted and ignored (any value of their type), so a customer read with `getCustomer` can be sent back as a whole. `country` is an ISO 3166-1 alpha-2 code (`format: iso-3166-1-alpha-2`, checked against the ISO list) and `timezone` an IANA time zone name (`format: iana-time-zone`, checked against the tz database). `name` must contain a character that is not white space (white space as JSON Schema patterns, i.e. ECMA-262 `\s`, define it). `properties` holds at most 200 entries, keys of 1 to 128 characters and values of at most 4096. No name, property key or property value contains a NUL character (U+0000).
+
+A request body may have at most 10485760 bytes (10 MiB, `x-request-body-max-bytes`), which every body made of the members the schemas name fits, however it is encoded (without insignificant white space); members the schemas do not name are ignored and count against the limit: the worst case, a `Customer` sent back whole with 200 properties of 128-character keys and 4096-character values, every character written as a JSON escape of a surrogate pair (`\ud83d\ude00`, 12 bytes per character), is 10144224 bytes. Larger bodies are a 400, however they are framed.
 
 Version: 1.0.0*/
 pub struct Client {
@@ -2321,7 +2490,7 @@ impl Client {
 
 Required permissions: WRITE_CUSTOMER.
 
-The body is validated as for `updateCustomer`. The server generates the `id` (URL-safe and unguessable) and sets `creationTimestamp`; server-managed fields sent in the body are ignored.
+The body is validated as for `updateCustomer`. The server generates the `id` (URL-safe and unguessable) and sets `creationTimestamp`; the server-managed (`readOnly`) fields are accepted and ignored in the body, as for `updateCustomer`.
 
 Sends a `POST` request to `/network/customers`
 
@@ -2361,13 +2530,13 @@ let response = client.get_customer()
 
 Required permissions: READ_CUSTOMER, WRITE_CUSTOMER.
 
-The body replaces the customer's mutable state (`name`, `country`, `timezone`, `properties`): a field left out is cleared (`properties` becomes `{}`), except `name`, which is required and must not be blank. The server-managed fields `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are ignored when sent, so a customer read with `getCustomer` can be edited and sent back as a whole. With `If-Match`, the update happens only if the customer's current `ETag` matches (otherwise 412 and nothing changes); without it, the update is unconditional. This operation never creates a customer: an unknown `customerId` is a 404.
+The body replaces the customer's mutable state (`name`, `country`, `timezone`, `properties`): a field left out is cleared (`properties` becomes `{}`), except `name`, which is required and must not be blank. The server-managed fields `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are marked `readOnly`, but they are accepted and ignored in a request body (any value of their type), so a customer read with `getCustomer` can be edited and sent back as a whole; clients may leave them out. With `If-Match`, the update happens only if the customer's current `ETag` matches (otherwise 412 and nothing changes); without it, the update is unconditional. This operation never creates a customer: an unknown `customerId` is a 404.
 
 Sends a `PUT` request to `/network/customers/{customerId}`
 
 Arguments:
 - `customer_id`: The customer identifier.
-- `if_match`: Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).
+- `if_match`: Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included); at most 1024 characters (repeated `If-Match` headers count together, joined by `, `).
 - `x_servitly_tenant`: The name of the target tenant (e.g. acme).
 - `body`: The details of customer being updated.
 ```ignore
@@ -2392,7 +2561,7 @@ Sends a `DELETE` request to `/network/customers/{customerId}`
 
 Arguments:
 - `customer_id`: The customer identifier.
-- `if_match`: Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).
+- `if_match`: Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included); at most 1024 characters (repeated `If-Match` headers count together, joined by `, `).
 - `x_servitly_tenant`: The name of the target tenant (e.g. acme).
 ```ignore
 let response = client.delete_customer()
@@ -2415,12 +2584,12 @@ Sends a `GET` request to `/v2/network/customers`
 
 Arguments:
 - `country`: Filter on the country: an ISO 3166-1 alpha-2 code (exact match, e.g. IT).
-- `name`: Filter on the customer name: `eq;` followed by the name (exact match, e.g. eq;Acme).
+- `name`: Filter on the customer name: `eq;` followed by the name (exact match, e.g. eq;Acme; at most 258 characters in all).
 - `page`: The zero-based number of the page to return.
 - `search_field`: The field `searchText` applies to.
 - `search_text`: The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with).
 - `size`: The number of customers per page (1 to 1000).
-- `sort`: The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable (e.g. `sort=country,ASC&sort=name,DESC`); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
+- `sort`: The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable, at most once per field (e.g. `sort=country,ASC&sort=name,DESC`); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
 - `x_servitly_tenant`: The name of the target tenant (e.g. acme).
 ```ignore
 let response = client.get_customers()

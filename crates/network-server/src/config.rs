@@ -99,8 +99,10 @@ pub struct ServerArgs {
     #[arg(long, env = "NETWORK_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", default_value_t = 60)]
     pub rate_limit_auth_failures_per_minute: u32,
 
-    /// Largest accepted request body, in bytes (at most the contract's 262144).
-    #[arg(long, env = "NETWORK_BODY_LIMIT", default_value_t = 262_144)]
+    /// Largest accepted request body, in bytes (at most the contract's
+    /// 10485760, which every schema-valid body fits; a lower value refuses
+    /// some valid requests).
+    #[arg(long, env = "NETWORK_BODY_LIMIT", default_value_t = crate::server::CONTRACT_BODY_LIMIT)]
     pub body_limit: usize,
 
     /// A request body must arrive whole within this time once the server

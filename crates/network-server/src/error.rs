@@ -38,8 +38,29 @@ pub enum AppError {
 /// The realm announced in `WWW-Authenticate`.
 const REALM: &str = "network";
 
+/// The spec's `maxLength` of `Error.message`.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// A message cut to [`MAX_MESSAGE_CHARS`] characters (ending in `…` when cut).
+fn bounded(message: String) -> String {
+    if message.chars().count() <= MAX_MESSAGE_CHARS {
+        return message;
+    }
+    let mut cut: String = message.chars().take(MAX_MESSAGE_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> ApiError {
+        let mut api_error = api_error_of(error);
+        api_error.message = bounded(std::mem::take(&mut api_error.message));
+        api_error
+    }
+}
+
+fn api_error_of(error: AppError) -> ApiError {
+    {
         match error {
             AppError::Unauthenticated(error) => {
                 // RFC 6750 §3: no error code when the request had no token at all.

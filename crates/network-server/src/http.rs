@@ -138,9 +138,12 @@ fn tenant_of(
     Ok(TenantName::parse(header_tenant)?)
 }
 
+/// The spec's `maxLength` of `If-Match` (repeated headers joined by `, `).
+const MAX_IF_MATCH_CHARS: usize = 1024;
+
 /// `If-Match` as one list: repeated headers are combined (RFC 9110 §5.3), where
-/// the header extractor would keep only the last.
-fn if_match_of(rqctx: &RequestContext<AppContext>) -> Option<String> {
+/// the header extractor would keep only the last. Longer than the spec allows: 400.
+fn if_match_of(rqctx: &RequestContext<AppContext>) -> Result<Option<String>, AppError> {
     let values: Vec<&str> = rqctx
         .request
         .headers()
@@ -148,7 +151,20 @@ fn if_match_of(rqctx: &RequestContext<AppContext>) -> Option<String> {
         .iter()
         .filter_map(|value| value.to_str().ok())
         .collect();
-    (!values.is_empty()).then(|| values.join(", "))
+    let joined = (!values.is_empty()).then(|| values.join(", "));
+    if let Some(value) = &joined {
+        if value.len() > MAX_IF_MATCH_CHARS {
+            return Err(ValidationError::new(
+                "If-Match",
+                format!(
+                    "must be at most {MAX_IF_MATCH_CHARS} characters long (got {})",
+                    value.len()
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(joined)
 }
 
 /// A 400 from the header extractor. Its message for a value that is not
@@ -191,7 +207,7 @@ fn to_wire(customer: &Customer) -> WireCustomer {
     // spec's, so the wire newtypes accept them.
     let details = &customer.details;
     WireCustomer {
-        id: customer.id.as_str().to_string(),
+        id: customer.id.as_str().parse().expect("a valid id fits the wire type"),
         name: details.name.as_str().parse().expect("a valid name fits the wire type"),
         country: details
             .country
@@ -215,28 +231,40 @@ fn to_wire(customer: &Customer) -> WireCustomer {
     }
 }
 
-/// Adds the rate-limit headers to any reply and records the request.
+/// The headers every success response carries (documented on each 2xx):
+/// the state of the rate limit that admitted the request and the request id
+/// (which dropshot also sets, to the same value).
+struct Admitted {
+    rate_limit: String,
+    rate_limit_policy: String,
+    x_request_id: String,
+}
+
+impl Admitted {
+    /// Only called once `admit` succeeded, so the rate status is known.
+    fn of(rqctx: &RequestContext<AppContext>, caller: &Caller) -> Admitted {
+        let rate = caller.rate.as_ref().expect("an admitted request has a rate status");
+        Admitted {
+            rate_limit: rate.rate_limit(),
+            rate_limit_policy: rate.policy.clone(),
+            x_request_id: rqctx.request_id.clone(),
+        }
+    }
+}
+
+/// Adds the rate-limit headers to an error reply (a success has them in its
+/// headers struct, see [`Admitted`]) and records the request.
 fn finish<T>(
     rqctx: &RequestContext<AppContext>,
     operation: &'static str,
     started: Instant,
     caller: &Caller,
     result: Result<T, AppError>,
-) -> Reply<T>
-where
-    T: MaybeHeaders,
-{
+) -> Reply<T> {
     let ctx = rqctx.context();
     let rate_headers = caller.rate.as_ref().map(RateStatus::headers).unwrap_or_default();
     let (reply, status, problem) = match result {
-        Ok(mut success) => {
-            if let Some(headers) = success.headers() {
-                for (name, value) in rate_headers {
-                    insert_header(headers, name, &value);
-                }
-            }
-            (Reply(Ok(success)), 0, None)
-        }
+        Ok(success) => (Reply(Ok(success)), 0, None),
         Err(error) => {
             let problem = error.to_string();
             let mut api_error = ApiError::from(error);
@@ -274,34 +302,6 @@ where
         "problem" => problem,
     );
     reply
-}
-
-/// Success responses that can carry extra headers (the rate-limit ones).
-trait MaybeHeaders {
-    fn headers(&mut self) -> Option<&mut http::HeaderMap>;
-}
-
-impl<
-        T: dropshot::HttpCodedResponse,
-        H: schemars::JsonSchema + serde::Serialize + Send + Sync + 'static,
-    > MaybeHeaders for dropshot::HttpResponseHeaders<T, H>
-{
-    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
-        Some(self.headers_mut())
-    }
-}
-
-/// The 204 of a delete and the list page have no header slot: no rate-limit headers there.
-impl MaybeHeaders for DeleteCustomerSuccess {
-    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
-        None
-    }
-}
-
-impl MaybeHeaders for GetCustomersSuccess {
-    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
-        None
-    }
 }
 
 fn success_status(operation: &str) -> u16 {
@@ -346,13 +346,21 @@ impl NetworkApi for NetworkServerImpl {
                 .into_inner();
             let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
             let id = CustomerId::parse(&path.customer_id)?;
+            let if_match = if_match_of(&rqctx)?;
             let draft = draft_from(read_json(&rqctx, body).await?)?;
-            let precondition = Precondition::from_if_match(if_match_of(&rqctx).as_deref());
+            let precondition = Precondition::from_if_match(if_match.as_deref());
             let updated = rqctx.context().store.update(&tenant, &id, &draft, &precondition).await?;
             let etag = updated.version.etag();
+            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
+                Admitted::of(&rqctx, &caller);
             Ok(UpdateCustomerResponse::new(
                 UpdateCustomerSuccess(to_wire(&updated)),
-                UpdateCustomerResponseHeaders { e_tag: etag },
+                UpdateCustomerResponseHeaders {
+                    e_tag: etag,
+                    rate_limit,
+                    rate_limit_policy,
+                    x_request_id,
+                },
             ))
         }
         .await;
@@ -382,9 +390,16 @@ impl NetworkApi for NetworkServerImpl {
                 .get(&tenant, &id)
                 .await?
                 .ok_or(AppError::Store(crate::store::StoreError::NotFound))?;
+            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
+                Admitted::of(&rqctx, &caller);
             Ok(GetCustomerResponse::new(
                 GetCustomerSuccess(to_wire(&customer)),
-                GetCustomerResponseHeaders { e_tag: customer.version.etag() },
+                GetCustomerResponseHeaders {
+                    e_tag: customer.version.etag(),
+                    rate_limit,
+                    rate_limit_policy,
+                    x_request_id,
+                },
             ))
         }
         .await;
@@ -409,11 +424,16 @@ impl NetworkApi for NetworkServerImpl {
             let id = domain::new_customer_id();
             let created =
                 rqctx.context().store.create(&tenant, &id, &draft, domain::now_millis()).await?;
+            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
+                Admitted::of(&rqctx, &caller);
             Ok(CreateCustomerResponse::new(
                 CreateCustomerSuccess(to_wire(&created)),
                 CreateCustomerResponseHeaders {
                     e_tag: created.version.etag(),
                     location: format!("/network/customers/{}", created.id.as_str()),
+                    rate_limit,
+                    rate_limit_policy,
+                    x_request_id,
                 },
             ))
         }
@@ -425,7 +445,7 @@ impl NetworkApi for NetworkServerImpl {
         rqctx: RequestContext<AppContext>,
         path: Deferred<Path<DeleteCustomerPathParams>>,
         headers: Deferred<Header<DeleteCustomerHeaderParams>>,
-    ) -> Result<Reply<DeleteCustomerSuccess>, ApiError> {
+    ) -> Result<Reply<DeleteCustomerResponse>, ApiError> {
         let started = Instant::now();
         let mut caller = Caller::default();
         let result = async {
@@ -438,9 +458,14 @@ impl NetworkApi for NetworkServerImpl {
                 .into_inner();
             let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
             let id = CustomerId::parse(&path.customer_id)?;
-            let precondition = Precondition::from_if_match(if_match_of(&rqctx).as_deref());
+            let precondition = Precondition::from_if_match(if_match_of(&rqctx)?.as_deref());
             rqctx.context().store.delete(&tenant, &id, &precondition).await?;
-            Ok(DeleteCustomerSuccess)
+            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
+                Admitted::of(&rqctx, &caller);
+            Ok(DeleteCustomerResponse::new(
+                DeleteCustomerSuccess,
+                DeleteCustomerResponseHeaders { rate_limit, rate_limit_policy, x_request_id },
+            ))
         }
         .await;
         Ok(finish(&rqctx, "deleteCustomer", started, &caller, result))
@@ -450,7 +475,7 @@ impl NetworkApi for NetworkServerImpl {
         rqctx: RequestContext<AppContext>,
         query: Deferred<Query<GetCustomersQueryParams>>,
         headers: Deferred<Header<GetCustomersHeaderParams>>,
-    ) -> Result<Reply<GetCustomersSuccess>, ApiError> {
+    ) -> Result<Reply<GetCustomersResponse>, ApiError> {
         let started = Instant::now();
         let mut caller = Caller::default();
         let result = async {
@@ -462,12 +487,20 @@ impl NetworkApi for NetworkServerImpl {
             let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
             let query = list_query(query.into_result().map_err(malformed)?.into_inner())?;
             let page = rqctx.context().store.list(&tenant, &query).await?;
-            Ok(GetCustomersSuccess(page_to_wire(&query, page)))
+            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
+                Admitted::of(&rqctx, &caller);
+            Ok(GetCustomersResponse::new(
+                GetCustomersSuccess(page_to_wire(&query, page)),
+                GetCustomersResponseHeaders { rate_limit, rate_limit_policy, x_request_id },
+            ))
         }
         .await;
         Ok(finish(&rqctx, "getCustomers", started, &caller, result))
     }
 }
+
+/// The spec's `maxLength` of the `name` filter: `eq;` and a name of at most 255.
+const MAX_NAME_FILTER_CHARS: usize = 258;
 
 /// Validates the list parameters.
 fn list_query(params: GetCustomersQueryParams) -> Result<ListQuery, AppError> {
@@ -479,7 +512,7 @@ fn list_query(params: GetCustomersQueryParams) -> Result<ListQuery, AppError> {
     if !(1..=1000).contains(&size) {
         return Err(ValidationError::new("size", format!("must be 1 to 1000 (got {size})")).into());
     }
-    let mut sort = Vec::new();
+    let mut sort: Vec<(SortField, Direction)> = Vec::new();
     for item in params.sort.unwrap_or_default() {
         let (field, direction) = item.split_once(',').unwrap_or((item.as_str(), "ASC"));
         let field = match field {
@@ -505,7 +538,23 @@ fn list_query(params: GetCustomersQueryParams) -> Result<ListQuery, AppError> {
                 .into())
             }
         };
+        if sort.iter().any(|(seen, _)| *seen == field) {
+            return Err(ValidationError::new(
+                "sort",
+                format!("at most one term per field (`{item}` repeats a field)"),
+            )
+            .into());
+        }
         sort.push((field, direction));
+    }
+    if let Some(filter) = &params.name {
+        if filter.chars().count() > MAX_NAME_FILTER_CHARS {
+            return Err(ValidationError::new(
+                "name",
+                format!("must be at most {MAX_NAME_FILTER_CHARS} characters long"),
+            )
+            .into());
+        }
     }
     let name_equals = match params.name {
         None => None,

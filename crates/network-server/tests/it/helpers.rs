@@ -229,6 +229,7 @@ impl TestApp {
             .expect("create succeeds")
             .into_inner()
             .id
+            .to_string()
     }
 }
 

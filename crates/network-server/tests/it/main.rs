@@ -7,6 +7,7 @@ mod wire;
 
 mod cli;
 mod concurrency;
+mod contract;
 mod docs;
 mod hostile;
 mod isolation;
