@@ -317,3 +317,61 @@ async fn the_largest_schema_valid_body_is_accepted() {
     assert_eq!(status, 400, "{message}");
     app.stop().await;
 }
+
+/// Every GET route answers HEAD (RFC 9110 §9.3.2) with the GET's status and
+/// header names, and no body; the vendored dropshot's router falls back to
+/// the GET handler (vendor/README.md).
+#[tokio::test]
+async fn head_answers_every_get_route_like_get_without_a_body() {
+    let app = spawn_app().await;
+    let id = app.create("Head Inc.").await;
+    let token = admin_token();
+    let targets = [
+        (format!("/network/customers/{id}"), Some(token.as_str())),
+        ("/network/customers/no-such-customer".to_string(), Some(token.as_str())),
+        (format!("/network/customers/{id}"), None),
+        ("/v2/network/customers?sort=name,ASC".to_string(), Some(token.as_str())),
+        ("/healthz".to_string(), None),
+        ("/readyz".to_string(), None),
+        ("/metrics".to_string(), None),
+        ("/openapi.json".to_string(), None),
+        ("/docs".to_string(), None),
+    ];
+    let names = |response: &reqwest::Response| -> BTreeSet<String> {
+        response
+            .headers()
+            .keys()
+            .map(|name| name.as_str().to_string())
+            .filter(|name| name != "date")
+            .collect()
+    };
+    for (target, token) in targets {
+        let get = raw(Method::GET, &app.url(&target), token, Some(TENANT), None).await;
+        let head = raw(Method::HEAD, &app.url(&target), token, Some(TENANT), None).await;
+        assert_eq!(head.status(), get.status(), "HEAD {target}");
+        assert_eq!(names(&head), names(&get), "HEAD {target}: the GET's headers");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "HEAD {target}"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {target}: no body");
+    }
+    // A path without GET still refuses HEAD, and a 405 lists HEAD where GET is allowed.
+    let head =
+        raw(Method::HEAD, &app.url("/network/customers"), Some(&token), Some(TENANT), None).await;
+    assert_eq!(head.status(), 405);
+    let patch = raw(
+        Method::PATCH,
+        &app.url(&format!("/network/customers/{id}")),
+        Some(&token),
+        Some(TENANT),
+        None,
+    )
+    .await;
+    assert_eq!(patch.status(), 405);
+    let allowed: Vec<&str> =
+        patch.headers().get_all("allow").iter().filter_map(|v| v.to_str().ok()).collect();
+    assert!(allowed.contains(&"GET") && allowed.contains(&"HEAD"), "{allowed:?}");
+    app.stop().await;
+}
