@@ -2,6 +2,67 @@
 
 #[allow(clippy::all, unused_imports, dead_code, missing_docs)]
 pub mod types {
+    ///`CreateCustomerAccessControlExposeHeaders`
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum CreateCustomerAccessControlExposeHeaders {
+        #[serde(
+            rename = "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id"
+        )]
+        ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId,
+    }
+    impl ::std::fmt::Display for CreateCustomerAccessControlExposeHeaders {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId => {
+                    f.write_str(
+                        "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id",
+                    )
+                }
+            }
+        }
+    }
+    impl ::std::str::FromStr for CreateCustomerAccessControlExposeHeaders {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id" => {
+                    Ok(Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId)
+                }
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CreateCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CreateCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///The bean providing customer details.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Customer {
@@ -592,6 +653,67 @@ pub mod types {
                 })
         }
     }
+    ///`DeleteCustomerAccessControlExposeHeaders`
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum DeleteCustomerAccessControlExposeHeaders {
+        #[serde(
+            rename = "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id"
+        )]
+        ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId,
+    }
+    impl ::std::fmt::Display for DeleteCustomerAccessControlExposeHeaders {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId => {
+                    f.write_str(
+                        "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id",
+                    )
+                }
+            }
+        }
+    }
+    impl ::std::str::FromStr for DeleteCustomerAccessControlExposeHeaders {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id" => {
+                    Ok(Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId)
+                }
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DeleteCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for DeleteCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///`Error`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Error {
@@ -660,6 +782,128 @@ pub mod types {
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
+        }
+    }
+    ///`GetCustomerAccessControlExposeHeaders`
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum GetCustomerAccessControlExposeHeaders {
+        #[serde(
+            rename = "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id"
+        )]
+        ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId,
+    }
+    impl ::std::fmt::Display for GetCustomerAccessControlExposeHeaders {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId => {
+                    f.write_str(
+                        "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id",
+                    )
+                }
+            }
+        }
+    }
+    impl ::std::str::FromStr for GetCustomerAccessControlExposeHeaders {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id" => {
+                    Ok(Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId)
+                }
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for GetCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for GetCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///`GetCustomersAccessControlExposeHeaders`
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum GetCustomersAccessControlExposeHeaders {
+        #[serde(
+            rename = "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id"
+        )]
+        ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId,
+    }
+    impl ::std::fmt::Display for GetCustomersAccessControlExposeHeaders {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId => {
+                    f.write_str(
+                        "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id",
+                    )
+                }
+            }
+        }
+    }
+    impl ::std::str::FromStr for GetCustomersAccessControlExposeHeaders {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id" => {
+                    Ok(Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId)
+                }
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for GetCustomersAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for GetCustomersAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///`GetCustomersSearchField`
@@ -815,6 +1059,67 @@ pub mod types {
                 })
         }
     }
+    ///`UpdateCustomerAccessControlExposeHeaders`
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum UpdateCustomerAccessControlExposeHeaders {
+        #[serde(
+            rename = "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id"
+        )]
+        ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId,
+    }
+    impl ::std::fmt::Display for UpdateCustomerAccessControlExposeHeaders {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId => {
+                    f.write_str(
+                        "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id",
+                    )
+                }
+            }
+        }
+    }
+    impl ::std::str::FromStr for UpdateCustomerAccessControlExposeHeaders {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id" => {
+                    Ok(Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId)
+                }
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UpdateCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for UpdateCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     /// Error types.
     pub mod error {
         /// Error from a `TryFrom` or `FromStr` implementation.
@@ -955,6 +1260,27 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
     ::schemars::JsonSchema
 )]
 pub struct CreateCustomerResponseHeaders {
+    /// CORS (sent only when the server is configured with `--cors-allow-origin` and the request's `Origin` is one of them): that origin. Browsers on other origins are refused. The `OPTIONS` preflight of every path (not listed here) answers an allowed origin with the methods and the request headers `Authorization`, `X-Servitly-Tenant`, `If-Match` and `Content-Type`.
+    #[serde(
+        rename = "Access-Control-Allow-Origin",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        length(max = 2048u64),
+        regex(pattern = "^https?://[A-Za-z0-9.:\\[\\]-]+$")
+    )]
+    pub access_control_allow_origin: Option<String>,
+    /// CORS (sent with `Access-Control-Allow-Origin`): the response headers a page may read.
+    #[serde(
+        rename = "Access-Control-Expose-Headers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[serde(serialize_with = "serialize_header_value")]
+    pub access_control_expose_headers: Option<
+        types::CreateCustomerAccessControlExposeHeaders,
+    >,
     /// The strong entity tag of the customer's current version, usable in `If-Match`.
     #[serde(rename = "ETag")]
     #[schemars(length(max = 22u64), regex(pattern = "^\"[0-9]{1,20}\"$"))]
@@ -1049,6 +1375,27 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
     ::schemars::JsonSchema
 )]
 pub struct GetCustomerResponseHeaders {
+    /// CORS (sent only when the server is configured with `--cors-allow-origin` and the request's `Origin` is one of them): that origin. Browsers on other origins are refused. The `OPTIONS` preflight of every path (not listed here) answers an allowed origin with the methods and the request headers `Authorization`, `X-Servitly-Tenant`, `If-Match` and `Content-Type`.
+    #[serde(
+        rename = "Access-Control-Allow-Origin",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        length(max = 2048u64),
+        regex(pattern = "^https?://[A-Za-z0-9.:\\[\\]-]+$")
+    )]
+    pub access_control_allow_origin: Option<String>,
+    /// CORS (sent with `Access-Control-Allow-Origin`): the response headers a page may read.
+    #[serde(
+        rename = "Access-Control-Expose-Headers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[serde(serialize_with = "serialize_header_value")]
+    pub access_control_expose_headers: Option<
+        types::GetCustomerAccessControlExposeHeaders,
+    >,
     /// The strong entity tag of the customer's current version, usable in `If-Match`.
     #[serde(rename = "ETag")]
     #[schemars(length(max = 22u64), regex(pattern = "^\"[0-9]{1,20}\"$"))]
@@ -1141,6 +1488,27 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
     ::schemars::JsonSchema
 )]
 pub struct UpdateCustomerResponseHeaders {
+    /// CORS (sent only when the server is configured with `--cors-allow-origin` and the request's `Origin` is one of them): that origin. Browsers on other origins are refused. The `OPTIONS` preflight of every path (not listed here) answers an allowed origin with the methods and the request headers `Authorization`, `X-Servitly-Tenant`, `If-Match` and `Content-Type`.
+    #[serde(
+        rename = "Access-Control-Allow-Origin",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        length(max = 2048u64),
+        regex(pattern = "^https?://[A-Za-z0-9.:\\[\\]-]+$")
+    )]
+    pub access_control_allow_origin: Option<String>,
+    /// CORS (sent with `Access-Control-Allow-Origin`): the response headers a page may read.
+    #[serde(
+        rename = "Access-Control-Expose-Headers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[serde(serialize_with = "serialize_header_value")]
+    pub access_control_expose_headers: Option<
+        types::UpdateCustomerAccessControlExposeHeaders,
+    >,
     /// The strong entity tag of the customer's current version, usable in `If-Match`.
     #[serde(rename = "ETag")]
     #[schemars(length(max = 22u64), regex(pattern = "^\"[0-9]{1,20}\"$"))]
@@ -1237,6 +1605,27 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
     ::schemars::JsonSchema
 )]
 pub struct DeleteCustomerResponseHeaders {
+    /// CORS (sent only when the server is configured with `--cors-allow-origin` and the request's `Origin` is one of them): that origin. Browsers on other origins are refused. The `OPTIONS` preflight of every path (not listed here) answers an allowed origin with the methods and the request headers `Authorization`, `X-Servitly-Tenant`, `If-Match` and `Content-Type`.
+    #[serde(
+        rename = "Access-Control-Allow-Origin",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        length(max = 2048u64),
+        regex(pattern = "^https?://[A-Za-z0-9.:\\[\\]-]+$")
+    )]
+    pub access_control_allow_origin: Option<String>,
+    /// CORS (sent with `Access-Control-Allow-Origin`): the response headers a page may read.
+    #[serde(
+        rename = "Access-Control-Expose-Headers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[serde(serialize_with = "serialize_header_value")]
+    pub access_control_expose_headers: Option<
+        types::DeleteCustomerAccessControlExposeHeaders,
+    >,
     /// The state of the quota that is closest to running out, as in the IETF draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers): the policy name (`tenant`, `subject`, or `address` for failed authentications), `r` the requests that remain and `t` the seconds until the quota is full again.
     #[serde(rename = "RateLimit")]
     #[schemars(
@@ -1444,6 +1833,27 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
     ::schemars::JsonSchema
 )]
 pub struct GetCustomersResponseHeaders {
+    /// CORS (sent only when the server is configured with `--cors-allow-origin` and the request's `Origin` is one of them): that origin. Browsers on other origins are refused. The `OPTIONS` preflight of every path (not listed here) answers an allowed origin with the methods and the request headers `Authorization`, `X-Servitly-Tenant`, `If-Match` and `Content-Type`.
+    #[serde(
+        rename = "Access-Control-Allow-Origin",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        length(max = 2048u64),
+        regex(pattern = "^https?://[A-Za-z0-9.:\\[\\]-]+$")
+    )]
+    pub access_control_allow_origin: Option<String>,
+    /// CORS (sent with `Access-Control-Allow-Origin`): the response headers a page may read.
+    #[serde(
+        rename = "Access-Control-Expose-Headers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[serde(serialize_with = "serialize_header_value")]
+    pub access_control_expose_headers: Option<
+        types::GetCustomersAccessControlExposeHeaders,
+    >,
     /// The state of the quota that is closest to running out, as in the IETF draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers): the policy name (`tenant`, `subject`, or `address` for failed authentications), `r` the requests that remain and `t` the seconds until the quota is full again.
     #[serde(rename = "RateLimit")]
     #[schemars(

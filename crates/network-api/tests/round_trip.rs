@@ -63,6 +63,8 @@ impl NetworkApi for InMemory {
                 rate_limit: RATE_LIMIT.into(),
                 rate_limit_policy: RATE_LIMIT_POLICY.into(),
                 x_request_id: rqctx.request_id.clone(),
+                access_control_allow_origin: None,
+                access_control_expose_headers: None,
             };
             Ok(CreateCustomerResponse::new(CreateCustomerSuccess(customer), headers))
         })();
@@ -85,6 +87,8 @@ impl NetworkApi for InMemory {
                         rate_limit: RATE_LIMIT.into(),
                         rate_limit_policy: RATE_LIMIT_POLICY.into(),
                         x_request_id: rqctx.request_id.clone(),
+                        access_control_allow_origin: None,
+                        access_control_expose_headers: None,
                     },
                 )
             })
@@ -110,6 +114,8 @@ impl NetworkApi for InMemory {
             rate_limit: RATE_LIMIT.into(),
             rate_limit_policy: RATE_LIMIT_POLICY.into(),
             x_request_id: rqctx.request_id.clone(),
+            access_control_allow_origin: None,
+            access_control_expose_headers: None,
         };
         Ok(Ok(UpdateCustomerResponse::new(UpdateCustomerSuccess(slot.clone()), headers)).into())
     }
@@ -125,6 +131,8 @@ impl NetworkApi for InMemory {
             rate_limit: RATE_LIMIT.into(),
             rate_limit_policy: RATE_LIMIT_POLICY.into(),
             x_request_id: rqctx.request_id.clone(),
+            access_control_allow_origin: None,
+            access_control_expose_headers: None,
         };
         Ok(removed
             .map(|_| DeleteCustomerResponse::new(DeleteCustomerSuccess, headers))
@@ -156,6 +164,8 @@ impl NetworkApi for InMemory {
             rate_limit: RATE_LIMIT.into(),
             rate_limit_policy: RATE_LIMIT_POLICY.into(),
             x_request_id: rqctx.request_id.clone(),
+            access_control_allow_origin: None,
+            access_control_expose_headers: None,
         };
         Ok(Ok(GetCustomersResponse::new(GetCustomersSuccess(page), headers)).into())
     }

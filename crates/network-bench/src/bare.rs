@@ -63,6 +63,8 @@ impl NetworkApi for BareApi {
                 rate_limit: RATE_LIMIT.into(),
                 rate_limit_policy: RATE_LIMIT_POLICY.into(),
                 x_request_id: rqctx.request_id.clone(),
+                access_control_allow_origin: None,
+                access_control_expose_headers: None,
             },
         ))))
     }
@@ -82,6 +84,8 @@ impl NetworkApi for BareApi {
                 rate_limit: RATE_LIMIT.into(),
                 rate_limit_policy: RATE_LIMIT_POLICY.into(),
                 x_request_id: rqctx.request_id.clone(),
+                access_control_allow_origin: None,
+                access_control_expose_headers: None,
             },
         ))))
     }
@@ -108,6 +112,8 @@ impl NetworkApi for BareApi {
                 rate_limit: RATE_LIMIT.into(),
                 rate_limit_policy: RATE_LIMIT_POLICY.into(),
                 x_request_id: rqctx.request_id.clone(),
+                access_control_allow_origin: None,
+                access_control_expose_headers: None,
             },
         ))))
     }
@@ -126,6 +132,8 @@ impl NetworkApi for BareApi {
                 rate_limit: RATE_LIMIT.into(),
                 rate_limit_policy: RATE_LIMIT_POLICY.into(),
                 x_request_id: rqctx.request_id.clone(),
+                access_control_allow_origin: None,
+                access_control_expose_headers: None,
             },
         ))))
     }
@@ -142,6 +150,8 @@ impl NetworkApi for BareApi {
             rate_limit: RATE_LIMIT.into(),
             rate_limit_policy: RATE_LIMIT_POLICY.into(),
             x_request_id: rqctx.request_id.clone(),
+            access_control_allow_origin: None,
+            access_control_expose_headers: None,
         };
         Ok(Reply(Ok(GetCustomersResponse::new(
             GetCustomersSuccess(CustomerPage {

@@ -31,6 +31,7 @@ async fn start_server(data_dir: &Path) -> Running {
         rate: RateLimitConfig::default(),
         body_limit: 262_144,
         connections: Default::default(),
+        cors_allow_origins: Vec::new(),
     };
     server::start(settings, network_server::telemetry::discard()).await.expect("the server starts")
 }

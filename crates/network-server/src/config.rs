@@ -99,6 +99,12 @@ pub struct ServerArgs {
     #[arg(long, env = "NETWORK_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", default_value_t = 60)]
     pub rate_limit_auth_failures_per_minute: u32,
 
+    /// An origin (`scheme://host[:port]`) allowed to call the API from a
+    /// browser (CORS). Repeatable; the variable takes a comma-separated list.
+    /// None (the default): no CORS header is ever sent.
+    #[arg(long = "cors-allow-origin", env = "NETWORK_CORS_ALLOW_ORIGINS", value_delimiter = ',')]
+    pub cors_allow_origins: Vec<String>,
+
     /// Largest accepted request body, in bytes (at most the contract's
     /// 10485760, which every schema-valid body fits; a lower value refuses
     /// some valid requests).

@@ -37,6 +37,8 @@ pub struct AppContext {
     pub body_limit: usize,
     /// A body must arrive whole within this time once the handler reads it (408).
     pub body_deadline: std::time::Duration,
+    /// The origins allowed to call from a browser (CORS headers on responses).
+    pub cors: crate::cors::Cors,
 }
 
 /// The server's implementation of the contract.
@@ -260,17 +262,25 @@ fn finish<T>(
     started: Instant,
     caller: &Caller,
     result: Result<T, AppError>,
-) -> Reply<T> {
+) -> Reply<T>
+where
+    T: SuccessHeaders,
+{
     let ctx = rqctx.context();
     let rate_headers = caller.rate.as_ref().map(RateStatus::headers).unwrap_or_default();
+    let request_headers = rqctx.request.headers();
     let (reply, status, problem) = match result {
-        Ok(success) => (Reply(Ok(success)), 0, None),
+        Ok(mut success) => {
+            ctx.cors.decorate(request_headers, success.headers_mut());
+            (Reply(Ok(success)), 0, None)
+        }
         Err(error) => {
             let problem = error.to_string();
             let mut api_error = ApiError::from(error);
             for (name, value) in rate_headers {
                 insert_header(&mut api_error.headers, name, &value);
             }
+            ctx.cors.decorate(request_headers, &mut api_error.headers);
             let status = api_error.status.as_u16();
             (Reply(Err(api_error)), status, Some(problem))
         }
@@ -302,6 +312,21 @@ fn finish<T>(
         "problem" => problem,
     );
     reply
+}
+
+/// Every success response has a header map (they all carry documented headers).
+trait SuccessHeaders {
+    fn headers_mut(&mut self) -> &mut http::HeaderMap;
+}
+
+impl<
+        T: dropshot::HttpCodedResponse,
+        H: schemars::JsonSchema + serde::Serialize + Send + Sync + 'static,
+    > SuccessHeaders for dropshot::HttpResponseHeaders<T, H>
+{
+    fn headers_mut(&mut self) -> &mut http::HeaderMap {
+        dropshot::HttpResponseHeaders::headers_mut(self)
+    }
 }
 
 fn success_status(operation: &str) -> u16 {
@@ -360,6 +385,8 @@ impl NetworkApi for NetworkServerImpl {
                     rate_limit,
                     rate_limit_policy,
                     x_request_id,
+                    access_control_allow_origin: None,
+                    access_control_expose_headers: None,
                 },
             ))
         }
@@ -399,6 +426,8 @@ impl NetworkApi for NetworkServerImpl {
                     rate_limit,
                     rate_limit_policy,
                     x_request_id,
+                    access_control_allow_origin: None,
+                    access_control_expose_headers: None,
                 },
             ))
         }
@@ -434,6 +463,8 @@ impl NetworkApi for NetworkServerImpl {
                     rate_limit,
                     rate_limit_policy,
                     x_request_id,
+                    access_control_allow_origin: None,
+                    access_control_expose_headers: None,
                 },
             ))
         }
@@ -464,7 +495,13 @@ impl NetworkApi for NetworkServerImpl {
                 Admitted::of(&rqctx, &caller);
             Ok(DeleteCustomerResponse::new(
                 DeleteCustomerSuccess,
-                DeleteCustomerResponseHeaders { rate_limit, rate_limit_policy, x_request_id },
+                DeleteCustomerResponseHeaders {
+                    rate_limit,
+                    rate_limit_policy,
+                    x_request_id,
+                    access_control_allow_origin: None,
+                    access_control_expose_headers: None,
+                },
             ))
         }
         .await;
@@ -491,7 +528,13 @@ impl NetworkApi for NetworkServerImpl {
                 Admitted::of(&rqctx, &caller);
             Ok(GetCustomersResponse::new(
                 GetCustomersSuccess(page_to_wire(&query, page)),
-                GetCustomersResponseHeaders { rate_limit, rate_limit_policy, x_request_id },
+                GetCustomersResponseHeaders {
+                    rate_limit,
+                    rate_limit_policy,
+                    x_request_id,
+                    access_control_allow_origin: None,
+                    access_control_expose_headers: None,
+                },
             ))
         }
         .await;

@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod docs;
 pub mod domain;
 pub mod error;

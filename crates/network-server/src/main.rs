@@ -164,6 +164,7 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
             max_connections: args.max_connections,
             shutdown_grace: args.shutdown_grace,
         },
+        cors_allow_origins: args.cors_allow_origins.clone(),
     };
     let running = server::start(settings, log.clone()).await.map_err(|error| error.to_string())?;
     let address = running.local_addr();

@@ -10,6 +10,7 @@ use std::time::Duration;
 use dropshot::{ApiDescription, ConfigConnections, ConfigDropshot, HttpServer, ServerBuilder};
 
 use crate::auth::{AuthConfig, Authenticator};
+use crate::cors::{self, Cors};
 use crate::docs;
 use crate::http::{AppContext, NetworkServerImpl};
 use crate::ops::{self, Metrics};
@@ -36,6 +37,8 @@ pub struct Settings {
     pub rate: RateLimitConfig,
     pub body_limit: usize,
     pub connections: ConnectionLimits,
+    /// Origins allowed to call the API from a browser (CORS); none: CORS off.
+    pub cors_allow_origins: Vec<String>,
 }
 
 /// Limits on connections and on how long a client may take to send.
@@ -123,6 +126,9 @@ pub fn api() -> ApiDescription<AppContext> {
     api.register(ops::openapi).expect("registers");
     api.register(docs::docs).expect("registers");
     api.register(docs::redoc_js).expect("registers");
+    api.register(cors::preflight_customers).expect("registers");
+    api.register(cors::preflight_customer).expect("registers");
+    api.register(cors::preflight_list).expect("registers");
     api
 }
 
@@ -171,6 +177,7 @@ impl Running {
 pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, StartError> {
     let limits = settings.connections;
     ensure_file_descriptors(limits.max_connections)?;
+    let cors = Cors::new(&settings.cors_allow_origins).map_err(StartError::Limits)?;
     let store = open_store(&settings.store).await?;
     let auth = Authenticator::new(settings.auth.clone())?;
     let limiter = Arc::new(RateLimiter::new(&settings.rate));
@@ -183,6 +190,7 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
         metrics: Metrics::default(),
         body_limit: settings.body_limit.min(CONTRACT_BODY_LIMIT),
         body_deadline: limits.body_deadline,
+        cors,
     };
     let config = ConfigDropshot {
         bind_address: settings.bind,

@@ -375,3 +375,127 @@ async fn head_answers_every_get_route_like_get_without_a_body() {
     assert!(allowed.contains(&"GET") && allowed.contains(&"HEAD"), "{allowed:?}");
     app.stop().await;
 }
+
+/// CORS: off by default (no `Access-Control-*` header at all); with an
+/// allowed origin, responses to it carry the documented CORS headers and its
+/// preflights are answered; other origins get none.
+#[tokio::test]
+async fn cors_is_off_by_default_and_answers_only_allowed_origins() {
+    let spec = spec();
+    let token = admin_token();
+    let http = reqwest::Client::new();
+    let cors_headers = |response: &reqwest::Response| -> Vec<String> {
+        response
+            .headers()
+            .keys()
+            .map(|name| name.as_str().to_string())
+            .filter(|name| name.starts_with("access-control-"))
+            .collect()
+    };
+    let off = spawn_app().await;
+    let id = off.create("Cors Inc.").await;
+    let one = format!("/network/customers/{id}");
+    let get = http
+        .get(off.url(&one))
+        .bearer_auth(&token)
+        .header("X-Servitly-Tenant", TENANT)
+        .header("Origin", "http://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 200);
+    assert!(cors_headers(&get).is_empty(), "off: {:?}", cors_headers(&get));
+    assert!(get.headers().get_all("vary").iter().all(|v| v != "Origin"));
+    let preflight = http
+        .request(Method::OPTIONS, off.url(&one))
+        .header("Origin", "http://app.example")
+        .header("Access-Control-Request-Method", "PUT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert!(cors_headers(&preflight).is_empty(), "off: {:?}", cors_headers(&preflight));
+    off.stop().await;
+
+    let on =
+        spawn_app_tuned(|settings| settings.cors_allow_origins = vec!["http://app.example".into()])
+            .await;
+    let id = on.create("Cors Inc.").await;
+    let one = format!("/network/customers/{id}");
+    for (origin, allowed) in [("http://app.example", true), ("http://evil.example", false)] {
+        let preflight = http
+            .request(Method::OPTIONS, on.url(&one))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "PUT")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization,x-servitly-tenant,if-match,content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204);
+        let header =
+            |name: &str| preflight.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+        if allowed {
+            assert_eq!(header("access-control-allow-origin").as_deref(), Some(origin));
+            assert_eq!(
+                header("access-control-allow-methods").as_deref(),
+                Some("GET, HEAD, PUT, DELETE")
+            );
+            assert_eq!(
+                header("access-control-allow-headers").as_deref(),
+                Some("Authorization, X-Servitly-Tenant, If-Match, Content-Type")
+            );
+        } else {
+            assert!(
+                cors_headers(&preflight).is_empty(),
+                "{origin}: {:?}",
+                cors_headers(&preflight)
+            );
+        }
+        for (method, status) in [(Method::GET, 200), (Method::PUT, 200)] {
+            let mut request = http
+                .request(method.clone(), on.url(&one))
+                .bearer_auth(&token)
+                .header("X-Servitly-Tenant", TENANT)
+                .header("Origin", origin);
+            if method == Method::PUT {
+                request = request.json(&serde_json::json!({"name": "Cors Inc."}));
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), status);
+            let got = response.headers().get("access-control-allow-origin").cloned();
+            if allowed {
+                assert_eq!(got.unwrap(), origin);
+                assert_eq!(
+                    response.headers()["access-control-expose-headers"],
+                    "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id"
+                );
+                let (documented, _) =
+                    documented(&spec, ONE, &method.as_str().to_ascii_lowercase(), status);
+                for name in cors_headers(&response) {
+                    assert!(
+                        documented.contains(&name),
+                        "{method} {status}: `{name}` is documented"
+                    );
+                }
+            } else {
+                assert!(got.is_none(), "{origin}");
+            }
+            assert!(response.headers().get_all("vary").iter().any(|v| v == "Origin"));
+        }
+        // An error response to an allowed origin is readable too (a 404 here).
+        let missing = http
+            .get(on.url("/network/customers/no-such-customer"))
+            .bearer_auth(&token)
+            .header("X-Servitly-Tenant", TENANT)
+            .header("Origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+        assert_eq!(missing.headers().get("access-control-allow-origin").is_some(), allowed);
+    }
+    on.stop().await;
+}

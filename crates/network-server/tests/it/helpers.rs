@@ -89,6 +89,7 @@ pub fn settings(data_dir: &std::path::Path, backend: &Backend, rate: &RateLimitC
         rate: rate.clone(),
         body_limit: 262_144,
         connections: Default::default(),
+        cors_allow_origins: Vec::new(),
     }
 }
 
