@@ -34,7 +34,7 @@ fn apply(customer: &mut Customer, details: CustomerDetails) -> Result<(), ApiErr
     let invalid = |_| ApiError::new(ErrorStatusCode::BAD_REQUEST, "invalid value");
     customer.name = String::from(details.name).parse().map_err(invalid)?;
     customer.country =
-        details.country.map(|c| String::from(c).parse()).transpose().map_err(invalid)?;
+        details.country.map(|c| c.to_string().parse()).transpose().map_err(invalid)?;
     customer.timezone =
         details.timezone.map(|t| String::from(t).parse()).transpose().map_err(invalid)?;
     customer.properties = details.properties.unwrap_or_else(|| Properties(Default::default()));

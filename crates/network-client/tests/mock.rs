@@ -32,7 +32,7 @@ async fn set_plan(
 ) -> Result<Customer, String> {
     let mut properties = customer.properties.clone();
     properties.0.insert("plan".to_string(), plan.parse().map_err(|e| format!("plan: {e}"))?);
-    let country = customer.country.as_deref().map(|country| country.parse());
+    let country = customer.country.map(|country| country.to_string().parse());
     let timezone = customer.timezone.as_deref().map(|timezone| timezone.parse());
     let details = CustomerDetails::builder()
         .name(customer.name.as_str())

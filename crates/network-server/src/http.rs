@@ -197,7 +197,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 
 fn draft_from(details: CustomerDetails) -> Result<CustomerDraft, ValidationError> {
     let name: String = details.name.into();
-    let country: Option<String> = details.country.map(Into::into);
+    let country: Option<String> = details.country.map(|country| country.to_string());
     let timezone: Option<String> = details.timezone.map(Into::into);
     let properties: Option<BTreeMap<String, String>> =
         details.properties.map(|p| p.0.into_iter().map(|(k, v)| (k, v.into())).collect());
