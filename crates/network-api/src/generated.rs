@@ -3660,13 +3660,13 @@ pub struct GetCustomersQueryParams {
     #[serde(default)]
     #[schemars(range(min = 1f64, max = 1000f64))]
     pub size: Option<i32>,
-    /// The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable, at most once per field (e.g. `sort=country,ASC&sort=name,DESC`); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
+    /// The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC` (or in lower case; without one, `ASC`). Repeatable, at most 3 terms; a field named again keeps its first term (e.g. `sort=country,ASC&sort=name,DESC`); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
     #[serde(rename = "sort")]
     #[serde(default)]
     #[schemars(
         with = "Option < String >",
         length(max = 22u64),
-        regex(pattern = "^(name|country|creationTimestamp),(ASC|DESC)$")
+        regex(pattern = "^(name|country|creationTimestamp)(,(ASC|DESC|asc|desc))?$")
     )]
     pub sort: Option<Vec<String>>,
     /// The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with).

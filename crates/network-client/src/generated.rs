@@ -3386,12 +3386,14 @@ pub mod types {
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
-                ::regress::Regex::new("^(name|country|creationTimestamp),(ASC|DESC)$")
+                ::regress::Regex::new(
+                        "^(name|country|creationTimestamp)(,(ASC|DESC|asc|desc))?$",
+                    )
                     .unwrap()
             });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^(name|country|creationTimestamp),(ASC|DESC)$\""
+                    "doesn't match pattern \"^(name|country|creationTimestamp)(,(ASC|DESC|asc|desc))?$\""
                         .into(),
                 );
             }
@@ -4573,7 +4575,7 @@ Arguments:
 - `search_field`: The field `searchText` applies to.
 - `search_text`: The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with).
 - `size`: The number of customers per page (1 to 1000).
-- `sort`: The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable, at most once per field (e.g. `sort=country,ASC&sort=name,DESC`); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
+- `sort`: The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC` (or in lower case; without one, `ASC`). Repeatable, at most 3 terms; a field named again keeps its first term (e.g. `sort=country,ASC&sort=name,DESC`); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
 - `x_servitly_tenant`: The name of the target tenant (e.g. acme).
 ```ignore
 let response = client.get_customers()

@@ -545,6 +545,9 @@ impl NetworkApi for NetworkServerImpl {
 /// The spec's `maxLength` of the `name` filter: `eq;` and a name of at most 255.
 const MAX_NAME_FILTER_CHARS: usize = 258;
 
+/// The spec's `maxItems` of `sort`: one term per sortable field.
+const MAX_SORT_TERMS: usize = 3;
+
 /// Validates the list parameters.
 fn list_query(params: GetCustomersQueryParams) -> Result<ListQuery, AppError> {
     let page = params.page.unwrap_or(0);
@@ -555,8 +558,16 @@ fn list_query(params: GetCustomersQueryParams) -> Result<ListQuery, AppError> {
     if !(1..=1000).contains(&size) {
         return Err(ValidationError::new("size", format!("must be 1 to 1000 (got {size})")).into());
     }
+    let terms = params.sort.unwrap_or_default();
+    if terms.len() > MAX_SORT_TERMS {
+        return Err(ValidationError::new(
+            "sort",
+            format!("at most {MAX_SORT_TERMS} terms (got {})", terms.len()),
+        )
+        .into());
+    }
     let mut sort: Vec<(SortField, Direction)> = Vec::new();
-    for item in params.sort.unwrap_or_default() {
+    for item in terms {
         let (field, direction) = item.split_once(',').unwrap_or((item.as_str(), "ASC"));
         let field = match field {
             "name" => SortField::Name,
@@ -581,14 +592,11 @@ fn list_query(params: GetCustomersQueryParams) -> Result<ListQuery, AppError> {
                 .into())
             }
         };
-        if sort.iter().any(|(seen, _)| *seen == field) {
-            return Err(ValidationError::new(
-                "sort",
-                format!("at most one term per field (`{item}` repeats a field)"),
-            )
-            .into());
+        // A field already sorted on keeps its first term (the spec cannot
+        // state uniqueness per field, so a repeat is not an error).
+        if !sort.iter().any(|(seen, _)| *seen == field) {
+            sort.push((field, direction));
         }
-        sort.push((field, direction));
     }
     if let Some(filter) = &params.name {
         if filter.chars().count() > MAX_NAME_FILTER_CHARS {
