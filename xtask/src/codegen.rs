@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use serde_json::Value;
 
-use crate::{emit_api, emit_client, GenError};
+use crate::{
+    emit_api, emit_client, openapi_model, Effect, GenError, GenErrors, OperationRef, Warning,
+};
 
 /// The command that regenerates every file; stamped on each generated file's first line.
 pub const REGENERATE: &str = "cargo xtask generate";
@@ -34,10 +36,16 @@ pub struct Job {
     pub trait_name: String,
     pub api_out: PathBuf,
     pub client_out: PathBuf,
-    /// The client's httpmock extension, if the job has one.
+    /// The client's httpmock extension, if the job has one, and the Rust
+    /// path of the client it extends (`crate` inside the client crate).
     pub mock_out: Option<PathBuf>,
+    pub mock_client_path: String,
     /// The CLI's generated source, if the job has a CLI crate.
     pub cli: Option<CliJob>,
+    /// Where the job's warnings are written (fixtures: a drift-checked list).
+    pub skips_out: Option<PathBuf>,
+    /// Whether every warning is an error (the published specs).
+    pub strict: bool,
 }
 
 /// Where a CLI is written and which client crate it drives.
@@ -72,10 +80,13 @@ pub fn jobs(root: &Path) -> Result<Vec<Job>, String> {
             api_out: root.join(format!("crates/{name}-api/src/generated.rs")),
             client_out: root.join(format!("crates/{name}-client/src/generated.rs")),
             mock_out: Some(root.join(format!("crates/{name}-client/src/mock.rs"))),
+            mock_client_path: "crate".to_string(),
             cli: cli_crate.is_dir().then(|| CliJob {
                 out: cli_crate.join("src/generated.rs"),
                 client_crate: format!("{}_client", name.to_snake_case()),
             }),
+            skips_out: None,
+            strict: true,
             spec,
         });
     }
@@ -85,8 +96,11 @@ pub fn jobs(root: &Path) -> Result<Vec<Job>, String> {
             trait_name: format!("{}Api", name.to_upper_camel_case()),
             api_out: root.join(format!("xtask/fixtures/src/{name}/api.rs")),
             client_out: root.join(format!("xtask/fixtures/src/{name}/client.rs")),
-            mock_out: None,
+            mock_out: Some(root.join(format!("xtask/fixtures/src/{name}/mock.rs"))),
+            mock_client_path: format!("crate::{name}::client"),
             cli: None,
+            skips_out: Some(root.join(format!("xtask/fixtures/src/{name}/warnings.txt"))),
+            strict: false,
             spec,
         });
     }
@@ -107,18 +121,47 @@ fn stem(path: &Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// Runs every job: writes stale files (or, in check mode, reports them all).
+/// Options of one `cargo xtask generate` run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    pub mode: Mode,
+    /// Every warning (a skipped or partial operation) is an error, for every
+    /// spec. The published specs (`openapi/`) are always generated strictly.
+    pub strict: bool,
+}
+
+/// Runs every job: writes stale files (or, in check mode, reports them all),
+/// prints every warning, and fails on every error of every spec at once.
 pub fn run(mode: Mode) -> Result<(), String> {
+    run_with(Options { mode, strict: false })
+}
+
+/// [`run`] with options.
+pub fn run_with(options: Options) -> Result<(), String> {
     let root = workspace_root();
     let mut stale = Vec::new();
+    let mut errors = Vec::new();
     for job in jobs(&root)? {
-        let files =
-            generate(&job).map_err(|error| format!("{}: {error}", relative(&root, &job.spec)))?;
-        for (path, contents) in files {
-            if let Err(diff) = ensure_file_contents(&root, &path, &contents, mode) {
-                stale.push(diff);
+        let spec_name = relative(&root, &job.spec);
+        let strict = options.strict || job.strict;
+        match generate_job(&job, strict) {
+            Ok((files, warnings)) => {
+                for warning in &warnings {
+                    eprintln!("warning: {spec_name}: {warning}");
+                }
+                for (path, contents) in files {
+                    if let Err(diff) = ensure_file_contents(&root, &path, &contents, options.mode) {
+                        stale.push(diff);
+                    }
+                }
+            }
+            Err(job_errors) => {
+                errors.extend(job_errors.0.iter().map(|error| format!("{spec_name}: {error}")))
             }
         }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("\n"));
     }
     if stale.is_empty() {
         Ok(())
@@ -127,35 +170,171 @@ pub fn run(mode: Mode) -> Result<(), String> {
     }
 }
 
+/// A file to write: its path and contents.
+pub type GeneratedFile = (PathBuf, String);
+
 /// Generates every file of a job (path and contents, formatted and stamped).
-pub fn generate(job: &Job) -> Result<Vec<(PathBuf, String)>, GenError> {
+pub fn generate(job: &Job) -> Result<Vec<GeneratedFile>, GenErrors> {
+    generate_job(job, job.strict).map(|(files, _)| files)
+}
+
+/// Every file of a job and the warnings; with `strict`, warnings are errors.
+pub fn generate_job(
+    job: &Job,
+    strict: bool,
+) -> Result<(Vec<GeneratedFile>, Vec<Warning>), GenErrors> {
     let text = std::fs::read_to_string(&job.spec)
         .map_err(|error| GenError::new("#", format!("cannot read: {error}")))?;
     let spec: Value = serde_json::from_str(&text)
         .map_err(|error| GenError::new("#", format!("not valid JSON: {error}")))?;
-    let (api, client) = generate_from_value(&spec, &job.trait_name)?;
-    let mut files = vec![(job.api_out.clone(), api), (job.client_out.clone(), client)];
+    let generated = generate_from_value(&spec, &job.trait_name)?;
+    let mut warnings = generated.warnings;
+    let mut files =
+        vec![(job.api_out.clone(), generated.api), (job.client_out.clone(), generated.client)];
     if let Some(mock_out) = &job.mock_out {
-        files.push((mock_out.clone(), format_file(emit_client::emit_mock(&spec)?)?));
+        let (tokens, mut skipped) = emit_client::emit_per_operation(
+            &generated.client_view,
+            &generated.operations,
+            Effect::SkippedInMocks,
+            &|view| emit_client::emit_mock_for(view, &job.mock_client_path),
+        )?;
+        warnings.append(&mut skipped);
+        files.push((mock_out.clone(), format_file(tokens)?));
     }
     if let Some(cli) = &job.cli {
-        files.push((
-            cli.out.clone(),
-            format_file(emit_client::emit_cli(&spec, &cli.client_crate)?)?,
+        let client_crate = cli.client_crate.clone();
+        let (tokens, mut skipped) = emit_client::emit_per_operation(
+            &generated.client_view,
+            &generated.operations,
+            Effect::SkippedInCli,
+            &move |view| emit_client::emit_cli(view, &client_crate),
+        )?;
+        warnings.append(&mut skipped);
+        files.push((cli.out.clone(), format_file(tokens)?));
+    }
+    if let Some(skips_out) = &job.skips_out {
+        let mut text = format!(
+            "# Generated by `{REGENERATE}`, do not edit by hand.\n# The warnings for {}:\n",
+            job.spec.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        );
+        for warning in &warnings {
+            text.push_str(&format!("{warning}\n"));
+        }
+        files.push((skips_out.clone(), text));
+    }
+    if strict && !warnings.is_empty() {
+        return Err(GenErrors(
+            warnings
+                .into_iter()
+                .map(|warning| {
+                    let message = format!(
+                        "(strict) {} {}: {}",
+                        warning.operation,
+                        warning.effect.describe(),
+                        warning.error.message
+                    );
+                    GenError::new(warning.error.pointer.clone(), message)
+                        .construct(warning.error.construct.clone())
+                })
+                .collect(),
         ));
     }
-    Ok(files)
+    Ok((files, warnings))
 }
 
-/// Generates the API and client sources of a spec given as JSON.
-pub fn generate_from_value(spec: &Value, trait_name: &str) -> Result<(String, String), GenError> {
-    let api = emit_api::emit(spec, trait_name)?;
-    let client = emit_client::emit(spec)?;
-    Ok((format_file(api)?, format_file(client)?))
+/// What one spec generates, before formatting decisions of the job.
+pub struct Generated {
+    /// The API crate's source, formatted.
+    pub api: String,
+    /// The client's source, formatted.
+    pub client: String,
+    /// Operations skipped or generated in part.
+    pub warnings: Vec<Warning>,
+    /// The operations generated (in the trait and the client): pointer and name, in spec order.
+    pub operations: Vec<(String, OperationRef)>,
+    /// The spec the client was generated from (see [`emit_client::client_view`]).
+    pub client_view: Value,
+}
+
+/// Generates the API and client sources of a spec given as JSON: every
+/// operation both the trait and the client can express.
+pub fn generate_from_value(spec: &Value, trait_name: &str) -> Result<Generated, GenErrors> {
+    let mut model = openapi_model::read(spec)?;
+    let mut warnings = std::mem::take(&mut model.warnings);
+    loop {
+        let api = emit_api::emit(&model, trait_name)?;
+        let (view, notes) = emit_client::client_view(spec, &api.emitted, &api.schemas);
+        let client = match emit_client::emit(&view) {
+            Ok(client) => client,
+            Err(error) => {
+                let candidates: Vec<String> = model
+                    .operations
+                    .iter()
+                    .map(|op| op.pointer.clone())
+                    .filter(|p| api.emitted.contains(p))
+                    .collect();
+                let failing = emit_client::failing_operations(&view, &candidates, &|view| {
+                    emit_client::emit(view)
+                });
+                if failing.is_empty() {
+                    return Err(error.into());
+                }
+                for (pointer, error) in failing {
+                    let Some(index) = model.operations.iter().position(|op| op.pointer == pointer)
+                    else {
+                        continue;
+                    };
+                    let operation = model.operations.remove(index);
+                    warnings.push(Warning {
+                        operation: operation.reference(),
+                        effect: Effect::Skipped,
+                        error: GenError::new(
+                            pointer,
+                            format!("the client cannot be generated: {}", error.message),
+                        )
+                        .construct(progenitor_construct(&error.message)),
+                    });
+                }
+                continue;
+            }
+        };
+        warnings.extend(api.warnings);
+        for (pointer, note) in notes {
+            if let Some(operation) = model.operations.iter().find(|op| op.pointer == pointer) {
+                warnings.push(Warning {
+                    operation: operation.reference(),
+                    effect: Effect::Partial,
+                    error: note,
+                });
+            }
+        }
+        let generated: Vec<&openapi_model::Operation> =
+            model.operations.iter().filter(|op| api.emitted.contains(&op.pointer)).collect();
+        warnings.sort_by(|a, b| {
+            (&a.operation.path, &a.operation.method, a.effect).cmp(&(
+                &b.operation.path,
+                &b.operation.method,
+                b.effect,
+            ))
+        });
+        return Ok(Generated {
+            api: format_file(api.tokens)?,
+            client: format_file(client)?,
+            warnings,
+            operations: generated.iter().map(|op| (op.pointer.clone(), op.reference())).collect(),
+            client_view: view,
+        });
+    }
+}
+
+/// A short name for a progenitor failure (its message up to the first `:` or `(`).
+fn progenitor_construct(message: &str) -> String {
+    let head = message.split([':', '(', '{']).next().unwrap_or(message).trim();
+    format!("progenitor: {}", head.chars().take(60).collect::<String>())
 }
 
 /// Formats tokens with prettyplease (independent of the installed rustfmt) and stamps them.
-fn format_file(tokens: proc_macro2::TokenStream) -> Result<String, GenError> {
+pub fn format_file(tokens: proc_macro2::TokenStream) -> Result<String, GenError> {
     let file: syn::File = syn::parse2(tokens)
         .map_err(|error| GenError::new("#", format!("generated code does not parse: {error}")))?;
     Ok(format!(
@@ -230,7 +409,8 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(&job.spec).unwrap()).unwrap();
         spec["components"]["schemas"]["CustomerDetails"]["properties"]["vatNumber"] =
             serde_json::json!({"type": "string", "description": "The VAT number."});
-        let (api, client) = generate_from_value(&spec, &job.trait_name).unwrap();
+        let generated = generate_from_value(&spec, &job.trait_name).unwrap();
+        let (api, client) = (generated.api, generated.client);
         assert!(api.contains("pub vat_number:"), "the new field reaches the trait's types");
         assert!(client.contains("pub vat_number:"), "the new field reaches the client");
         let stale = ensure_file_contents(&root, &job.api_out, &api, Mode::Check).unwrap_err();

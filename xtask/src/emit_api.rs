@@ -15,31 +15,82 @@ use quote::quote;
 use serde_json::Value;
 use typify::{TypeSpace, TypeSpaceSettings};
 
-use crate::openapi_model::{self, ApiModel, Location, Operation, Param};
-use crate::{no_panic, pointer_segment, schema, GenError};
+use crate::openapi_model::{
+    self, ApiModel, BodyKind, ErrorBody, Location, Operation, Param, SuccessBody,
+};
+use crate::{no_panic, pointer_segment, schema, Effect, GenError, GenErrors, Warning};
 
 /// The request body limit used when the spec gives none (dropshot's own is 1 KiB).
 pub const DEFAULT_BODY_MAX_BYTES: u64 = 256 * 1024;
 
 const SUPPORT: &str = include_str!("templates/support.rs");
 
-/// Generates the API crate's `generated.rs` contents (unformatted tokens).
-pub fn emit(spec: &Value, trait_name: &str) -> Result<TokenStream, GenError> {
-    let model = openapi_model::read(spec)?;
-    let mut emitter = Emitter::new(&model)?;
+/// The API crate's `generated.rs` (unformatted tokens), the operations it
+/// contains, and the operations it had to leave out.
+pub struct ApiOutput {
+    pub tokens: TokenStream,
+    /// The pointers (`#/paths/~1a/get`) of the operations in the trait.
+    pub emitted: BTreeSet<String>,
+    /// The component schemas the trait's types module has.
+    pub schemas: BTreeSet<String>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Generates the API crate's `generated.rs` contents for the model's
+/// operations; an operation the emitter cannot express is skipped with a warning.
+pub fn emit(model: &ApiModel, trait_name: &str) -> Result<ApiOutput, GenErrors> {
+    let (mut emitter, bad_schemas) = Emitter::new(model)?;
     let mut items = Vec::new();
     let mut methods = Vec::new();
+    let mut warnings = Vec::new();
+    let mut emitted = BTreeSet::new();
+    let primary = primary_error_schema(model);
     for operation in &model.operations {
-        let (op_items, method) = emitter.operation(operation)?;
-        items.push(op_items);
-        methods.push(method);
+        let skip = |error: GenError| Warning {
+            operation: operation.reference(),
+            effect: Effect::Skipped,
+            error,
+        };
+        let refs = openapi_model::operation_schema_refs(operation, &emitter.schemas);
+        if let Some((name, error)) =
+            refs.iter().find_map(|name| bad_schemas.get(name).map(|e| (name, e)))
+        {
+            warnings.push(skip(
+                GenError::new(
+                    error.pointer.clone(),
+                    format!(
+                        "uses the schema `{name}`, which typify cannot generate: {}",
+                        error.message
+                    ),
+                )
+                .construct(error.construct_or_message().to_string()),
+            ));
+            continue;
+        }
+        match emitter.operation(operation, primary.as_deref()) {
+            Ok((op_items, method, mut partial)) => {
+                warnings.extend(operation.partial.iter().map(|error| Warning {
+                    operation: operation.reference(),
+                    effect: Effect::Partial,
+                    error: error.clone(),
+                }));
+                items.push(op_items);
+                methods.push(method);
+                emitted.insert(operation.pointer.clone());
+                warnings.append(&mut partial);
+            }
+            Err(error) => warnings.push(skip(error)),
+        }
     }
-    let types = emitter.types_with_spec_schemas(&model)?;
-    let error_body = emitter.schema_type(
-        &format!("#/components/schemas/{}", pointer_segment(&model.error_schema)),
-        &serde_json::json!({ "$ref": format!("{}{}", schema::SCHEMA_REF_PREFIX, model.error_schema) }),
-        &model.error_schema,
-    )?;
+    let types = emitter.types_with_spec_schemas(model, &bad_schemas)?;
+    let error_body = match &primary {
+        Some(name) => emitter.schema_type(
+            &format!("#/components/schemas/{}", pointer_segment(name)),
+            &serde_json::json!({ "$ref": format!("{}{}", schema::SCHEMA_REF_PREFIX, name) }),
+            name,
+        )?,
+        None => quote!(::dropshot::HttpErrorResponseBody),
+    };
     let support: TokenStream = SUPPORT
         .replace("__ErrorBody__", &error_body.to_string())
         .parse()
@@ -52,7 +103,7 @@ pub fn emit(spec: &Value, trait_name: &str) -> Result<TokenStream, GenError> {
         trait_name.to_snake_case(),
         trait_name.to_snake_case()
     );
-    Ok(quote! {
+    let tokens = quote! {
         #[allow(clippy::all, unused_imports, dead_code, missing_docs)]
         pub mod types {
             #types
@@ -70,7 +121,35 @@ pub fn emit(spec: &Value, trait_name: &str) -> Result<TokenStream, GenError> {
 
             #(#methods)*
         }
-    })
+    };
+    let schemas = model
+        .schemas
+        .iter()
+        .map(|(name, _)| name.clone())
+        .filter(|name| !bad_schemas.contains_key(name))
+        .collect();
+    Ok(ApiOutput { tokens, emitted, schemas, warnings })
+}
+
+/// The error schema [`ApiError`] publishes: the component schema that most
+/// operations' error responses share (`None`: dropshot's own error shape).
+fn primary_error_schema(model: &ApiModel) -> Option<String> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for operation in &model.operations {
+        if let ErrorBody::Schemas(schemas) = &operation.error {
+            if let [single] = schemas.as_slice() {
+                if let Some(name) = single
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix(schema::SCHEMA_REF_PREFIX))
+                {
+                    *counts.entry(name.to_string()).or_default() += 1;
+                }
+            }
+        }
+    }
+    let best = counts.values().copied().max()?;
+    counts.into_iter().find(|(_, count)| *count == best).map(|(name, _)| name)
 }
 
 struct Emitter {
@@ -79,43 +158,82 @@ struct Emitter {
     schemas: BTreeMap<String, Value>,
 }
 
+fn type_space_settings(renames: &[(String, String)]) -> TypeSpaceSettings {
+    let mut settings = TypeSpaceSettings::default();
+    for (from, to) in renames {
+        settings.with_patch(from, typify::TypeSpacePatch::default().with_rename(to));
+    }
+    settings
+        .with_type_mod("types")
+        .with_struct_builder(false)
+        .with_derive("::schemars::JsonSchema".to_string())
+        .with_derive("PartialEq".to_string())
+        .with_map_type("::std::collections::BTreeMap");
+    settings
+}
+
 impl Emitter {
-    fn new(model: &ApiModel) -> Result<Self, GenError> {
-        let mut settings = TypeSpaceSettings::default();
-        settings
-            .with_type_mod("types")
-            .with_struct_builder(false)
-            .with_derive("::schemars::JsonSchema".to_string())
-            .with_derive("PartialEq".to_string())
-            .with_map_type("::std::collections::BTreeMap");
-        let mut type_space = TypeSpace::new(&settings);
+    /// typify's type space for the component schemas, and the schemas typify
+    /// fails on (each found by trying it, with the schemas it refers to, alone).
+    fn new(model: &ApiModel) -> Result<(Self, BTreeMap<String, GenError>), GenErrors> {
         let known: BTreeSet<String> = model.schemas.iter().map(|(name, _)| name.clone()).collect();
+        let schemas: BTreeMap<String, Value> = model.schemas.iter().cloned().collect();
         let mut definitions = Vec::new();
-        for (name, value) in &model.schemas {
-            let pointer = format!("#/components/schemas/{}", pointer_segment(name));
-            definitions.push((name.clone(), schema::to_json_schema(&pointer, value, &known)?));
+        for (name, value) in schema::without_colliding_titles(&model.schemas) {
+            let pointer = format!("#/components/schemas/{}", pointer_segment(&name));
+            definitions.push((name.clone(), schema::to_json_schema(&pointer, &value, &known)?));
         }
-        no_panic("#/components/schemas", || {
-            type_space
-                .add_ref_types(definitions)
-                .map_err(|error| GenError::new("#/components/schemas", format!("typify: {error}")))
-        })?;
-        Ok(Self { type_space, known, schemas: model.schemas.iter().cloned().collect() })
+        let mut bad = BTreeMap::new();
+        let renames = schema::reserved_renames(known.iter());
+        let try_add = |definitions: Vec<(String, schemars::schema::Schema)>| {
+            let mut type_space = TypeSpace::new(&type_space_settings(&renames));
+            no_panic("#/components/schemas", || {
+                type_space.add_ref_types(definitions).map_err(|error| {
+                    GenError::new("#/components/schemas", format!("typify: {error}"))
+                })
+            })
+            .map(|()| type_space)
+        };
+        let type_space = match try_add(definitions.clone()) {
+            Ok(type_space) => type_space,
+            Err(_) => {
+                for (name, _) in &definitions {
+                    let closure = openapi_model::schema_closure([name.clone()], &schemas);
+                    let subset: Vec<_> =
+                        definitions.iter().filter(|(n, _)| closure.contains(n)).cloned().collect();
+                    if let Err(error) = try_add(subset) {
+                        let pointer = format!("#/components/schemas/{}", pointer_segment(name));
+                        let message = error.message.clone();
+                        let error = GenError::new(&pointer, message).construct("typify failure");
+                        let error = blame_enum(error, &pointer, &schemas[name], &schemas);
+                        bad.insert(name.clone(), error);
+                    }
+                }
+                let good: Vec<_> =
+                    definitions.into_iter().filter(|(n, _)| !bad.contains_key(n)).collect();
+                try_add(good).map_err(GenErrors::from)?
+            }
+        };
+        Ok((Self { type_space, known, schemas }, bad))
     }
 
     /// typify's types, where each component schema's type publishes the spec's
     /// own schema (a hand-emitted `JsonSchema` impl instead of the derive, which
     /// would lose constraints such as `maxLength`, `pattern` and `maxProperties`).
-    fn types_with_spec_schemas(&mut self, model: &ApiModel) -> Result<TokenStream, GenError> {
+    fn types_with_spec_schemas(
+        &mut self,
+        model: &ApiModel,
+        bad_schemas: &BTreeMap<String, GenError>,
+    ) -> Result<TokenStream, GenError> {
         let mut impls = Vec::new();
         let mut component_idents = BTreeSet::new();
         let mut component_schemas = BTreeMap::new();
         for (name, value) in &model.schemas {
+            if bad_schemas.contains_key(name) {
+                continue;
+            }
             let pointer = format!("#/components/schemas/{}", pointer_segment(name));
-            let reference =
-                serde_json::json!({ "$ref": format!("{}{name}", schema::SCHEMA_REF_PREFIX) });
-            let ty = self.schema_type(&pointer, &reference, name)?;
-            let local = ty.to_string().rsplit(' ').next().unwrap_or_default().to_string();
+            let local = self.component_name(&pointer, name)?;
             component_idents.insert(local.clone());
             component_schemas.insert(local.clone(), value);
             let local = ident(&local);
@@ -128,21 +246,15 @@ impl Emitter {
             );
             let mut registrations = Vec::new();
             for target in referenced {
-                let target_ty = self.schema_type(
-                    &pointer,
-                    &serde_json::json!({ "$ref": format!("{}{target}", schema::SCHEMA_REF_PREFIX) }),
-                    &target,
-                )?;
-                let target_local =
-                    ident(target_ty.to_string().rsplit(' ').next().unwrap_or_default());
+                let target_local = ident(&self.component_name(&pointer, &target)?);
                 registrations.push(quote!(let _ = generator.subschema_for::<#target_local>();));
             }
             let generator_arg =
                 if registrations.is_empty() { quote!(_generator) } else { quote!(generator) };
             impls.push(quote! {
                 impl ::schemars::JsonSchema for #local {
-                    fn schema_name() -> String {
-                        #name.to_string()
+                    fn schema_name() -> ::std::string::String {
+                        ::std::string::ToString::to_string(#name)
                     }
 
                     fn json_schema(#generator_arg: &mut ::schemars::r#gen::SchemaGenerator) -> ::schemars::schema::Schema {
@@ -155,6 +267,19 @@ impl Emitter {
         let mut file: syn::File = syn::parse2(self.type_space.to_stream()).map_err(|error| {
             GenError::new("#/components/schemas", format!("typify output does not parse: {error}"))
         })?;
+        // typify writes its own `JsonSchema` impl for some types (integer
+        // enums); ours, with the spec's schema, replaces it.
+        file.items.retain(|item| {
+            let syn::Item::Impl(item) = item else { return true };
+            let is_json_schema = item.trait_.as_ref().is_some_and(|(_, path, _)| {
+                path.segments.last().is_some_and(|last| last.ident == "JsonSchema")
+            });
+            let self_name = match &*item.self_ty {
+                syn::Type::Path(path) => path.path.segments.last().map(|s| s.ident.to_string()),
+                _ => None,
+            };
+            !(is_json_schema && self_name.is_some_and(|name| component_idents.contains(&name)))
+        });
         for item in &mut file.items {
             if let syn::Item::Struct(item) = item {
                 if let Some(schema) = component_schemas.get(&item.ident.to_string()) {
@@ -192,6 +317,23 @@ impl Emitter {
         Ok(quote!(#file #(#impls)*))
     }
 
+    /// The name typify gave a component schema's type.
+    fn component_name(&mut self, pointer: &str, name: &str) -> Result<String, GenError> {
+        let reference =
+            serde_json::json!({ "$ref": format!("{}{name}", schema::SCHEMA_REF_PREFIX) });
+        let converted = schema::to_json_schema(pointer, &reference, &self.known)?;
+        let type_space = &mut self.type_space;
+        no_panic(pointer, || {
+            let id = type_space
+                .add_type(&converted)
+                .map_err(|error| GenError::new(pointer, format!("typify: {error}")))?;
+            let ty = type_space
+                .get_type(&id)
+                .map_err(|error| GenError::new(pointer, format!("typify: {error}")))?;
+            Ok(ty.name())
+        })
+    }
+
     /// The Rust type of a schema, generated by typify (named after `hint` when inline).
     fn schema_type(
         &mut self,
@@ -210,6 +352,7 @@ impl Emitter {
                 .map_err(|error| GenError::new(pointer, format!("typify: {error}")))?;
             Ok(ty.ident())
         })
+        .map_err(|error| blame_enum(error, pointer, value, &self.schemas))
     }
 
     /// The field type and schemars attributes of a parameter or header schema.
@@ -228,34 +371,41 @@ impl Emitter {
                 .ok_or_else(|| GenError::new(&items_pointer, "an array parameter needs `items`"))?
                 .clone();
             let item = self.scalar_field(&items_pointer, &items, hint)?;
-            if item.is_array {
+            if item.array.is_some() {
                 return Err(GenError::new(
                     items_pointer,
                     "arrays of arrays are not supported in parameters",
-                ));
+                )
+                .construct("array of arrays parameter"));
             }
             // dropshot accepts only scalar query parameters, so an array parameter
             // is published with its item's schema (`params_struct` adds the
             // `schemars(with = ...)`; the conformance test knows); the generated
-            // `TryFrom` collects the repeated keys into the `Vec`.
+            // `TryFrom` collects the repeated keys into the `Vec` and checks
+            // `minItems`/`maxItems`.
             let item_ty = item.ty;
-            let validation = item.validation;
-            let _ = array_validation(&resolved);
             return Ok(ScalarField {
                 ty: quote!(Vec<#item_ty>),
-                validation,
-                parse_with_from_str: false,
-                is_array: true,
+                validation: item.validation,
+                parse_with_from_str: item.parse_with_from_str,
+                array: Some(ArrayField {
+                    item_ty,
+                    min_items: resolved.get("minItems").and_then(Value::as_u64),
+                    max_items: resolved.get("maxItems").and_then(Value::as_u64),
+                }),
+                is_string: false,
             });
         }
         let is_reference = value.get("$ref").is_some();
-        if is_reference || resolved.get("enum").is_some() {
+        let is_composition = ["oneOf", "anyOf", "allOf"].iter().any(|k| resolved.get(*k).is_some());
+        if is_reference || is_composition || resolved.get("enum").is_some() {
             let ty = self.schema_type(pointer, value, hint)?;
             return Ok(ScalarField {
                 ty,
                 validation: Vec::new(),
                 parse_with_from_str: false,
-                is_array: false,
+                array: None,
+                is_string: false,
             });
         }
         let format = resolved.get("format").and_then(Value::as_str).unwrap_or_default();
@@ -263,7 +413,13 @@ impl Emitter {
             ("string", "uuid") => (quote!(::uuid::Uuid), false),
             ("string", "date-time") => (quote!(::chrono::DateTime<::chrono::Utc>), false),
             ("string", _) => (quote!(String), false),
+            ("integer", "int8") => (quote!(i8), true),
+            ("integer", "int16") => (quote!(i16), true),
             ("integer", "int32") => (quote!(i32), true),
+            ("integer", "uint8") => (quote!(u8), true),
+            ("integer", "uint16") => (quote!(u16), true),
+            ("integer", "uint32") => (quote!(u32), true),
+            ("integer", "uint64" | "uint") => (quote!(u64), true),
             ("integer", _) => (quote!(i64), true),
             ("number", "float") => (quote!(f32), true),
             ("number", _) => (quote!(f64), true),
@@ -272,14 +428,16 @@ impl Emitter {
                 return Err(GenError::new(
                     pointer,
                     format!("a parameter or header of type `{kind}` is not supported"),
-                ))
+                )
+                .construct(format!("parameter of type `{kind}`")))
             }
         };
         Ok(ScalarField {
             ty,
             validation: scalar_validation(&resolved),
             parse_with_from_str,
-            is_array: false,
+            array: None,
+            is_string: kind == "string" && !["uuid", "date-time"].contains(&format),
         })
     }
 
@@ -294,10 +452,24 @@ impl Emitter {
         }
     }
 
-    fn operation(&mut self, operation: &Operation) -> Result<(TokenStream, TokenStream), GenError> {
-        let base = operation.operation_id.to_upper_camel_case();
+    /// The items (parameter structs, response and error types) and the trait
+    /// method of one operation, and the warnings for what it leaves out.
+    fn operation(
+        &mut self,
+        operation: &Operation,
+        primary_error: Option<&str>,
+    ) -> Result<(TokenStream, TokenStream, Vec<Warning>), GenError> {
+        let base = operation.type_base.as_str();
         let mut items = Vec::new();
         let mut args = Vec::new();
+        let mut warnings = Vec::new();
+        if operation.method == "TRACE" {
+            return Err(GenError::new(
+                &operation.pointer,
+                "dropshot serves no TRACE operations: remove it or use another method",
+            )
+            .construct("TRACE method"));
+        }
 
         for (location, suffix, extractor, arg) in [
             (Location::Path, "PathParams", quote!(::dropshot::Path), "path"),
@@ -310,29 +482,43 @@ impl Emitter {
                 continue;
             }
             let struct_ident = ident(&format!("{base}{suffix}"));
-            items.push(self.params_struct(&struct_ident, &base, location, &params)?);
+            items.push(self.params_struct(&struct_ident, operation, location, &params)?);
             let arg = ident(arg);
             args.push(quote!(#arg: Deferred<#extractor<#struct_ident>>));
         }
 
         let mut body_limit = None;
+        let mut content_type = None;
         if let Some(body) = &operation.body {
-            let body_ty = self.schema_type(
-                &format!("{}/content", body.pointer),
-                &body.schema,
-                &format!("{base}Body"),
-            )?;
-            args.push(if body.required {
-                quote!(body: JsonBody<#body_ty>)
-            } else {
-                quote!(body: OptionalJsonBody<#body_ty>)
-            });
+            let content_pointer =
+                format!("{}/content/{}/schema", body.pointer, pointer_segment(&body.media_type));
+            match body.kind {
+                BodyKind::Json => {
+                    let body_ty =
+                        self.schema_type(&content_pointer, &body.schema, &format!("{base}Body"))?;
+                    args.push(if body.required {
+                        quote!(body: JsonBody<#body_ty>)
+                    } else {
+                        quote!(body: OptionalJsonBody<#body_ty>)
+                    });
+                }
+                BodyKind::Form => {
+                    let body_ty =
+                        self.schema_type(&content_pointer, &body.schema, &format!("{base}Body"))?;
+                    args.push(quote!(body: DeferredBody<::dropshot::TypedBody<#body_ty>>));
+                    content_type = Some("application/x-www-form-urlencoded");
+                }
+                BodyKind::Bytes => {
+                    args.push(quote!(body: DeferredBody<::dropshot::UntypedBody>));
+                }
+            }
             body_limit = Some(body.max_bytes.unwrap_or(DEFAULT_BODY_MAX_BYTES) as usize);
         }
 
-        let response_ty = self.success(operation, &base, &mut items)?;
+        let response_ty = self.success(operation, &mut items, &mut warnings)?;
+        let error_ty = self.error_type(operation, primary_error, &mut items)?;
 
-        let method_ident = ident(&operation.operation_id.to_snake_case());
+        let method_ident = ident(&operation.ident);
         let method = ident(&operation.method);
         let path = &operation.path;
         let operation_id = &operation.operation_id;
@@ -348,6 +534,9 @@ impl Emitter {
         if let Some(limit) = body_limit {
             endpoint.push(quote!(request_body_max_bytes = #limit));
         }
+        if let Some(content_type) = content_type {
+            endpoint.push(quote!(content_type = #content_type));
+        }
         if operation.deprecated {
             endpoint.push(quote!(deprecated = true));
         }
@@ -358,22 +547,132 @@ impl Emitter {
             async fn #method_ident(
                 rqctx: ::dropshot::RequestContext<Self::Context>,
                 #(#args),*
-            ) -> Result<Reply<#response_ty>, ApiError>;
+            ) -> Result<Reply<#response_ty>, #error_ty>;
         };
-        Ok((quote!(#(#items)*), method_tokens))
+        Ok((quote!(#(#items)*), method_tokens, warnings))
+    }
+
+    /// The operation's error type: [`ApiError`] when its error responses use
+    /// the schema `ApiError` publishes, else a wrapper publishing its own
+    /// (dropshot's error shape when it documents none).
+    fn error_type(
+        &mut self,
+        operation: &Operation,
+        primary: Option<&str>,
+        items: &mut Vec<TokenStream>,
+    ) -> Result<TokenStream, GenError> {
+        let primary_ref = primary.map(
+            |name| serde_json::json!({ "$ref": format!("{}{name}", schema::SCHEMA_REF_PREFIX) }),
+        );
+        let schema_body = match &operation.error {
+            ErrorBody::Dropshot if primary.is_none() => return Ok(quote!(ApiError)),
+            ErrorBody::Schemas(schemas)
+                if Some(schemas) == primary_ref.map(|r| vec![r]).as_ref() =>
+            {
+                return Ok(quote!(ApiError))
+            }
+            ErrorBody::Dropshot => {
+                let name = "Error";
+                quote! {
+                    fn schema_name() -> String { #name.to_string() }
+                    fn json_schema(generator: &mut ::schemars::r#gen::SchemaGenerator) -> ::schemars::schema::Schema {
+                        <::dropshot::HttpErrorResponseBody as ::schemars::JsonSchema>::json_schema(generator)
+                    }
+                }
+            }
+            ErrorBody::Schemas(schemas) => {
+                let mut types = Vec::new();
+                for (index, schema) in schemas.iter().enumerate() {
+                    let pointer = format!("{}/responses", operation.pointer);
+                    let hint = if schemas.len() == 1 {
+                        format!("{}ErrorBody", operation.type_base)
+                    } else {
+                        format!("{}ErrorBody{index}", operation.type_base)
+                    };
+                    types.push(self.schema_type(&pointer, schema, &hint)?);
+                }
+                let name = format!("{}Error", operation.type_base);
+                if let [single] = types.as_slice() {
+                    quote! {
+                        fn schema_name() -> String { <#single as ::schemars::JsonSchema>::schema_name() }
+                        fn json_schema(generator: &mut ::schemars::r#gen::SchemaGenerator) -> ::schemars::schema::Schema {
+                            <#single as ::schemars::JsonSchema>::json_schema(generator)
+                        }
+                    }
+                } else {
+                    quote! {
+                        fn schema_name() -> String { #name.to_string() }
+                        fn json_schema(generator: &mut ::schemars::r#gen::SchemaGenerator) -> ::schemars::schema::Schema {
+                            ::schemars::schema::Schema::Object(::schemars::schema::SchemaObject {
+                                subschemas: Some(Box::new(::schemars::schema::SubschemaValidation {
+                                    any_of: Some(vec![#(generator.subschema_for::<#types>()),*]),
+                                    ..Default::default()
+                                })),
+                                ..Default::default()
+                            })
+                        }
+                    }
+                }
+            }
+        };
+        let error_ident = ident(&format!("{}Error", operation.type_base));
+        let doc = format!(
+            " The error type of `{}`: an [`ApiError`] that publishes the operation's own error schema.",
+            operation.operation_id
+        );
+        items.push(quote! {
+            #[doc = #doc]
+            #[derive(Debug)]
+            pub struct #error_ident(pub ApiError);
+
+            impl From<ApiError> for #error_ident {
+                fn from(error: ApiError) -> Self { Self(error) }
+            }
+
+            impl From<::dropshot::HttpError> for #error_ident {
+                fn from(error: ::dropshot::HttpError) -> Self { Self(ApiError::from(error)) }
+            }
+
+            impl ::std::fmt::Display for #error_ident {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    ::std::fmt::Display::fmt(&self.0, f)
+                }
+            }
+
+            impl ::std::error::Error for #error_ident {}
+
+            impl ::serde::Serialize for #error_ident {
+                fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                    self.0.serialize(serializer)
+                }
+            }
+
+            impl ::schemars::JsonSchema for #error_ident {
+                #schema_body
+            }
+
+            impl ::dropshot::HttpResponseError for #error_ident {
+                fn status_code(&self) -> ::dropshot::ErrorStatusCode {
+                    self.0.status
+                }
+            }
+        });
+        Ok(quote!(#error_ident))
     }
 
     fn params_struct(
         &mut self,
         struct_ident: &Ident,
-        base: &str,
+        operation: &Operation,
         location: Location,
         params: &[&Param],
     ) -> Result<TokenStream, GenError> {
+        let base = operation.type_base.as_str();
         let mut fields = Vec::new();
         let mut parse_arms = Vec::new();
         let mut field_inits = Vec::new();
         let mut locals = Vec::new();
+        let mut checks = Vec::new();
         let mut field_names = BTreeSet::new();
         for param in params {
             let schema_pointer = format!("{}/schema", param.pointer);
@@ -387,18 +686,22 @@ impl Emitter {
                 return Err(GenError::new(
                     &param.pointer,
                     format!(
-                        "parameter `{}` maps to the same Rust field as another parameter",
+                        "parameter `{}` maps to the same Rust field as another parameter: rename one",
                         param.name
                     ),
-                ));
+                )
+                .construct("parameter name collision"));
             }
+            // Locals of the generated `TryFrom` never collide with its own
+            // names (`query_pairs`, `query_key`, `query_value`).
+            let local = ident(&format!("field_{}", syn::ext::IdentExt::unraw(&field_ident)));
             let name = &param.name;
             let ty = &field.ty;
             let full_ty = if param.required { quote!(#ty) } else { quote!(Option<#ty>) };
             let doc = doc_text(param.description.as_deref());
             let mut validation = field.validation.clone();
-            if field.is_array {
-                let item_ty = array_item(ty);
+            if let Some(array) = &field.array {
+                let item_ty = &array.item_ty;
                 let published =
                     if param.required { quote!(#item_ty) } else { quote!(Option<#item_ty>) };
                 let published = published.to_string();
@@ -421,50 +724,68 @@ impl Emitter {
             if location == Location::Query {
                 let parse = |item_ty: &TokenStream| {
                     if field.parse_with_from_str {
-                        quote!(parse_query_value::<#item_ty>(#name, &value)?)
+                        quote!(parse_query_value::<#item_ty>(#name, &query_value)?)
                     } else {
-                        quote!(deserialize_query_value::<#item_ty>(#name, &value)?)
+                        quote!(deserialize_query_value::<#item_ty>(#name, &query_value)?)
                     }
                 };
-                if field.is_array {
-                    let item_ty = array_item(&field.ty);
-                    let parsed = if field.parse_with_from_str || item_is_primitive(&item_ty) {
-                        quote!(parse_query_value::<#item_ty>(#name, &value)?)
-                    } else {
-                        quote!(deserialize_query_value::<#item_ty>(#name, &value)?)
-                    };
-                    locals.push(quote!(let mut #field_ident: Option<#ty> = None;));
-                    parse_arms.push(
-                        quote!(#name => #field_ident.get_or_insert_with(Vec::new).push(#parsed),),
-                    );
+                if let Some(array) = &field.array {
+                    let parsed = parse(&array.item_ty);
+                    locals.push(quote!(let mut #local: Option<#ty> = None;));
+                    parse_arms
+                        .push(quote!(#name => #local.get_or_insert_with(Vec::new).push(#parsed),));
+                    if let Some(min) = array.min_items {
+                        let min = min as usize;
+                        let message = format!("query parameter `{name}`: at least {min} values");
+                        checks.push(quote! {
+                            if #local.as_ref().is_some_and(|values| values.len() < #min) {
+                                return Err(#message.to_string());
+                            }
+                        });
+                    }
+                    if let Some(max) = array.max_items {
+                        let max = max as usize;
+                        let message = format!("query parameter `{name}`: at most {max} values");
+                        checks.push(quote! {
+                            if #local.as_ref().is_some_and(|values| values.len() > #max) {
+                                return Err(#message.to_string());
+                            }
+                        });
+                    }
                 } else {
                     let parsed = parse(ty);
-                    locals.push(quote!(let mut #field_ident: Option<#ty> = None;));
+                    locals.push(quote!(let mut #local: Option<#ty> = None;));
                     let duplicate = format!("query parameter `{name}` given more than once");
                     parse_arms.push(quote!(#name => {
-                        if #field_ident.is_some() {
+                        if #local.is_some() {
                             return Err(#duplicate.to_string());
                         }
-                        #field_ident = Some(#parsed);
+                        #local = Some(#parsed);
                     }));
                 }
                 if param.required {
                     let missing = format!("missing required query parameter `{name}`");
-                    field_inits.push(
-                        quote!(#field_ident: #field_ident.ok_or_else(|| #missing.to_string())?,),
-                    );
+                    field_inits
+                        .push(quote!(#field_ident: #local.ok_or_else(|| #missing.to_string())?,));
                 } else {
-                    field_inits.push(quote!(#field_ident,));
+                    field_inits.push(quote!(#field_ident: #local,));
                 }
+            } else if field.array.is_some() {
+                return Err(GenError::new(
+                    &schema_pointer,
+                    "array parameters are only supported in the query",
+                )
+                .construct("array parameter outside the query"));
             }
         }
         let doc = format!(
-            " The {} parameters of `{base}`.",
+            " The {} parameters of `{}`.",
             match location {
                 Location::Path => "path",
                 Location::Query => "query",
                 Location::Header => "header",
-            }
+            },
+            operation.operation_id
         );
         if location != Location::Query {
             return Ok(quote! {
@@ -489,14 +810,15 @@ impl Emitter {
                 type Error = String;
 
                 #[allow(clippy::single_match)] // when there is a single query parameter
-                fn try_from(pairs: Vec<(String, String)>) -> Result<Self, String> {
+                fn try_from(query_pairs: Vec<(String, String)>) -> Result<Self, String> {
                     #(#locals)*
-                    for (key, value) in pairs {
-                        match key.as_str() {
+                    for (query_key, query_value) in query_pairs {
+                        match query_key.as_str() {
                             #(#parse_arms)*
                             _ => {}
                         }
                     }
+                    #(#checks)*
                     Ok(Self { #(#field_inits)* })
                 }
             }
@@ -507,27 +829,55 @@ impl Emitter {
     fn success(
         &mut self,
         operation: &Operation,
-        base: &str,
         items: &mut Vec<TokenStream>,
+        warnings: &mut Vec<Warning>,
     ) -> Result<TokenStream, GenError> {
+        let base = operation.type_base.as_str();
         let success = &operation.success;
-        let status_ident = ident(match success.status {
-            200 => "OK",
-            201 => "CREATED",
-            202 => "ACCEPTED",
-            _ => "NO_CONTENT",
-        });
-        let coded = ident(&format!("{base}Success"));
-        let description = &success.description;
         let status = success.status;
+        match status {
+            0 => {
+                // Only a `default` response: a free-form response, as dropshot publishes it.
+                if let SuccessBody::Json(_) = &success.body {
+                    warnings.push(Warning {
+                        operation: operation.reference(),
+                        effect: Effect::Partial,
+                        error: GenError::new(
+                            &success.pointer,
+                            "the `default` response is the only one: it is served as a free-form response (`http::Response<dropshot::Body>`), without its JSON schema",
+                        )
+                        .construct("JSON default response as the only response"),
+                    });
+                }
+                return Ok(quote!(::http::Response<::dropshot::Body>));
+            }
+            302 => return Ok(quote!(::dropshot::HttpResponseFound)),
+            303 => return Ok(quote!(::dropshot::HttpResponseSeeOther)),
+            307 => return Ok(quote!(::dropshot::HttpResponseTemporaryRedirect)),
+            _ => {}
+        }
+        let status_ident = ident(status_constant(status).ok_or_else(|| {
+            GenError::new(
+                &success.pointer,
+                format!("success status {status} is not a standard 2xx status"),
+            )
+            .construct(format!("status {status}"))
+        })?);
+        let multi = !success.other_statuses.is_empty();
+        let coded =
+            ident(&if multi { format!("{base}Published") } else { format!("{base}Success") });
+        let description = &success.description;
         let doc = format!(" The {status} response of `{}`: {description}", operation.operation_id);
-        match &success.schema {
-            Some(schema) => {
-                let body_ty = self.schema_type(
+        let mut body_ty = None;
+        match &success.body {
+            SuccessBody::Json(schema) => {
+                let json_ty = self.schema_type(
                     &format!("{}/content", success.pointer),
                     schema,
                     &format!("{base}Response"),
                 )?;
+                body_ty = Some(json_ty.clone());
+                let body_ty = json_ty;
                 items.push(quote! {
                     #[doc = #doc]
                     #[derive(Debug, Clone, PartialEq)]
@@ -546,7 +896,20 @@ impl Emitter {
                     }
                 });
             }
-            None => {
+            SuccessBody::Raw(media_type) => {
+                // dropshot publishes a raw `Response<Body>` as a free-form response.
+                warnings.push(Warning {
+                    operation: operation.reference(),
+                    effect: Effect::Partial,
+                    error: GenError::new(
+                        format!("{}/content", success.pointer),
+                        format!("the {status} `{media_type}` body is served as raw bytes (`http::Response<dropshot::Body>`), which dropshot publishes as a free-form response{}", if success.headers.is_empty() { "" } else { ", without its headers" }),
+                    )
+                    .construct(format!("{} response body", openapi_model::media_essence(media_type))),
+                });
+                return Ok(quote!(::http::Response<::dropshot::Body>));
+            }
+            SuccessBody::None => {
                 items.push(quote! {
                     #[doc = #doc]
                     #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -567,6 +930,59 @@ impl Emitter {
                     }
                 });
             }
+        }
+        if multi {
+            // Several 2xx statuses with one body: the handler picks the status,
+            // the trait publishes the first (`#coded`).
+            let wrapper = ident(&format!("{base}Success"));
+            let statuses: Vec<String> = std::iter::once(status)
+                .chain(success.other_statuses.iter().copied())
+                .map(|s| s.to_string())
+                .collect();
+            let wrapper_doc = format!(
+                " What `{}` answers on success: `status` is one of {} (only {status} is published).",
+                operation.operation_id,
+                statuses.join(", ")
+            );
+            let (field, to_result) = match &body_ty {
+                Some(body_ty) => (
+                    quote!(pub body: #body_ty,),
+                    quote! {
+                        let mut response = <#coded as ::dropshot::HttpCodedResponse>::for_object(self.body)?;
+                        *response.status_mut() = self.status;
+                        Ok(response)
+                    },
+                ),
+                None => (
+                    quote!(),
+                    quote! {
+                        Ok(::http::Response::builder().status(self.status).body(::dropshot::Body::empty())?)
+                    },
+                ),
+            };
+            items.push(quote! {
+                #[doc = #wrapper_doc]
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct #wrapper {
+                    pub status: ::http::StatusCode,
+                    #field
+                }
+
+                impl ::dropshot::HttpResponse for #wrapper {
+                    fn to_result(self) -> Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
+                        #to_result
+                    }
+
+                    fn response_metadata() -> ::dropshot::ApiEndpointResponse {
+                        <#coded as ::dropshot::HttpResponse>::response_metadata()
+                    }
+
+                    fn status_code(&self) -> ::http::StatusCode {
+                        self.status
+                    }
+                }
+            });
+            return Ok(quote!(#wrapper));
         }
         if success.headers.is_empty() {
             return Ok(quote!(#coded));
@@ -600,7 +1016,7 @@ impl Emitter {
                 quote!(#[schemars(#(#validation),*)])
             };
             // dropshot serializes response headers with a strings-only serializer.
-            let serialize_with = if ty.to_string() == "String" {
+            let serialize_with = if field.is_string {
                 quote!()
             } else {
                 quote!(#[serde(serialize_with = "serialize_header_value")])
@@ -644,13 +1060,89 @@ impl Emitter {
     }
 }
 
+/// A parameter's or header's Rust type, resolved.
 struct ScalarField {
+    /// The field's type (`Vec<T>` for an array).
     ty: TokenStream,
     /// schemars validation attributes (`length(...)`, `range(...)`, `regex(...)`).
     validation: Vec<TokenStream>,
-    /// Integers, numbers and booleans are parsed with `FromStr`; the rest are deserialized.
+    /// Integers, numbers and booleans (or arrays of them) are parsed with
+    /// `FromStr`; the rest are deserialized.
     parse_with_from_str: bool,
-    is_array: bool,
+    /// Set for a (query) array.
+    array: Option<ArrayField>,
+    /// A plain `String` (no format), which dropshot serializes as a header as is.
+    is_string: bool,
+}
+
+/// What an array parameter adds to its item.
+struct ArrayField {
+    item_ty: TokenStream,
+    min_items: Option<u64>,
+    max_items: Option<u64>,
+}
+
+/// typify refuses an enum whose values make the same variant name (`add`,
+/// `Add`): points the error at that enum, wherever it is (`$ref`s followed).
+fn blame_enum(
+    error: GenError,
+    pointer: &str,
+    value: &Value,
+    schemas: &BTreeMap<String, Value>,
+) -> GenError {
+    let Some(list) = error
+        .message
+        .split_once("Failed to make unique variant names for [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list.to_string())
+    else {
+        return error;
+    };
+    let first = list.split(',').next().unwrap_or_default().trim().to_string();
+    fn find(
+        value: &Value,
+        at: String,
+        first: &str,
+        schemas: &BTreeMap<String, Value>,
+        depth: usize,
+    ) -> Option<String> {
+        if depth > 16 {
+            return None;
+        }
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::Array(values)) = map.get("enum") {
+                    if values.iter().any(|v| v.as_str() == Some(first)) {
+                        return Some(at);
+                    }
+                }
+                if let Some(name) = map
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix(schema::SCHEMA_REF_PREFIX))
+                {
+                    let target = schemas.get(name)?;
+                    let at = format!("{}{}", schema::SCHEMA_REF_PREFIX, pointer_segment(name));
+                    return find(target, at, first, schemas, depth + 1);
+                }
+                map.iter().find_map(|(key, child)| {
+                    find(child, format!("{at}/{}", pointer_segment(key)), first, schemas, depth + 1)
+                })
+            }
+            Value::Array(items) => items.iter().enumerate().find_map(|(index, child)| {
+                find(child, format!("{at}/{index}"), first, schemas, depth + 1)
+            }),
+            _ => None,
+        }
+    }
+    match find(value, pointer.to_string(), &first, schemas, 0) {
+        Some(at) => GenError::new(
+            at,
+            format!("an enum whose values [{list}] make the same Rust variant names (typify cannot generate it): make the values differ by more than case and punctuation"),
+        )
+        .construct("enum values that differ only in case or punctuation"),
+        None => error,
+    }
 }
 
 /// The names of the component schemas a converted schema refers to.
@@ -694,29 +1186,6 @@ fn scalar_validation(schema: &Value) -> Vec<TokenStream> {
     out
 }
 
-fn array_validation(schema: &Value) -> Vec<TokenStream> {
-    let min = schema.get("minItems").and_then(Value::as_u64);
-    let max = schema.get("maxItems").and_then(Value::as_u64);
-    match (min, max) {
-        (Some(min), Some(max)) => vec![quote!(length(min = #min, max = #max))],
-        (Some(min), None) => vec![quote!(length(min = #min))],
-        (None, Some(max)) => vec![quote!(length(max = #max))],
-        (None, None) => Vec::new(),
-    }
-}
-
-fn array_item(ty: &TokenStream) -> TokenStream {
-    // `Vec<T>` -> `T`
-    let text = ty.to_string();
-    let inner =
-        text.trim().strip_prefix("Vec <").and_then(|s| s.strip_suffix('>')).unwrap_or(&text);
-    inner.parse().expect("a type parses")
-}
-
-fn item_is_primitive(ty: &TokenStream) -> bool {
-    ["i32", "i64", "f32", "f64", "bool"].contains(&ty.to_string().trim())
-}
-
 /// Doc-comment lines for an optional description (each line gets the usual leading space).
 fn doc_text(description: Option<&str>) -> Vec<String> {
     description
@@ -736,6 +1205,23 @@ fn doc_lines(summary: Option<&str>, description: Option<&str>) -> Vec<String> {
         lines.extend(description.lines().map(|line| format!(" {line}")));
     }
     lines
+}
+
+/// The `http::StatusCode` constant of a 2xx status.
+fn status_constant(status: u16) -> Option<&'static str> {
+    Some(match status {
+        200 => "OK",
+        201 => "CREATED",
+        202 => "ACCEPTED",
+        203 => "NON_AUTHORITATIVE_INFORMATION",
+        204 => "NO_CONTENT",
+        205 => "RESET_CONTENT",
+        206 => "PARTIAL_CONTENT",
+        207 => "MULTI_STATUS",
+        208 => "ALREADY_REPORTED",
+        226 => "IM_USED",
+        _ => return None,
+    })
 }
 
 fn ident(name: &str) -> Ident {

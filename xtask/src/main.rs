@@ -2,7 +2,9 @@
 //!
 //! `cargo xtask generate` regenerates every generated file from the specs;
 //! `cargo xtask generate --check` writes nothing and fails, with a diff, when a
-//! generated file is stale. `cargo xtask crash-test [--rounds N]` builds the
+//! generated file is stale; `--strict` makes every skipped operation an error.
+//! `cargo xtask reach DIR` measures how much of the specs in `DIR` the
+//! generator reaches (generated and compiled operations). `cargo xtask crash-test [--rounds N]` builds the
 //! release server and runs the crash durability harness
 //! (`crates/network-server/examples/crash_test.rs`) against it.
 //! `cargo xtask release` snapshots each spec under its `info.version` in
@@ -11,6 +13,8 @@
 //! `cargo xtask bench [--quick]` installs the load generator (oha) if needed,
 //! builds the release server and the harness (`crates/network-bench`) and
 //! runs every benchmark configuration (see BENCHMARKS.md).
+//! `cargo xtask attack [--quick]` builds the release server and the
+//! hostile-load harness (`crates/network-attack`) and runs it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -22,8 +26,14 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  generate [--check]   regenerate the generated crates (API, client, CLI, fixtures) from the specs
-                       (--check: write nothing, fail with a diff if anything is stale)
+  generate [--check] [--strict]
+                       regenerate the generated crates (API, client, CLI, fixtures) from the specs
+                       (--check: write nothing, fail with a diff if anything is stale;
+                       --strict: every skipped operation is an error, as it always is
+                       for the published specs in openapi/)
+  reach DIR            generate every spec (*.json) in DIR into a scratch crate under
+                       target/reach/, compile it, and print per spec: operations,
+                       generated, compiled, and the skipped constructs with counts
   api-compat           compare each openapi/<name>.json with its newest snapshot in
                        openapi/released/: list every change (backward-incompatible,
                        forward-incompatible, compatible) and a changelog; fail when a
@@ -46,14 +56,28 @@ commands:
                        without --quick (about 5 minutes) it also rewrites the results
                        section of BENCHMARKS.md and docs/benchmarks/latency.png;
                        --quick (under 2 minutes) checks the harness, timings mean little;
-                       other ARGS (--only NAMES, --postgres-url URL) go to the harness";
+                       other ARGS (--only NAMES, --postgres-url URL) go to the harness
+  attack [--quick] [--report-only] [ARGS...]
+                       build the release network-server and crates/network-attack, then run
+                       the bounded hostile-load harness on 127.0.0.1: idle sockets, stalled
+                       anonymous bodies, h2c streams, a 1 GB Content-Length trickle, heavy list
+                       queries, a bad-token flood and oversized pages at once, while another
+                       tenant does GETs and PUTs; writes target/attack/results.json and fails
+                       when a target is missed (--report-only: exit 0 anyway); about 2.5 minutes,
+                       --quick under a minute; other ARGS (--only NAMES, --server-arg ARG,
+                       --server-nofile N, --attack-seconds N, --keep) go to the harness";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
-        ["generate"] => codegen::run(Mode::Write),
-        ["generate", "--check"] => codegen::run(Mode::Check),
+        ["generate", flags @ ..] if flags.iter().all(|f| ["--check", "--strict"].contains(f)) => {
+            codegen::run_with(codegen::Options {
+                mode: if flags.contains(&"--check") { Mode::Check } else { Mode::Write },
+                strict: flags.contains(&"--strict"),
+            })
+        }
+        ["reach", dir] => xtask::reach::run(Path::new(dir)),
         ["api-compat"] => match release::api_compat(&workspace_root()) {
             Ok(report) => {
                 print!("{report}");
@@ -67,6 +91,7 @@ fn main() -> ExitCode {
         ["release"] => release::release(&workspace_root()).map(|report| print!("{report}")),
         ["crash-test", rest @ ..] => return crash_test(rest),
         ["bench", rest @ ..] => return bench(rest),
+        ["attack", rest @ ..] => return attack(rest),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -232,4 +257,30 @@ fn bench(args: &[&str]) -> ExitCode {
     }
     command.args(args);
     run_harness(&mut command, "the benchmark harness")
+}
+
+/// Builds the release server and the hostile-load harness, then runs it
+/// (results in `target/attack/` under the workspace root).
+fn attack(args: &[&str]) -> ExitCode {
+    let targets = [
+        "-p",
+        "network-server",
+        "--bin",
+        "network-server",
+        "-p",
+        "network-attack",
+        "--bin",
+        "network-attack",
+    ];
+    if !build_release(&targets, "the release server and the attack harness") {
+        return ExitCode::FAILURE;
+    }
+    let release = target_dir().join("release");
+    let mut command = Command::new(release.join("network-attack"));
+    command
+        .current_dir(workspace_root())
+        .arg("--server")
+        .arg(release.join("network-server"))
+        .args(args);
+    run_harness(&mut command, "the attack harness")
 }

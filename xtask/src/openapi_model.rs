@@ -1,36 +1,53 @@
-//! Reads an OpenAPI 3.0 document into the small model the emitters need, and
-//! rejects every construct the generator does not support with an error that
-//! names the construct and its JSON pointer.
+//! Lowers an OpenAPI 3.0 document into the model the emitters need.
 //!
-//! Supported: path, query and header parameters (scalars, enums, `$ref`s to
-//! scalar schemas, repeatable `form`/`explode` query arrays); one JSON request
-//! body per operation, required or optional; exactly one success response
-//! (200, 201, 202 or 204) with or without a JSON body and with response
-//! headers; 4xx/5xx responses that all share one `{message}` error schema;
-//! `$ref`s to `#/components/{schemas,parameters,requestBodies,responses,headers}`.
+//! Problems are found per operation: an operation that uses a construct the
+//! generator cannot express is left out of the model with a [`Warning`]
+//! (operationId, method and path, JSON pointer, construct and what to change);
+//! every other operation is kept. Only problems that make the whole document
+//! unreadable (not OpenAPI 3.0.x, no `paths`) are errors, and all of them are
+//! reported together.
+//!
+//! Supported: any operationId (mapped to a Rust identifier; collisions are
+//! skipped); path, query and header parameters whose schema is a scalar, an
+//! enum, a `$ref` to one, a composition (`oneOf`/`anyOf`/`allOf`, parsed from
+//! the parameter's string) or a repeatable `form`/`explode` query array;
+//! `Authorization`, `Accept` and `Content-Type` header parameters are ignored,
+//! as OpenAPI says; one request body per operation (on any method): JSON
+//! (`application/json` with parameters, `+json` types),
+//! `application/x-www-form-urlencoded`, or raw bytes (`application/octet-stream`);
+//! one success response (any 2xx, or a 302/303/307 redirect) with a JSON, raw
+//! or no body and scalar response headers; error responses (`4xx`, `5xx`,
+//! `4XX`, `5XX`, `default`) with any schema: an operation's error type comes from its
+//! own error responses, and is dropshot's own error shape when it documents
+//! none; `$ref`s to `#/components/{schemas,parameters,requestBodies,responses,headers}`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use heck::ToSnakeCase;
+use heck::{ToSnakeCase, ToUpperCamelCase};
 use serde_json::Value;
 
-use crate::{pointer_segment, GenError};
+use crate::{pointer_segment, Effect, GenError, GenErrors, OperationRef, Warning};
 
 /// What the emitters need to know about one spec.
 #[derive(Debug, Clone)]
 pub struct ApiModel {
-    /// The component schemas, in spec order.
+    /// The component schemas the generator can express, in spec order.
     pub schemas: Vec<(String, Value)>,
-    /// The name of the component schema shared by every error response.
-    pub error_schema: String,
     pub operations: Vec<Operation>,
+    /// Operations skipped, or generated without part of their spec.
+    pub warnings: Vec<Warning>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Operation {
     /// `#/paths/~1a/get`.
     pub pointer: String,
+    /// As written in the spec (kept in the trait's published spec).
     pub operation_id: String,
+    /// The Rust method name (`meta/root` -> `meta_root`).
+    pub ident: String,
+    /// The prefix of the operation's Rust type names (`MetaRoot`).
+    pub type_base: String,
     /// Upper case: `GET`, `PUT`, ...
     pub method: String,
     pub path: String,
@@ -41,8 +58,20 @@ pub struct Operation {
     pub params: Vec<Param>,
     pub body: Option<RequestBody>,
     pub success: Success,
-    /// Every documented 4xx/5xx status.
-    pub error_statuses: Vec<u16>,
+    pub error: ErrorBody,
+    /// What of the spec the generated operation leaves out (each becomes a
+    /// [`Effect::Partial`] warning when the operation is emitted).
+    pub partial: Vec<GenError>,
+}
+
+impl Operation {
+    pub fn reference(&self) -> OperationRef {
+        OperationRef {
+            operation_id: self.operation_id.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -63,23 +92,58 @@ pub struct Param {
     pub schema: Value,
 }
 
+/// How a request body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/json` (with parameters) or a `+json` type.
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    /// `application/octet-stream`: the raw bytes.
+    Bytes,
+}
+
 #[derive(Debug, Clone)]
 pub struct RequestBody {
     pub pointer: String,
     pub required: bool,
+    pub kind: BodyKind,
+    /// The media type as written in the spec.
+    pub media_type: String,
     pub schema: Value,
     /// The `x-request-body-max-bytes` extension, if given.
     pub max_bytes: Option<u64>,
+}
+
+/// The body of the success response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SuccessBody {
+    None,
+    /// A JSON body with this schema.
+    Json(Value),
+    /// A body of another media type, sent as bytes.
+    Raw(String),
 }
 
 #[derive(Debug, Clone)]
 pub struct Success {
     pub pointer: String,
     pub status: u16,
+    /// Other 2xx statuses with the same body and no headers: the handler
+    /// may answer them, the trait publishes only `status`.
+    pub other_statuses: Vec<u16>,
     pub description: String,
-    /// The JSON body's schema, if the response has one.
-    pub schema: Option<Value>,
+    pub body: SuccessBody,
     pub headers: Vec<ResponseHeader>,
+}
+
+/// The schema an operation's errors publish.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ErrorBody {
+    /// No error response documents a JSON body: dropshot's own error shape.
+    Dropshot,
+    /// The distinct JSON schemas of the error responses (usually one `$ref`).
+    Schemas(Vec<Value>),
 }
 
 #[derive(Debug, Clone)]
@@ -92,72 +156,301 @@ pub struct ResponseHeader {
 }
 
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
-const JSON: &str = "application/json";
 
-/// Reads and checks a whole document.
-pub fn read(spec: &Value) -> Result<ApiModel, GenError> {
+/// The essence of a media type (`application/json; charset=utf-8` -> `application/json`).
+pub fn media_essence(media_type: &str) -> String {
+    media_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+}
+
+/// `application/json`, with or without parameters, or any `+json` type.
+pub fn is_json(media_type: &str) -> bool {
+    let essence = media_essence(media_type);
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The Rust method name of an operationId: every run of characters outside
+/// `[A-Za-z0-9]` becomes one `_`, then snake case; a leading digit gets `op_`,
+/// a keyword a trailing `_`.
+pub fn operation_ident(operation_id: &str) -> String {
+    let spaced: String =
+        operation_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let mut snake = spaced.to_snake_case();
+    if snake.is_empty() || snake.starts_with(|c: char| c.is_ascii_digit()) {
+        snake = format!("op_{snake}");
+    }
+    if syn::parse_str::<syn::Ident>(&snake).is_err() {
+        snake.push('_');
+    }
+    snake
+}
+
+/// Lowers a whole document: every operation it can express, and a warning
+/// for every other one; an error only when the document as a whole is unreadable.
+pub fn read(spec: &Value) -> Result<ApiModel, GenErrors> {
+    let mut errors = Vec::new();
     let version = spec.get("openapi").and_then(Value::as_str).unwrap_or_default();
     if !version.starts_with("3.0.") {
-        return Err(GenError::new(
-            "#/openapi",
-            format!("OpenAPI version `{version}`: only 3.0.x is supported"),
-        ));
+        errors.push(
+            GenError::new(
+                "#/openapi",
+                format!("OpenAPI version `{version}`: only 3.0.x is supported"),
+            )
+            .construct("OpenAPI version"),
+        );
     }
-    let schemas: Vec<(String, Value)> = match spec.pointer("/components/schemas") {
+    let all_schemas: Vec<(String, Value)> = match spec.pointer("/components/schemas") {
         None => Vec::new(),
         Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        Some(_) => return Err(GenError::new("#/components/schemas", "must be an object")),
+        Some(_) => {
+            errors.push(GenError::new("#/components/schemas", "must be an object"));
+            Vec::new()
+        }
     };
-    let known: BTreeSet<String> = schemas.iter().map(|(name, _)| name.clone()).collect();
+    let paths = match spec.get("paths") {
+        Some(Value::Object(paths)) => Some(paths),
+        _ => {
+            errors.push(GenError::new("#/paths", "the document has no paths object"));
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(GenErrors(errors));
+    }
+    let paths = paths.expect("checked");
+    let known: BTreeSet<String> = all_schemas.iter().map(|(name, _)| name.clone()).collect();
+    let bad_schemas = bad_schemas(&all_schemas, &known);
+    let schemas: Vec<(String, Value)> =
+        all_schemas.into_iter().filter(|(name, _)| !bad_schemas.contains_key(name)).collect();
     let reader = Reader { spec, known: &known };
 
-    let Some(Value::Object(paths)) = spec.get("paths") else {
-        return Err(GenError::new("#/paths", "the document has no paths"));
-    };
     let mut operations = Vec::new();
-    let mut operation_ids = BTreeSet::new();
+    let mut warnings = Vec::new();
+    let mut operation_ids: BTreeMap<String, OperationRef> = BTreeMap::new();
+    let mut idents: BTreeMap<String, OperationRef> = BTreeMap::new();
     for (path, item) in paths {
         let item_pointer = format!("#/paths/{}", pointer_segment(path));
         let Value::Object(item) = item else {
-            return Err(GenError::new(item_pointer, "a path item must be an object"));
+            errors.push(GenError::new(item_pointer, "a path item must be an object"));
+            continue;
         };
-        if item.contains_key("$ref") {
-            return Err(GenError::new(item_pointer, "path item `$ref`s are not supported"));
-        }
-        for key in item.keys() {
-            let allowed = METHODS.contains(&key.as_str())
-                || ["parameters", "summary", "description", "servers"].contains(&key.as_str())
-                || key.starts_with("x-");
-            if !allowed {
-                return Err(GenError::new(
-                    format!("{item_pointer}/{}", pointer_segment(key)),
-                    format!("unknown path item field `{key}`"),
-                ));
-            }
-        }
         for method in METHODS {
             let Some(operation) = item.get(method) else { continue };
             let pointer = format!("{item_pointer}/{method}");
-            let operation =
-                reader.operation(&pointer, path, method, item.get("parameters"), operation)?;
-            if !operation_ids.insert(operation.operation_id.clone()) {
-                return Err(GenError::new(
-                    format!("{pointer}/operationId"),
-                    format!("duplicate operationId `{}`", operation.operation_id),
+            let reference = OperationRef {
+                operation_id: operation
+                    .get("operationId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                method: method.to_uppercase(),
+                path: path.clone(),
+            };
+            let skip = |error: GenError| Warning {
+                operation: reference.clone(),
+                effect: Effect::Skipped,
+                error,
+            };
+            if item.contains_key("$ref") {
+                warnings.push(skip(
+                    GenError::new(
+                        &item_pointer,
+                        "path item `$ref`s are not supported: inline the path item",
+                    )
+                    .construct("path item $ref"),
                 ));
+                continue;
             }
+            let operation =
+                match reader.operation(&pointer, path, method, item.get("parameters"), operation) {
+                    Ok(operation) => operation,
+                    Err(problems) => {
+                        warnings.extend(problems.into_iter().map(skip));
+                        continue;
+                    }
+                };
+            if let Some(error) = uses_bad_schema(&operation, &reader, &bad_schemas) {
+                warnings.push(skip(error));
+                continue;
+            }
+            if let Some(first) = operation_ids.get(&operation.operation_id) {
+                warnings.push(skip(
+                    GenError::new(
+                        format!("{pointer}/operationId"),
+                        format!(
+                            "duplicate operationId `{}` (also {first}): make it unique",
+                            operation.operation_id
+                        ),
+                    )
+                    .construct("duplicate operationId"),
+                ));
+                continue;
+            }
+            if let Some(first) = idents.get(&operation.ident) {
+                warnings.push(skip(
+                    GenError::new(
+                        format!("{pointer}/operationId"),
+                        format!(
+                            "operationId `{}` becomes the Rust name `{}`, as does {first}: rename one of them",
+                            operation.operation_id, operation.ident
+                        ),
+                    )
+                    .construct("operationId collision"),
+                ));
+                continue;
+            }
+            operation_ids.insert(operation.operation_id.clone(), reference.clone());
+            idents.insert(operation.ident.clone(), reference.clone());
             operations.push(operation);
         }
     }
+    if !errors.is_empty() {
+        return Err(GenErrors(errors));
+    }
+    Ok(ApiModel { schemas, operations, warnings })
+}
 
-    let error_schema = reader.shared_error_schema(&operations, paths)?;
-    Ok(ApiModel { schemas, error_schema, operations })
+/// The component schemas the generator cannot convert, with the reason;
+/// a schema referring to one (at any depth) is bad too.
+fn bad_schemas(
+    schemas: &[(String, Value)],
+    known: &BTreeSet<String>,
+) -> BTreeMap<String, GenError> {
+    let mut bad = BTreeMap::new();
+    for (name, value) in schemas {
+        let pointer = format!("#/components/schemas/{}", pointer_segment(name));
+        if let Err(error) = crate::schema::to_json_schema(&pointer, value, known) {
+            bad.insert(name.clone(), error);
+        }
+    }
+    loop {
+        let mut added = false;
+        for (name, value) in schemas {
+            if bad.contains_key(name) {
+                continue;
+            }
+            let mut refs = BTreeSet::new();
+            collect_schema_refs(value, &mut refs);
+            if let Some(culprit) = refs.iter().find(|r| bad.contains_key(*r)) {
+                let error = bad[culprit].clone();
+                bad.insert(name.clone(), error);
+                added = true;
+            }
+        }
+        if !added {
+            return bad;
+        }
+    }
+}
+
+/// The names of the component schemas a schema refers to (directly).
+pub fn collect_schema_refs(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(name) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix(crate::schema::SCHEMA_REF_PREFIX))
+            {
+                out.insert(name.to_string());
+            }
+            map.values().for_each(|child| collect_schema_refs(child, out));
+        }
+        Value::Array(items) => items.iter().for_each(|child| collect_schema_refs(child, out)),
+        _ => {}
+    }
+}
+
+/// The component schemas reachable from `roots` (the roots included).
+pub fn schema_closure(
+    roots: impl IntoIterator<Item = String>,
+    schemas: &BTreeMap<String, Value>,
+) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<String> = roots.into_iter().collect();
+    while let Some(name) = stack.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        if let Some(value) = schemas.get(&name) {
+            let mut refs = BTreeSet::new();
+            collect_schema_refs(value, &mut refs);
+            stack.extend(refs.into_iter().filter(|r| !seen.contains(r)));
+        }
+    }
+    seen
+}
+
+/// Every component schema an operation uses, directly or not.
+pub fn operation_schema_refs(
+    operation: &Operation,
+    schemas: &BTreeMap<String, Value>,
+) -> BTreeSet<String> {
+    let mut refs = BTreeSet::new();
+    for param in &operation.params {
+        collect_schema_refs(&param.schema, &mut refs);
+    }
+    if let Some(body) = &operation.body {
+        collect_schema_refs(&body.schema, &mut refs);
+    }
+    if let SuccessBody::Json(schema) = &operation.success.body {
+        collect_schema_refs(schema, &mut refs);
+    }
+    for header in &operation.success.headers {
+        collect_schema_refs(&header.schema, &mut refs);
+    }
+    if let ErrorBody::Schemas(schemas) = &operation.error {
+        schemas.iter().for_each(|schema| collect_schema_refs(schema, &mut refs));
+    }
+    schema_closure(refs, schemas)
+}
+
+/// The first bad component schema an operation uses, as the reason to skip it.
+fn uses_bad_schema(
+    operation: &Operation,
+    reader: &Reader<'_>,
+    bad: &BTreeMap<String, GenError>,
+) -> Option<GenError> {
+    if bad.is_empty() {
+        return None;
+    }
+    let mut refs = BTreeSet::new();
+    for param in &operation.params {
+        collect_schema_refs(&param.schema, &mut refs);
+    }
+    if let Some(body) = &operation.body {
+        collect_schema_refs(&body.schema, &mut refs);
+    }
+    if let SuccessBody::Json(schema) = &operation.success.body {
+        collect_schema_refs(schema, &mut refs);
+    }
+    for header in &operation.success.headers {
+        collect_schema_refs(&header.schema, &mut refs);
+    }
+    if let ErrorBody::Schemas(schemas) = &operation.error {
+        schemas.iter().for_each(|schema| collect_schema_refs(schema, &mut refs));
+    }
+    let _ = reader;
+    let name = refs.iter().find(|name| bad.contains_key(*name))?;
+    let cause = &bad[name];
+    Some(
+        GenError::new(
+            cause.pointer.clone(),
+            format!(
+                "uses the schema `{name}`, which the generator cannot express: {}",
+                cause.message
+            ),
+        )
+        .construct(cause.construct_or_message().to_string()),
+    )
 }
 
 struct Reader<'a> {
     spec: &'a Value,
     known: &'a BTreeSet<String>,
 }
+
+type Problems = Vec<GenError>;
 
 impl Reader<'_> {
     /// Follows a `$ref` to `#/components/<kind>/<name>` (at most a few hops).
@@ -178,12 +471,14 @@ impl Reader<'_> {
                     &at,
                     format!("`$ref` to `{reference}`: expected a reference to {prefix}..."),
                 )
+                .construct("external $ref")
             })?;
             let target = self
                 .spec
                 .pointer(&format!("/components/{kind}/{}", pointer_segment(name)))
                 .ok_or_else(|| {
                     GenError::new(&at, format!("`$ref` to `{reference}`, which does not exist"))
+                        .construct("dangling $ref")
                 })?;
             at = reference.to_string();
             value = target;
@@ -198,43 +493,45 @@ impl Reader<'_> {
         method: &str,
         item_params: Option<&Value>,
         operation: &Value,
-    ) -> Result<Operation, GenError> {
-        let operation_id = operation
+    ) -> Result<Operation, Problems> {
+        let mut problems = Problems::new();
+        let operation_id = match operation
             .get("operationId")
             .and_then(Value::as_str)
             .filter(|id| !id.is_empty())
-            .ok_or_else(|| GenError::new(pointer, "missing operationId"))?
-            .to_string();
-        if !operation_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(GenError::new(
-                format!("{pointer}/operationId"),
-                format!(
-                    "operationId `{operation_id}` must be made of ASCII letters, digits and `_`"
-                ),
-            ));
-        }
-        if syn::parse_str::<syn::Ident>(&operation_id.to_snake_case()).is_err() {
-            return Err(GenError::new(
-                format!("{pointer}/operationId"),
-                format!(
-                    "operationId `{operation_id}` becomes the Rust keyword `{}`",
-                    operation_id.to_snake_case()
-                ),
-            ));
+        {
+            Some(id) => id.to_string(),
+            None => {
+                return Err(vec![GenError::new(
+                    pointer,
+                    "missing operationId: give the operation a unique `operationId` (the client and the trait are named after it)",
+                )
+                .construct("missing operationId")])
+            }
+        };
+        let ident = operation_ident(&operation_id);
+        if operation.get("x-dropshot-websocket").is_some() {
+            return Err(vec![GenError::new(
+                format!("{pointer}/x-dropshot-websocket"),
+                "a dropshot websocket channel: not generated yet (write it as a `#[channel]` by hand next to the trait)",
+            )
+            .construct("websocket channel")]);
         }
         if operation.get("callbacks").is_some() {
-            return Err(GenError::new(
-                format!("{pointer}/callbacks"),
-                "callbacks are not supported",
-            ));
+            problems.push(
+                GenError::new(
+                    format!("{pointer}/callbacks"),
+                    "callbacks are not supported (dropshot cannot describe them): remove them",
+                )
+                .construct("callbacks"),
+            );
         }
         let text = |key: &str| operation.get(key).and_then(Value::as_str).map(str::to_string);
         let tags = match operation.get("tags") {
-            None => Vec::new(),
             Some(Value::Array(tags)) => {
                 tags.iter().filter_map(Value::as_str).map(str::to_string).collect()
             }
-            Some(_) => return Err(GenError::new(format!("{pointer}/tags"), "must be an array")),
+            _ => Vec::new(),
         };
 
         // Path-item parameters apply unless the operation redefines them.
@@ -246,57 +543,84 @@ impl Reader<'_> {
         ] {
             let Some(list) = list else { continue };
             let Value::Array(list) = list else {
-                return Err(GenError::new(list_pointer, "must be an array"));
+                problems.push(GenError::new(list_pointer, "must be an array"));
+                continue;
             };
             for (index, param) in list.iter().enumerate() {
-                let param = self.param(&format!("{list_pointer}/{index}"), param)?;
-                params.retain(|p| !(p.name == param.name && p.location == param.location));
-                params.push(param);
+                match self.param(&format!("{list_pointer}/{index}"), param) {
+                    Ok(Some(param)) => {
+                        params.retain(|p| !(p.name == param.name && p.location == param.location));
+                        params.push(param);
+                    }
+                    Ok(None) => {}
+                    Err(error) => problems.push(error),
+                }
             }
         }
         let mut seen = BTreeSet::new();
         for param in &params {
-            if !seen.insert(param.name.to_ascii_lowercase()) {
-                return Err(GenError::new(
-                    &param.pointer,
-                    format!(
-                        "two parameters named `{}` (names must be unique, ignoring case)",
-                        param.name
-                    ),
-                ));
+            if !seen.insert((param.location, param.name.to_ascii_lowercase())) {
+                problems.push(
+                    GenError::new(
+                        &param.pointer,
+                        format!(
+                            "two parameters named `{}` (names must be unique, ignoring case)",
+                            param.name
+                        ),
+                    )
+                    .construct("duplicate parameter"),
+                );
             }
         }
-        let template_vars =
-            path_template_vars(path).map_err(|message| GenError::new(pointer, message))?;
-        let path_params: BTreeSet<String> = params
-            .iter()
-            .filter(|p| p.location == Location::Path)
-            .map(|p| p.name.clone())
-            .collect();
-        if template_vars != path_params {
-            return Err(GenError::new(
-                pointer,
-                format!(
-                    "path parameters {path_params:?} do not match the variables {template_vars:?} of `{path}`"
-                ),
-            ));
+        match path_template_vars(path) {
+            Err(message) => {
+                problems.push(GenError::new(pointer, message).construct("partial path segment"))
+            }
+            Ok(template_vars) => {
+                let path_params: BTreeSet<String> = params
+                    .iter()
+                    .filter(|p| p.location == Location::Path)
+                    .map(|p| p.name.clone())
+                    .collect();
+                if template_vars != path_params && problems.is_empty() {
+                    problems.push(
+                        GenError::new(
+                            pointer,
+                            format!(
+                                "path parameters {path_params:?} do not match the variables {template_vars:?} of `{path}`"
+                            ),
+                        )
+                        .construct("path parameters"),
+                    );
+                }
+            }
         }
 
         let body = match operation.get("requestBody") {
             None => None,
-            Some(body) => Some(self.request_body(&format!("{pointer}/requestBody"), body)?),
+            Some(body) => match self.request_body(&format!("{pointer}/requestBody"), body) {
+                Ok(body) => body,
+                Err(error) => {
+                    problems.push(error);
+                    None
+                }
+            },
         };
-        if body.is_some() && matches!(method, "get" | "head" | "delete" | "options" | "trace") {
-            return Err(GenError::new(
-                format!("{pointer}/requestBody"),
-                format!("a request body on a {} operation is not supported", method.to_uppercase()),
-            ));
+        let responses = self.responses(&format!("{pointer}/responses"), operation);
+        let (success, error, partial) = match responses {
+            Ok(found) => found,
+            Err(mut more) => {
+                problems.append(&mut more);
+                return Err(problems);
+            }
+        };
+        if !problems.is_empty() {
+            return Err(problems);
         }
-        let (success, error_statuses) =
-            self.responses(&format!("{pointer}/responses"), operation)?;
-
         Ok(Operation {
             pointer: pointer.to_string(),
+            type_base: ident.to_upper_camel_case(),
+            ident,
             operation_id,
             method: method.to_uppercase(),
             path: path.to_string(),
@@ -307,11 +631,13 @@ impl Reader<'_> {
             params,
             body,
             success,
-            error_statuses,
+            error,
+            partial,
         })
     }
 
-    fn param(&self, pointer: &str, param: &Value) -> Result<Param, GenError> {
+    /// A parameter, or `None` for one OpenAPI says to ignore.
+    fn param(&self, pointer: &str, param: &Value) -> Result<Option<Param>, GenError> {
         let (pointer, param) = self.resolve(pointer, param, "parameters")?;
         let field = |key: &str| format!("{pointer}/{key}");
         let name = param
@@ -325,7 +651,11 @@ impl Reader<'_> {
             Some("query") => Location::Query,
             Some("header") => Location::Header,
             Some("cookie") => {
-                return Err(GenError::new(field("in"), "cookie parameters are not supported"))
+                return Err(GenError::new(
+                    field("in"),
+                    format!("cookie parameter `{name}`: dropshot has no cookie extractor; read it from a header parameter `Cookie` instead"),
+                )
+                .construct("cookie parameter"))
             }
             other => {
                 return Err(GenError::new(
@@ -334,28 +664,29 @@ impl Reader<'_> {
                 ))
             }
         };
-        if param.get("content").is_some() {
-            return Err(GenError::new(
-                field("content"),
-                "parameters with `content` are not supported",
-            ));
-        }
-        let schema = param
-            .get("schema")
-            .ok_or_else(|| GenError::new(&pointer, format!("parameter `{name}` has no schema")))?
-            .clone();
-        let required = param.get("required") == Some(&Value::Bool(true));
-        if location == Location::Path && !required {
-            return Err(GenError::new(field("required"), "a path parameter must be required"));
-        }
         if location == Location::Header
             && ["accept", "content-type", "authorization"]
                 .contains(&name.to_ascii_lowercase().as_str())
         {
+            return Ok(None); // OpenAPI: such a header parameter "SHALL be ignored".
+        }
+        if param.get("content").is_some() {
             return Err(GenError::new(
-                field("name"),
-                format!("header parameter `{name}` is ignored by OpenAPI and not supported"),
-            ));
+                field("content"),
+                format!("parameter `{name}` with `content` (a serialized JSON value): give it a `schema` instead"),
+            )
+            .construct("parameter with content"));
+        }
+        let schema = param
+            .get("schema")
+            .ok_or_else(|| {
+                GenError::new(&pointer, format!("parameter `{name}` has no schema"))
+                    .construct("parameter without schema")
+            })?
+            .clone();
+        let required = param.get("required") == Some(&Value::Bool(true));
+        if location == Location::Path && !required {
+            return Err(GenError::new(field("required"), format!("path parameter `{name}`: a path parameter must be required (add `required: true`)")).construct("optional path parameter"));
         }
         let schema_pointer = field("schema");
         let resolved = self.resolve_schema(&schema_pointer, &schema)?;
@@ -364,64 +695,79 @@ impl Reader<'_> {
             if location != Location::Query {
                 return Err(GenError::new(
                     schema_pointer,
-                    "array parameters are only supported in the query",
-                ));
+                    format!("array parameter `{name}`: array parameters are only supported in the query"),
+                )
+                .construct("array parameter outside the query"));
             }
             let style = param.get("style").and_then(Value::as_str).unwrap_or("form");
             let explode = param.get("explode").and_then(Value::as_bool).unwrap_or(true);
             if style != "form" || !explode {
                 return Err(GenError::new(
                     &pointer,
-                    "query arrays must use `style: form` with `explode: true` (repeated keys)",
-                ));
+                    format!("query array `{name}`: query arrays must use `style: form` with `explode: true` (repeated keys)"),
+                )
+                .construct("query array without explode"));
             }
             if let Some(items) = resolved.get("items") {
-                self.check_scalar_param(&format!("{schema_pointer}/items"), items, true)?;
+                self.check_scalar_param(&format!("{schema_pointer}/items"), &name, items, true)?;
             }
         } else {
-            self.check_scalar_param(&schema_pointer, &schema, false)?;
+            self.check_scalar_param(&schema_pointer, &name, &schema, false)?;
             if let Some(style) = param.get("style").and_then(Value::as_str) {
                 let default = if location == Location::Query { "form" } else { "simple" };
                 if style != default {
                     return Err(GenError::new(
                         field("style"),
-                        format!("parameter style `{style}` is not supported"),
-                    ));
+                        format!("parameter `{name}`: style `{style}` is not supported (only `{default}`)"),
+                    )
+                    .construct(format!("parameter style {style}")));
                 }
             }
         }
-        Ok(Param {
+        Ok(Some(Param {
             pointer: pointer.clone(),
             name,
             location,
             required,
             description: param.get("description").and_then(Value::as_str).map(str::to_string),
             schema,
-        })
+        }))
     }
 
-    /// Refuses a parameter schema (possibly a `$ref`) that is not a string,
-    /// integer, number, boolean or enum (an array too when `allow_array`, for
+    /// Refuses a parameter schema (possibly a `$ref`) that cannot be read from
+    /// one string: objects and arrays (an array too when `allow_array`, for
     /// array items, which the emitter then refuses with its own message).
+    /// Scalars, enums and compositions (`oneOf`, `anyOf`, `allOf`) are fine.
     fn check_scalar_param(
         &self,
         pointer: &str,
+        name: &str,
         schema: &Value,
         allow_array: bool,
     ) -> Result<(), GenError> {
         let resolved = self.resolve_schema(pointer, schema)?;
         let kind = resolved.get("type").and_then(Value::as_str).unwrap_or_default();
+        let composition = ["oneOf", "anyOf", "allOf"].iter().find(|k| resolved.get(**k).is_some());
         let scalar = ["string", "integer", "number", "boolean"].contains(&kind)
-            || (kind.is_empty() && resolved.get("enum").is_some())
+            || (kind.is_empty() && (resolved.get("enum").is_some() || composition.is_some()))
             || (allow_array && kind == "array");
         if scalar {
-            Ok(())
-        } else {
-            Err(GenError::new(
-                pointer,
-                format!("a parameter or header of type `{kind}` is not supported"),
-            ))
+            return Ok(());
         }
+        let through = match schema.get("$ref").and_then(Value::as_str) {
+            Some(reference) => format!(" (through `{reference}`)"),
+            None => String::new(),
+        };
+        let kind = if kind.is_empty() {
+            "without a type".to_string()
+        } else {
+            format!("of type `{kind}`")
+        };
+        Err(GenError::new(
+            pointer,
+            format!("parameter `{name}`: a schema {kind}{through} cannot be read from a parameter's string: use a scalar, an enum or a `oneOf` of those"),
+        )
+        .construct(format!("parameter {kind}")))
     }
 
     /// The schema a possible `$ref` points at (checked to exist).
@@ -442,37 +788,73 @@ impl Reader<'_> {
         }
     }
 
-    fn json_schema_of(&self, pointer: &str, content: &Value) -> Result<Option<Value>, GenError> {
-        let Value::Object(content) = content else {
-            return Err(GenError::new(pointer, "`content` must be an object"));
+    fn request_body(&self, pointer: &str, body: &Value) -> Result<Option<RequestBody>, GenError> {
+        let (pointer, body) = self.resolve(pointer, body, "requestBodies")?;
+        let Some(Value::Object(content)) = body.get("content") else {
+            return Err(GenError::new(&pointer, "a request body needs `content`"));
         };
-        let mut media = content.iter();
-        let Some((media_type, media_object)) = media.next() else { return Ok(None) };
-        if media.next().is_some() || media_type != JSON {
+        let content_pointer = format!("{pointer}/content");
+        // The first JSON media type, else the first form or octet-stream one.
+        let chosen = content
+            .iter()
+            .find(|(media, _)| is_json(media))
+            .map(|(media, object)| (media, object, BodyKind::Json))
+            .or_else(|| {
+                content.iter().find_map(|(media, object)| match media_essence(media).as_str() {
+                    "application/x-www-form-urlencoded" => Some((media, object, BodyKind::Form)),
+                    "application/octet-stream" => Some((media, object, BodyKind::Bytes)),
+                    _ => None,
+                })
+            });
+        let Some((media_type, object, kind)) = chosen else {
+            let types: Vec<&String> = content.keys().collect();
+            if types.is_empty() {
+                return Ok(None);
+            }
+            return Err(GenError::new(
+                content_pointer,
+                format!("request body media types {types:?}: supported are JSON (`application/json`, `+json`), `application/x-www-form-urlencoded` and `application/octet-stream` (progenitor 0.15.1 sends no other)"),
+            )
+            .construct(format!("request body {}", media_essence(types[0]))));
+        };
+        let media_pointer = format!("{content_pointer}/{}", pointer_segment(media_type));
+        if kind == BodyKind::Json && media_essence(media_type) != "application/json" {
+            return Err(GenError::new(
+                media_pointer,
+                format!("request body `{media_type}`: progenitor 0.15.1 sends JSON bodies only as `application/json`; document the body as `application/json`"),
+            )
+            .construct("request body +json"));
+        }
+        if content.len() > 1 {
             let types: Vec<&String> = content.keys().collect();
             return Err(GenError::new(
-                pointer,
-                format!("media types {types:?}: only a single `{JSON}` is supported"),
-            ));
-        }
-        let schema = media_object.get("schema").ok_or_else(|| {
-            GenError::new(
-                format!("{pointer}/{}", pointer_segment(media_type)),
-                "a media type needs a schema",
+                content_pointer,
+                format!("request body with media types {types:?}: dropshot and progenitor read one; keep only `{media_type}`"),
             )
-        })?;
-        Ok(Some(schema.clone()))
-    }
-
-    fn request_body(&self, pointer: &str, body: &Value) -> Result<RequestBody, GenError> {
-        let (pointer, body) = self.resolve(pointer, body, "requestBodies")?;
-        let content = body
-            .get("content")
-            .ok_or_else(|| GenError::new(&pointer, "a request body needs `content`"))?;
-        let schema =
-            self.json_schema_of(&format!("{pointer}/content"), content)?.ok_or_else(|| {
-                GenError::new(format!("{pointer}/content"), "a request body needs a media type")
-            })?;
+            .construct("request body with several media types"));
+        }
+        let schema = match object.get("schema") {
+            Some(schema) => schema.clone(),
+            None if kind == BodyKind::Bytes => {
+                serde_json::json!({"type": "string", "format": "binary"})
+            }
+            None => {
+                return Err(GenError::new(media_pointer, "a media type needs a schema")
+                    .construct("media type without schema"))
+            }
+        };
+        if kind == BodyKind::Bytes {
+            let resolved = self.resolve_schema(&format!("{media_pointer}/schema"), &schema)?;
+            if resolved.get("type").and_then(Value::as_str) != Some("string")
+                || resolved.get("format").and_then(Value::as_str) != Some("binary")
+            {
+                return Err(GenError::new(
+                    format!("{media_pointer}/schema"),
+                    "an `application/octet-stream` body's schema must be `{type: string, format: binary}`",
+                )
+                .construct("octet-stream body schema"));
+            }
+        }
         let max_bytes = match body.get("x-request-body-max-bytes") {
             None => None,
             Some(value) => Some(value.as_u64().filter(|n| *n > 0).ok_or_else(|| {
@@ -482,53 +864,253 @@ impl Reader<'_> {
                 )
             })?),
         };
-        Ok(RequestBody {
+        Ok(Some(RequestBody {
             pointer,
             required: body.get("required") == Some(&Value::Bool(true)),
+            kind,
+            media_type: media_type.clone(),
             schema,
             max_bytes,
-        })
+        }))
     }
 
-    fn responses(&self, pointer: &str, operation: &Value) -> Result<(Success, Vec<u16>), GenError> {
+    fn responses(
+        &self,
+        pointer: &str,
+        operation: &Value,
+    ) -> Result<(Success, ErrorBody, Vec<GenError>), Problems> {
         let Some(Value::Object(responses)) = operation.get("responses") else {
-            return Err(GenError::new(pointer, "an operation needs `responses`"));
+            return Err(vec![GenError::new(pointer, "an operation needs `responses`")]);
         };
-        let mut success: Option<Success> = None;
-        let mut error_statuses = Vec::new();
+        let mut problems = Problems::new();
+        let mut successes: Vec<(String, u16, String, &Value)> = Vec::new();
+        let mut error_schemas: Vec<Value> = Vec::new();
+        let mut redirects_or_others: Vec<(String, String)> = Vec::new();
+        let mut partial = Vec::new();
+        let mut default = None;
         for (code, response) in responses {
-            let at = format!("{pointer}/{}", pointer_segment(code));
             if code.starts_with("x-") {
                 continue;
             }
-            let status: u16 = match code.parse() {
-                Ok(status) if (100..=599).contains(&status) => status,
-                _ => {
-                    return Err(GenError::new(
-                        at,
-                        format!("response `{code}`: only explicit status codes are supported (no `default` or ranges)"),
-                    ))
+            let at = format!("{pointer}/{}", pointer_segment(code));
+            let (resolved_at, response) = match self.resolve(&at, response, "responses") {
+                Ok(found) => found,
+                Err(error) => {
+                    problems.push(error);
+                    continue;
                 }
             };
-            let (resolved_at, response) = self.resolve(&at, response, "responses")?;
-            match status {
-                200..=299 => {
-                    if success.is_some() {
-                        return Err(GenError::new(pointer, "two success responses"));
+            let upper = code.to_ascii_uppercase();
+            if upper == "DEFAULT" {
+                default = Some((at, resolved_at, response));
+                continue;
+            }
+            let is_error = upper == "4XX"
+                || upper == "5XX"
+                || code.parse::<u16>().is_ok_and(|status| (400..=599).contains(&status));
+            if is_error {
+                match self.json_schema(&resolved_at, response) {
+                    Ok(Some(schema)) => {
+                        if !error_schemas.contains(&schema) {
+                            error_schemas.push(schema);
+                        }
                     }
-                    success = Some(self.success(&at, &resolved_at, status, response)?);
+                    Ok(None) => {}
+                    Err(error) => problems.push(error),
                 }
-                400..=599 => error_statuses.push(status),
-                _ => {
-                    return Err(GenError::new(
-                        at,
-                        format!("response status {status} is not supported"),
-                    ))
+                continue;
+            }
+            match code.parse::<u16>() {
+                Ok(status) if (200..=299).contains(&status) => {
+                    successes.push((at, status, resolved_at, response))
                 }
+                Ok(status) if (300..=399).contains(&status) => redirects_or_others.push((at, code.clone())),
+                Ok(status) if (100..=199).contains(&status) => redirects_or_others.push((at, code.clone())),
+                _ => problems.push(
+                    GenError::new(
+                        &at,
+                        format!("response `{code}`: only status codes, `4XX`, `5XX` and `default` are supported"),
+                    )
+                    .construct(format!("response {code}")),
+                ),
             }
         }
-        let success = success.ok_or_else(|| GenError::new(pointer, "no success (2xx) response"))?;
-        Ok((success, error_statuses))
+        let only_default = successes.is_empty() && redirects_or_others.is_empty();
+        if let Some((at, resolved_at, response)) = &default {
+            if !only_default {
+                match self.json_schema(resolved_at, response) {
+                    Ok(Some(schema)) => {
+                        if !error_schemas.contains(&schema) {
+                            error_schemas.push(schema);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(error) => problems.push(error),
+                }
+            } else {
+                let _ = at;
+            }
+        }
+        let success = match successes.as_slice() {
+            // Only a `default` response: the operation's success is free-form,
+            // as dropshot publishes a handler answering `Response<Body>`.
+            [] if only_default && default.is_some() => {
+                let (at, resolved_at, response) = default.as_ref().expect("checked");
+                match self.success(at, resolved_at, 0, response) {
+                    Ok(success) => Some(success),
+                    Err(error) => {
+                        problems.push(error);
+                        None
+                    }
+                }
+            }
+            [] => {
+                // A redirect as the only success.
+                match redirects_or_others.as_slice() {
+                    [(at, code)] if ["302", "303", "307"].contains(&code.as_str()) => {
+                        let response = &responses[code];
+                        match self.resolve(at, response, "responses") {
+                            Ok((resolved_at, response)) => {
+                                match self.success(
+                                    at,
+                                    &resolved_at,
+                                    code.parse().expect("a code"),
+                                    response,
+                                ) {
+                                    Ok(success) => Some(success),
+                                    Err(error) => {
+                                        problems.push(error);
+                                        None
+                                    }
+                                }
+                            }
+                            Err(error) => {
+                                problems.push(error);
+                                None
+                            }
+                        }
+                    }
+                    [] => {
+                        problems.push(
+                            GenError::new(pointer, "no success (2xx) response: document the operation's success response")
+                                .construct("no success response"),
+                        );
+                        None
+                    }
+                    others => {
+                        let codes: Vec<&str> =
+                            others.iter().map(|(_, code)| code.as_str()).collect();
+                        problems.push(
+                            GenError::new(
+                                &others[0].0,
+                                format!("responses {codes:?} without a 2xx success: dropshot serves 302, 303 and 307 redirects (as the only success response), no other 1xx or 3xx"),
+                            )
+                            .construct(format!("response {}", codes[0])),
+                        );
+                        None
+                    }
+                }
+            }
+            [(at, status, resolved_at, response)] => {
+                for (other_at, code) in &redirects_or_others {
+                    let construct = if code.starts_with('1') {
+                        problems.push(
+                            GenError::new(other_at, format!("response {code} next to the success response {status}: dropshot cannot serve it"))
+                                .construct(format!("response {code} next to a 2xx")),
+                        );
+                        continue;
+                    } else {
+                        format!("response {code} next to a 2xx")
+                    };
+                    partial.push(
+                        GenError::new(
+                            other_at,
+                            format!("the {code} response is left out: a dropshot operation publishes one success response ({status}), so the trait cannot answer {code} and the client reports it as unexpected"),
+                        )
+                        .construct(construct),
+                    );
+                }
+                match self.success(at, resolved_at, *status, response) {
+                    Ok(success) => Some(success),
+                    Err(error) => {
+                        problems.push(error);
+                        None
+                    }
+                }
+            }
+            several => {
+                let codes: Vec<String> =
+                    several.iter().map(|(_, status, _, _)| status.to_string()).collect();
+                let read: Vec<Success> = several
+                    .iter()
+                    .filter_map(|(at, status, resolved_at, response)| {
+                        self.success(at, resolved_at, *status, response).ok()
+                    })
+                    .collect();
+                let same = read.len() == several.len()
+                    && read.iter().all(|success| {
+                        success.headers.is_empty()
+                            && success.body == read[0].body
+                            && !matches!(success.body, SuccessBody::Raw(_))
+                    });
+                if same && redirects_or_others.is_empty() {
+                    let mut read = read.into_iter();
+                    let mut first = read.next().expect("two or more");
+                    first.other_statuses = read.map(|success| success.status).collect();
+                    partial.push(
+                        GenError::new(
+                            pointer,
+                            format!(
+                                "success responses ({}) with the same body: the trait publishes only the {} (a dropshot operation publishes one success response); the handler answers the others with the operation's `status` field",
+                                codes.join(", "),
+                                first.status
+                            ),
+                        )
+                        .construct("success responses with the same body"),
+                    );
+                    Some(first)
+                } else {
+                    problems.push(
+                        GenError::new(
+                            pointer,
+                            format!(
+                                "two success responses ({}) with different bodies or headers: a dropshot operation publishes one success response; keep one",
+                                codes.join(", ")
+                            ),
+                        )
+                        .construct("two success responses"),
+                    );
+                    None
+                }
+            }
+        };
+        match success {
+            Some(success) if problems.is_empty() => {
+                let error = if error_schemas.is_empty() {
+                    ErrorBody::Dropshot
+                } else {
+                    ErrorBody::Schemas(error_schemas)
+                };
+                Ok((success, error, partial))
+            }
+            _ => Err(problems),
+        }
+    }
+
+    /// The JSON schema of a response's body, if it has a JSON media type.
+    fn json_schema(&self, resolved_at: &str, response: &Value) -> Result<Option<Value>, GenError> {
+        let Some(Value::Object(content)) = response.get("content") else { return Ok(None) };
+        let Some((media_type, object)) = content.iter().find(|(media, _)| is_json(media)) else {
+            return Ok(None);
+        };
+        match object.get("schema") {
+            Some(schema) => Ok(Some(schema.clone())),
+            None => Err(GenError::new(
+                format!("{resolved_at}/content/{}", pointer_segment(media_type)),
+                "a JSON media type needs a schema",
+            )
+            .construct("media type without schema")),
+        }
     }
 
     fn success(
@@ -538,18 +1120,23 @@ impl Reader<'_> {
         status: u16,
         response: &Value,
     ) -> Result<Success, GenError> {
-        if ![200, 201, 202, 204].contains(&status) {
+        let body = match self.json_schema(resolved_at, response)? {
+            Some(schema) => SuccessBody::Json(schema),
+            None => match response
+                .get("content")
+                .and_then(Value::as_object)
+                .and_then(|c| c.keys().next())
+            {
+                Some(media_type) => SuccessBody::Raw(media_type.clone()),
+                None => SuccessBody::None,
+            },
+        };
+        if [204, 205, 302, 303, 307].contains(&status) && !matches!(body, SuccessBody::None) {
             return Err(GenError::new(
                 at,
-                format!("success status {status} is not supported (200, 201, 202, 204)"),
-            ));
-        }
-        let schema = match response.get("content") {
-            None => None,
-            Some(content) => self.json_schema_of(&format!("{resolved_at}/content"), content)?,
-        };
-        if status == 204 && schema.is_some() {
-            return Err(GenError::new(at, "a 204 response cannot have a body"));
+                format!("a {status} response cannot have a body here: remove its `content`"),
+            )
+            .construct(format!("{status} with a body")));
         }
         let mut headers = Vec::new();
         if let Some(map) = response.get("headers") {
@@ -562,10 +1149,14 @@ impl Reader<'_> {
                 if name.eq_ignore_ascii_case("content-type") {
                     continue; // OpenAPI says a `Content-Type` response header is ignored.
                 }
+                if [302, 303, 307].contains(&status) && name.eq_ignore_ascii_case("location") {
+                    continue; // dropshot's redirect types publish it.
+                }
                 let schema = header
                     .get("schema")
                     .ok_or_else(|| {
                         GenError::new(&header_at, format!("response header `{name}` has no schema"))
+                            .construct("response header without schema")
                     })?
                     .clone();
                 let resolved = self.resolve_schema(&format!("{header_at}/schema"), &schema)?;
@@ -574,7 +1165,8 @@ impl Reader<'_> {
                     return Err(GenError::new(
                         format!("{header_at}/schema"),
                         format!("response header `{name}` of type `{kind}`: only scalar headers are supported"),
-                    ));
+                    )
+                    .construct(format!("response header of type `{kind}`")));
                 }
                 headers.push(ResponseHeader {
                     pointer: header_at.clone(),
@@ -588,83 +1180,21 @@ impl Reader<'_> {
                 });
             }
         }
+        if [302, 303, 307].contains(&status) && !headers.is_empty() {
+            return Err(GenError::new(at, format!("a {status} redirect with headers other than `Location`: dropshot's redirect types carry only `Location`")).construct("redirect with headers"));
+        }
         Ok(Success {
             pointer: at.to_string(),
             status,
+            other_statuses: Vec::new(),
             description: response
                 .get("description")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string(),
-            schema,
+            body,
             headers,
         })
-    }
-
-    /// Every 4xx/5xx response must have a JSON body whose schema is the same
-    /// `$ref`, and that schema must be an object with a required string `message`.
-    fn shared_error_schema(
-        &self,
-        operations: &[Operation],
-        paths: &serde_json::Map<String, Value>,
-    ) -> Result<String, GenError> {
-        let mut found: BTreeMap<String, String> = BTreeMap::new(); // schema name -> first pointer
-        for operation in operations {
-            let path_item = &paths[&operation.path];
-            let responses = &path_item[operation.method.to_lowercase()]["responses"];
-            for status in &operation.error_statuses {
-                let at = format!("{}/responses/{status}", operation.pointer);
-                let (resolved_at, response) =
-                    self.resolve(&at, &responses[status.to_string()], "responses")?;
-                let content = response.get("content").ok_or_else(|| {
-                    GenError::new(
-                        &at,
-                        "an error response needs a JSON body with the shared error schema",
-                    )
-                })?;
-                let schema = self
-                    .json_schema_of(&format!("{resolved_at}/content"), content)?
-                    .ok_or_else(|| GenError::new(&at, "an error response needs a JSON body"))?;
-                let reference = schema.get("$ref").and_then(Value::as_str).ok_or_else(|| {
-                    GenError::new(
-                        &at,
-                        "an error response's schema must be a `$ref` to the shared error schema",
-                    )
-                })?;
-                let name = crate::schema::check_schema_ref(&at, reference, self.known)?;
-                found.entry(name).or_insert(at);
-            }
-        }
-        let mut names = found.into_iter();
-        let Some((name, at)) = names.next() else {
-            return Err(GenError::new(
-                "#/paths",
-                "no operation documents an error response (4xx/5xx)",
-            ));
-        };
-        if let Some((other, other_at)) = names.next() {
-            return Err(GenError::new(
-                other_at,
-                format!("error responses must share one schema: `{name}` (at {at}) and `{other}`"),
-            ));
-        }
-        let schema_at = format!("#/components/schemas/{}", pointer_segment(&name));
-        let schema = self.spec.pointer(&schema_at[1..]).expect("checked to exist");
-        let message_type = schema.pointer("/properties/message/type").and_then(Value::as_str);
-        let required = schema
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|list| list.iter().filter_map(Value::as_str).collect::<Vec<_>>())
-            .unwrap_or_default();
-        let property_count =
-            schema.get("properties").and_then(Value::as_object).map_or(0, |p| p.len());
-        if message_type != Some("string") || required != ["message"] || property_count != 1 {
-            return Err(GenError::new(
-                schema_at,
-                "the shared error schema must be an object with exactly one property, a required string `message`",
-            ));
-        }
-        Ok(name)
     }
 }
 

@@ -170,6 +170,140 @@ fn convert(pointer: &str, value: &Value, known: &BTreeSet<String>) -> Result<Val
     Ok(Value::Object(out))
 }
 
+/// The component schemas without the `title`s typify (or progenitor) would
+/// turn into type names that collide: a title naming a component schema (in
+/// any case; a `nullable` component's inner type is named after its title) or
+/// used twice. Titles only name types; the published schemas keep them.
+pub fn without_colliding_titles(schemas: &[(String, Value)]) -> Vec<(String, Value)> {
+    use heck::ToUpperCamelCase;
+    fn count(value: &Value, counts: &mut std::collections::BTreeMap<String, usize>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(title) = map.get("title").and_then(Value::as_str) {
+                    *counts.entry(title.to_upper_camel_case()).or_default() += 1;
+                }
+                for (key, child) in map {
+                    // `properties` maps names to schemas: a property called `title` is not a title.
+                    if key != "title" || !child.is_string() {
+                        count(child, counts);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| count(item, counts)),
+            _ => {}
+        }
+    }
+    fn strip(value: &mut Value, colliding: &BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                let collides = map
+                    .get("title")
+                    .and_then(Value::as_str)
+                    .is_some_and(|title| colliding.contains(&title.to_upper_camel_case()));
+                if collides {
+                    map.remove("title");
+                }
+                for (key, child) in map.iter_mut() {
+                    if key != "title" || !child.is_string() {
+                        strip(child, colliding);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| strip(item, colliding)),
+            _ => {}
+        }
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for (name, value) in schemas {
+        *counts.entry(name.to_upper_camel_case()).or_default() += 1;
+        count(value, &mut counts);
+    }
+    let colliding: BTreeSet<String> =
+        counts.into_iter().filter(|(_, n)| *n > 1).map(|(title, _)| title).collect();
+    schemas
+        .iter()
+        .map(|(name, value)| {
+            let mut value = value.clone();
+            strip(&mut value, &colliding);
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+/// Type names generated code (typify's, schemars' derive, progenitor's)
+/// uses without a path: a component schema with one of these names gets a
+/// Rust type named differently (its published schema keeps the name).
+const RESERVED_TYPE_NAMES: &[&str] = &[
+    "Box",
+    "Clone",
+    "Copy",
+    "Debug",
+    "Default",
+    "Deserialize",
+    "Display",
+    "Drop",
+    "Eq",
+    "Err",
+    "Error",
+    "Extend",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "From",
+    "FromStr",
+    "Hash",
+    "Into",
+    "IntoIterator",
+    "Iterator",
+    "JsonSchema",
+    "None",
+    "Ok",
+    "Option",
+    "Ord",
+    "PartialEq",
+    "PartialOrd",
+    "Result",
+    "Self",
+    "Send",
+    "Serialize",
+    "Sized",
+    "Some",
+    "String",
+    "Sync",
+    "ToOwned",
+    "ToString",
+    "TryFrom",
+    "TryInto",
+    "Vec",
+];
+
+/// The renames (typify's type name -> the name used instead) that keep
+/// component schemas' types off [`RESERVED_TYPE_NAMES`]: `String` becomes
+/// `StringSchema` (or `StringSchema2`, ... when that is taken too). `Error`
+/// is reserved only where typify's name is not already the error type's.
+pub fn reserved_renames<'a>(names: impl IntoIterator<Item = &'a String>) -> Vec<(String, String)> {
+    let type_name = |name: &str| -> String {
+        use heck::ToPascalCase;
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "-").to_pascal_case()
+    };
+    let names: Vec<String> = names.into_iter().map(|name| type_name(name)).collect();
+    let taken: BTreeSet<&String> = names.iter().collect();
+    let mut renames = Vec::new();
+    for name in &names {
+        if name == "Error" || !RESERVED_TYPE_NAMES.contains(&name.as_str()) {
+            continue;
+        }
+        let mut candidate = format!("{name}Schema");
+        let mut n = 2;
+        while taken.contains(&candidate) {
+            candidate = format!("{name}Schema{n}");
+            n += 1;
+        }
+        renames.push((name.clone(), candidate));
+    }
+    renames
+}
+
 /// Checks that `reference` names an existing component schema.
 pub fn check_schema_ref(
     pointer: &str,

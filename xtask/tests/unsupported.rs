@@ -1,11 +1,14 @@
-//! Every construct the generator does not support is refused with a
-//! [`GenError`] naming its JSON pointer, never with a panic or with code.
+//! Every construct the generator does not support skips the operation that
+//! uses it, with a warning naming the operation, its JSON pointer and the
+//! construct, never with a panic or with code; the other operations are
+//! generated. Constructs it now supports are accepted.
 //!
-//! Each test patches one construct into a small valid spec ([`base`]).
+//! Each test patches one construct into a small valid spec ([`base`]), whose
+//! second operation `getOk` must survive every patch.
 
 use serde_json::{json, Value};
-use xtask::codegen::generate_from_value;
-use xtask::GenError;
+use xtask::codegen::{generate_from_value, generate_job, Generated, Job};
+use xtask::{Effect, GenError};
 
 /// A small spec the generator accepts: `GET /a` answering a `Thing` or an `Error`.
 fn base() -> Value {
@@ -23,6 +26,15 @@ fn base() -> Value {
                                 "application/json": { "schema": { "$ref": "#/components/schemas/Thing" } }
                             }
                         },
+                        "400": { "$ref": "#/components/responses/BadRequest" }
+                    }
+                }
+            },
+            "/ok": {
+                "get": {
+                    "operationId": "getOk",
+                    "responses": {
+                        "204": { "description": "Fine." },
                         "400": { "$ref": "#/components/responses/BadRequest" }
                     }
                 }
@@ -87,30 +99,87 @@ fn error_response() -> Value {
     })
 }
 
-/// Asserts that generation fails at `pointer` with a message containing `message`.
+/// Generates a spec that must be accepted as a whole.
+#[track_caller]
+fn generated(spec: &Value) -> Generated {
+    match generate_from_value(spec, "FixtureApi") {
+        Ok(generated) => generated,
+        Err(errors) => panic!("expected code, got: {errors}"),
+    }
+}
+
+/// Asserts that `getOk` is generated and the operation at `operation`
+/// (`#/paths/~1a/get`) is skipped with a warning at `pointer` whose message
+/// contains `message`, and returns that warning's text.
+#[track_caller]
+fn assert_skipped_at(spec: Value, operation: &str, pointer: &str, message: &str) -> String {
+    let generated = generated(&spec);
+    assert!(generated.api.contains("fn get_ok("), "getOk is generated:\n{}", generated.api);
+    assert!(generated.client.contains("pub fn get_ok("), "getOk is in the client");
+    assert!(
+        generated.operations.iter().all(|(p, _)| p != operation),
+        "{operation} must be skipped"
+    );
+    let warning = generated
+        .warnings
+        .iter()
+        .find(|w| w.effect == Effect::Skipped && w.error.pointer == pointer)
+        .unwrap_or_else(|| panic!("no skip at {pointer} in {:#?}", generated.warnings));
+    assert!(warning.error.message.contains(message), "expected `{message}` in: {warning}");
+    warning.to_string()
+}
+
+/// [`assert_skipped_at`] for the base spec's `GET /a`.
+#[track_caller]
+fn assert_skipped(spec: Value, pointer: &str, message: &str) -> String {
+    let warning = assert_skipped_at(spec, "#/paths/~1a/get", pointer, message);
+    assert!(warning.starts_with("`getA` (GET /a) skipped: "), "{warning}");
+    warning
+}
+
+/// Asserts that every operation (`getA` too) is generated without warnings.
+#[track_caller]
+fn assert_accepted(spec: Value) -> Generated {
+    let generated = generated(&spec);
+    assert!(generated.warnings.is_empty(), "{:#?}", generated.warnings);
+    let operations: usize = spec["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+    assert_eq!(generated.operations.len(), operations);
+    generated
+}
+
+/// Asserts that generation of the whole document fails with an error at `pointer`.
 #[track_caller]
 fn assert_rejected(spec: Value, pointer: &str, message: &str) {
-    let error: GenError = match generate_from_value(&spec, "FixtureApi") {
-        Ok((api, _)) => panic!("expected an error at {pointer}, got code:\n{api}"),
-        Err(error) => error,
+    let errors = match generate_from_value(&spec, "FixtureApi") {
+        Ok(generated) => panic!("expected an error at {pointer}, got code:\n{}", generated.api),
+        Err(errors) => errors,
     };
-    assert_eq!(error.pointer, pointer, "{error}");
+    let error: &GenError = errors
+        .0
+        .iter()
+        .find(|error| error.pointer == pointer)
+        .unwrap_or_else(|| panic!("no error at {pointer}: {errors}"));
     assert!(error.message.contains(message), "expected `{message}` in: {error}");
 }
 
 #[test]
 fn the_base_spec_is_accepted() {
-    let (api, client) = generate_from_value(&base(), "FixtureApi").expect("the base spec is valid");
-    assert!(api.contains("pub trait FixtureApi"));
-    assert!(client.contains("pub fn get_a"));
+    let generated = assert_accepted(base());
+    assert!(generated.api.contains("pub trait FixtureApi"));
+    assert!(generated.client.contains("pub fn get_a"));
 }
 
 #[test]
-fn two_success_responses() {
+fn two_success_responses_name_their_codes() {
     let spec = patched(|spec| {
         get_a(spec)["responses"]["201"] = json!({ "description": "Also fine." });
     });
-    assert_rejected(spec, "#/paths/~1a/get/responses", "two success responses");
+    assert_skipped(spec, "#/paths/~1a/get/responses", "two success responses (200, 201)");
 }
 
 #[test]
@@ -118,29 +187,28 @@ fn no_success_response() {
     let spec = patched(|spec| {
         get_a(spec)["responses"].as_object_mut().unwrap().remove("200");
     });
-    assert_rejected(spec, "#/paths/~1a/get/responses", "no success (2xx) response");
+    assert_skipped(spec, "#/paths/~1a/get/responses", "no success (2xx) response");
 }
 
 #[test]
-fn default_response() {
-    let spec = patched(|spec| get_a(spec)["responses"]["default"] = error_response());
-    assert_rejected(spec, "#/paths/~1a/get/responses/default", "only explicit status codes");
+fn default_and_range_responses_are_error_responses() {
+    let spec = patched(|spec| {
+        get_a(spec)["responses"]["default"] = error_response();
+        get_a(spec)["responses"]["4XX"] = error_response();
+        get_a(spec)["responses"]["5XX"] = error_response();
+    });
+    assert_accepted(spec);
 }
 
 #[test]
-fn status_range() {
-    let spec = patched(|spec| get_a(spec)["responses"]["4XX"] = error_response());
-    assert_rejected(spec, "#/paths/~1a/get/responses/4XX", "only explicit status codes");
-}
-
-#[test]
-fn success_status_206() {
+fn any_2xx_success_status() {
     let spec = patched(|spec| {
         let responses = get_a(spec)["responses"].as_object_mut().unwrap();
         let ok = responses.remove("200").unwrap();
         responses.insert("206".to_string(), ok);
     });
-    assert_rejected(spec, "#/paths/~1a/get/responses/206", "success status 206 is not supported");
+    let generated = assert_accepted(spec);
+    assert!(generated.api.contains("::http::StatusCode::PARTIAL_CONTENT"), "{}", generated.api);
 }
 
 #[test]
@@ -150,7 +218,52 @@ fn no_content_with_a_body() {
         let ok = responses.remove("200").unwrap();
         responses.insert("204".to_string(), ok);
     });
-    assert_rejected(spec, "#/paths/~1a/get/responses/204", "a 204 response cannot have a body");
+    assert_skipped(spec, "#/paths/~1a/get/responses/204", "a 204 response cannot have a body");
+}
+
+/// A 304 next to a 200 is left out of the trait (dropshot publishes one
+/// success response), with a warning: the operation is still generated.
+#[test]
+fn a_304_next_to_a_success_is_left_out_with_a_warning() {
+    let spec = patched(|spec| {
+        get_a(spec)["responses"]["304"] = json!({ "description": "Not modified." });
+    });
+    let generated = generated(&spec);
+    assert_eq!(generated.operations.len(), 2);
+    let [warning] = generated.warnings.as_slice() else { panic!("{:#?}", generated.warnings) };
+    assert_eq!(warning.effect, Effect::Partial);
+    assert_eq!(warning.error.pointer, "#/paths/~1a/get/responses/304");
+    assert!(warning.error.message.contains("the 304 response is left out"), "{warning}");
+}
+
+/// Only a `default` response: a free-form success, as dropshot publishes a
+/// handler answering `Response<Body>`.
+#[test]
+fn only_a_default_response() {
+    let spec = patched(|spec| {
+        get_a(spec)["responses"] =
+            json!({ "default": { "description": "", "content": { "*/*": { "schema": {} } } } });
+    });
+    let generated = assert_accepted(spec);
+    assert!(
+        generated.api.contains("Reply<::http::Response<::dropshot::Body>>"),
+        "{}",
+        generated.api
+    );
+}
+
+#[test]
+fn redirects_use_dropshots_redirect_types() {
+    let spec = patched(|spec| {
+        let responses = get_a(spec)["responses"].as_object_mut().unwrap();
+        responses.remove("200");
+        responses.insert(
+            "303".to_string(),
+            json!({ "description": "Elsewhere.", "headers": { "Location": { "schema": { "type": "string" } } } }),
+        );
+    });
+    let generated = assert_accepted(spec);
+    assert!(generated.api.contains("Reply<::dropshot::HttpResponseSeeOther>"), "{}", generated.api);
 }
 
 #[test]
@@ -158,7 +271,9 @@ fn missing_operation_id() {
     let spec = patched(|spec| {
         get_a(spec).as_object_mut().unwrap().remove("operationId");
     });
-    assert_rejected(spec, "#/paths/~1a/get", "missing operationId");
+    let warning =
+        assert_skipped_at(spec, "#/paths/~1a/get", "#/paths/~1a/get", "missing operationId");
+    assert!(warning.starts_with("`` (GET /a) skipped"), "{warning}");
 }
 
 #[test]
@@ -167,14 +282,53 @@ fn duplicate_operation_id() {
         let operation = get_a(spec).clone();
         spec["paths"]["/b"] = json!({ "get": operation });
     });
-    assert_rejected(spec, "#/paths/~1b/get/operationId", "duplicate operationId `getA`");
+    assert_skipped_at(
+        spec,
+        "#/paths/~1b/get",
+        "#/paths/~1b/get/operationId",
+        "duplicate operationId `getA` (also `getA` (GET /a))",
+    );
+}
+
+#[test]
+fn any_operation_id_becomes_a_rust_name() {
+    let spec = patched(|spec| {
+        get_a(spec)["operationId"] = json!("meta/root");
+        let mut other = get_a(spec).clone();
+        other["operationId"] = json!("key.get");
+        spec["paths"]["/b"] = json!({ "get": other });
+        let mut other = get_a(spec).clone();
+        other["operationId"] = json!("match");
+        spec["paths"]["/c"] = json!({ "get": other });
+    });
+    let generated = assert_accepted(spec);
+    for name in ["fn meta_root(", "fn key_get(", "fn match_("] {
+        assert!(generated.api.contains(name), "{name} in:\n{}", generated.api);
+    }
+    // The spec's own operationId is what the trait publishes.
+    assert!(generated.api.contains(r#"operation_id = "meta/root""#), "{}", generated.api);
+}
+
+#[test]
+fn operation_ids_with_the_same_rust_name_are_reported() {
+    let spec = patched(|spec| {
+        let mut other = get_a(spec).clone();
+        other["operationId"] = json!("get-a");
+        spec["paths"]["/b"] = json!({ "get": other });
+    });
+    assert_skipped_at(
+        spec,
+        "#/paths/~1b/get",
+        "#/paths/~1b/get/operationId",
+        "operationId `get-a` becomes the Rust name `get_a`, as does `getA` (GET /a)",
+    );
 }
 
 #[test]
 fn cookie_parameter() {
     let spec =
         with_params(json!([{ "name": "session", "in": "cookie", "schema": { "type": "string" } }]));
-    assert_rejected(spec, "#/paths/~1a/get/parameters/0/in", "cookie parameters are not supported");
+    assert_skipped(spec, "#/paths/~1a/get/parameters/0/in", "cookie parameter `session`");
 }
 
 #[test]
@@ -184,18 +338,19 @@ fn parameter_with_content() {
         "in": "query",
         "content": { "application/json": { "schema": { "type": "object" } } }
     }]));
-    assert_rejected(
+    assert_skipped(
         spec,
         "#/paths/~1a/get/parameters/0/content",
-        "parameters with `content` are not supported",
+        "parameter `filter` with `content`",
     );
 }
 
 #[test]
 fn path_parameter_not_required() {
     let spec = with_items(json!([{ "name": "id", "in": "path", "schema": { "type": "string" } }]));
-    assert_rejected(
+    assert_skipped_at(
         spec,
+        "#/paths/~1items~1{id}/get",
         "#/paths/~1items~1{id}/get/parameters/0/required",
         "a path parameter must be required",
     );
@@ -204,7 +359,12 @@ fn path_parameter_not_required() {
 #[test]
 fn path_template_variable_without_parameter() {
     let spec = with_items(json!([]));
-    assert_rejected(spec, "#/paths/~1items~1{id}/get", "do not match the variables");
+    assert_skipped_at(
+        spec,
+        "#/paths/~1items~1{id}/get",
+        "#/paths/~1items~1{id}/get",
+        "do not match the variables",
+    );
 }
 
 #[test]
@@ -214,7 +374,7 @@ fn array_in_a_header() {
         "in": "header",
         "schema": { "type": "array", "items": { "type": "string" } }
     }]));
-    assert_rejected(
+    assert_skipped(
         spec,
         "#/paths/~1a/get/parameters/0/schema",
         "array parameters are only supported in the query",
@@ -230,11 +390,11 @@ fn query_array_without_explode() {
         "explode": false,
         "schema": { "type": "array", "items": { "type": "string" } }
     }]));
-    assert_rejected(spec, "#/paths/~1a/get/parameters/0", "`explode: true`");
+    assert_skipped(spec, "#/paths/~1a/get/parameters/0", "`explode: true`");
 }
 
 #[test]
-fn non_json_request_body() {
+fn xml_request_body() {
     let spec = patched(|spec| {
         let mut operation = get_a(spec).clone();
         operation["operationId"] = json!("postA");
@@ -244,31 +404,44 @@ fn non_json_request_body() {
         });
         spec["paths"]["/a"]["post"] = operation;
     });
-    assert_rejected(
+    assert_skipped_at(
         spec,
+        "#/paths/~1a/post",
         "#/paths/~1a/post/requestBody/content",
-        "only a single `application/json` is supported",
+        "request body media types [\"application/xml\"]",
     );
 }
 
 #[test]
-fn two_media_types() {
+fn a_json_response_among_other_media_types_is_used() {
     let spec = patched(|spec| {
         get_a(spec)["responses"]["200"]["content"]["text/plain"] =
             json!({ "schema": { "type": "string" } });
+        get_a(spec)["responses"]["200"]["content"].as_object_mut().unwrap().insert(
+            "application/json; charset=utf-8".into(),
+            json!({ "schema": { "$ref": "#/components/schemas/Thing" } }),
+        );
+        get_a(spec)["responses"]["200"]["content"]
+            .as_object_mut()
+            .unwrap()
+            .remove("application/json");
     });
-    assert_rejected(
-        spec,
-        "#/paths/~1a/get/responses/200/content",
-        "only a single `application/json` is supported",
+    let generated = assert_accepted(spec);
+    assert!(
+        generated.api.contains("pub struct GetASuccess(pub types::Thing)"),
+        "{}",
+        generated.api
     );
 }
 
 #[test]
-fn error_responses_with_two_schemas() {
+fn error_responses_with_two_schemas_publish_both() {
     let spec = patched(|spec| {
-        spec["components"]["schemas"]["OtherError"] =
-            spec["components"]["schemas"]["Error"].clone();
+        spec["components"]["schemas"]["OtherError"] = json!({
+            "type": "object",
+            "required": ["detail"],
+            "properties": { "detail": { "type": "string" } }
+        });
         get_a(spec)["responses"]["404"] = json!({
             "description": "Not found.",
             "content": {
@@ -276,35 +449,28 @@ fn error_responses_with_two_schemas() {
             }
         });
     });
-    assert_rejected(
-        spec,
-        "#/paths/~1a/get/responses/404",
-        "error responses must share one schema: `Error`",
-    );
+    let generated = generated(&spec);
+    assert!(generated.api.contains("pub struct GetAError(pub ApiError)"), "{}", generated.api);
+    // The client cannot type two error bodies: it says so, and still has the operation.
+    let note = generated.warnings.iter().find(|w| w.effect == Effect::Partial).expect("a note");
+    assert!(note.error.message.contains("different bodies"), "{note}");
+    assert!(generated.client.contains("pub fn get_a("));
 }
 
 #[test]
-fn error_schema_without_message() {
+fn any_error_schema_and_no_error_response() {
     let spec = patched(|spec| {
         spec["components"]["schemas"]["Error"] = json!({
             "type": "object",
             "required": ["detail"],
             "properties": { "detail": { "type": "string" } }
         });
+        spec["paths"]["/ok"]["get"]["responses"].as_object_mut().unwrap().remove("400");
     });
-    assert_rejected(
-        spec,
-        "#/components/schemas/Error",
-        "exactly one property, a required string `message`",
-    );
-}
-
-#[test]
-fn no_error_response() {
-    let spec = patched(|spec| {
-        get_a(spec)["responses"].as_object_mut().unwrap().remove("400");
-    });
-    assert_rejected(spec, "#/paths", "no operation documents an error response");
+    let generated = assert_accepted(spec);
+    // `getOk` documents no error: dropshot's own error shape.
+    assert!(generated.api.contains("pub struct GetOkError(pub ApiError)"), "{}", generated.api);
+    assert!(generated.api.contains("::dropshot::HttpErrorResponseBody"), "{}", generated.api);
 }
 
 #[test]
@@ -313,10 +479,10 @@ fn reference_to_a_missing_schema() {
         spec["components"]["schemas"]["Thing"]["properties"]["part"] =
             json!({ "$ref": "#/components/schemas/Missing" });
     });
-    assert_rejected(
+    assert_skipped(
         spec,
         "#/components/schemas/Thing/properties/part",
-        "`$ref` to `#/components/schemas/Missing`, which does not exist",
+        "uses the schema `Thing`, which the generator cannot express: `$ref` to `#/components/schemas/Missing`, which does not exist",
     );
 }
 
@@ -326,7 +492,7 @@ fn reference_to_an_external_file() {
         get_a(spec)["responses"]["200"]["content"]["application/json"]["schema"] =
             json!({ "$ref": "things.json#/Thing" });
     });
-    assert_rejected(
+    assert_skipped(
         spec,
         "#/paths/~1a/get/responses/200/content",
         "only references to #/components/schemas/",
@@ -339,7 +505,7 @@ fn not_keyword() {
         spec["components"]["schemas"]["Thing"]["properties"]["name"] =
             json!({ "type": "string", "not": { "enum": ["x"] } });
     });
-    assert_rejected(
+    assert_skipped(
         spec,
         "#/components/schemas/Thing/properties/name/not",
         "the `not` keyword is not supported",
@@ -353,31 +519,54 @@ fn openapi_3_1() {
 }
 
 #[test]
+fn every_problem_of_a_document_is_reported_in_one_run() {
+    let spec = patched(|spec| {
+        spec["openapi"] = json!("3.1.0");
+        spec.as_object_mut().unwrap().remove("paths");
+    });
+    let errors = generate_from_value(&spec, "FixtureApi").err().expect("errors");
+    assert_eq!(errors.0.len(), 2, "{errors}");
+    let spec = patched(|spec| {
+        get_a(spec)["parameters"] = json!([
+            { "name": "session", "in": "cookie", "schema": { "type": "string" } },
+            { "name": "filter", "in": "query", "schema": { "type": "object" } }
+        ]);
+        get_a(spec)["responses"]["201"] = json!({ "description": "Also fine." });
+        let mut other = get_a(spec).clone();
+        other["operationId"] = json!("getB");
+        spec["paths"]["/b"] = json!({ "get": other });
+    });
+    let generated = generated(&spec);
+    let skips: Vec<String> = generated.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(skips.len(), 6, "three problems of each of two operations: {skips:#?}");
+}
+
+#[test]
 fn object_query_parameter() {
     let spec = with_params(json!([{
         "name": "filter",
         "in": "query",
         "schema": { "type": "object", "properties": { "name": { "type": "string" } } }
     }]));
-    assert_rejected(
+    assert_skipped(
         spec,
         "#/paths/~1a/get/parameters/0/schema",
-        "a parameter or header of type `object` is not supported",
+        "parameter `filter`: a schema of type `object` cannot be read from a parameter's string",
     );
 }
 
 #[test]
-fn request_body_on_get() {
+fn request_body_on_get_and_delete() {
     let spec = patched(|spec| {
         get_a(spec)["requestBody"] = json!({
             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Thing" } } }
         });
+        let mut delete = get_a(spec).clone();
+        delete["operationId"] = json!("deleteA");
+        spec["paths"]["/a"]["delete"] = delete;
     });
-    assert_rejected(
-        spec,
-        "#/paths/~1a/get/requestBody",
-        "a request body on a GET operation is not supported",
-    );
+    let generated = assert_accepted(spec);
+    assert!(generated.api.contains("body: OptionalJsonBody<types::Thing>"), "{}", generated.api);
 }
 
 #[test]
@@ -387,7 +576,7 @@ fn callbacks() {
             "onEvent": { "{$request.query.url}": { "post": { "responses": { "200": { "description": "Ok." } } } } }
         });
     });
-    assert_rejected(spec, "#/paths/~1a/get/callbacks", "callbacks are not supported");
+    assert_skipped(spec, "#/paths/~1a/get/callbacks", "callbacks are not supported");
 }
 
 #[test]
@@ -397,10 +586,10 @@ fn object_query_parameter_via_a_reference() {
         "in": "query",
         "schema": { "$ref": "#/components/schemas/Thing" }
     }]));
-    assert_rejected(
+    assert_skipped(
         spec,
         "#/paths/~1a/get/parameters/0/schema",
-        "a parameter or header of type `object` is not supported",
+        "a schema of type `object` (through `#/components/schemas/Thing`) cannot be read",
     );
 }
 
@@ -411,15 +600,91 @@ fn query_array_of_objects() {
         "in": "query",
         "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Thing" } }
     }]));
-    assert_rejected(
+    assert_skipped(
         spec,
         "#/paths/~1a/get/parameters/0/schema/items",
-        "a parameter or header of type `object` is not supported",
+        "a schema of type `object` (through `#/components/schemas/Thing`)",
     );
 }
 
 #[test]
-fn operation_id_that_is_a_rust_keyword() {
-    let spec = patched(|spec| get_a(spec)["operationId"] = json!("match"));
-    assert_rejected(spec, "#/paths/~1a/get/operationId", "becomes the Rust keyword `match`");
+fn ignored_headers_and_composed_parameters() {
+    let spec = patched(|spec| {
+        spec["components"]["schemas"]["IdOrName"] = json!({
+            "oneOf": [{ "type": "string", "format": "uuid" }, { "type": "string" }]
+        });
+        get_a(spec)["parameters"] = json!([
+            { "name": "Authorization", "in": "header", "schema": { "type": "string" } },
+            { "name": "Accept", "in": "header", "schema": { "type": "string" } },
+            { "name": "thing", "in": "query", "required": true, "schema": { "$ref": "#/components/schemas/IdOrName" } }
+        ]);
+    });
+    let generated = assert_accepted(spec);
+    assert!(!generated.api.contains("pub authorization"), "{}", generated.api);
+    assert!(generated.api.contains("pub thing: types::IdOrName"), "{}", generated.api);
+}
+
+/// `--strict` (and every published spec) turns each skip into an error.
+#[test]
+fn strict_generation_fails_on_every_skip() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strict");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = patched(|spec| {
+        get_a(spec)["responses"]["201"] = json!({ "description": "Also fine." });
+    });
+    let path = dir.join("fixture.json");
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let job = Job {
+        spec: path,
+        trait_name: "FixtureApi".into(),
+        api_out: dir.join("api.rs"),
+        client_out: dir.join("client.rs"),
+        mock_out: None,
+        mock_client_path: "crate".into(),
+        cli: None,
+        skips_out: None,
+        strict: true,
+    };
+    let (files, warnings) = generate_job(&job, false).expect("lenient");
+    assert_eq!((files.len(), warnings.len()), (2, 1));
+    let errors = generate_job(&job, true).expect_err("strict fails");
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert!(errors.0[0].message.contains("(strict) `getA` (GET /a) skipped"), "{errors}");
+}
+
+/// typify cannot generate an enum whose values differ only in case: the
+/// warning points at that enum (inline or behind a `$ref`), not at the body.
+#[test]
+fn a_typify_failure_is_reported_against_the_enum_that_caused_it() {
+    let spec = patched(|spec| {
+        let mut post = get_a(spec).clone();
+        post["operationId"] = json!("postA");
+        post["requestBody"] = json!({
+            "required": true,
+            "content": { "application/json": { "schema": {
+                "type": "object",
+                "properties": { "op": { "type": "string", "enum": ["add", "Add"] } }
+            } } }
+        });
+        spec["paths"]["/a"]["post"] = post;
+        spec["components"]["schemas"]["Op"] =
+            json!({ "type": "string", "enum": ["remove", "Remove"] });
+        get_a(spec)["parameters"] = json!([{ "name": "op", "in": "query", "schema": { "$ref": "#/components/schemas/Op" } }]);
+    });
+    assert_skipped_at(
+        spec.clone(),
+        "#/paths/~1a/post",
+        "#/paths/~1a/post/requestBody/content/application~1json/schema/properties/op",
+        "an enum whose values [add,Add] make the same Rust variant names",
+    );
+    assert_skipped(spec, "#/components/schemas/Op", "an enum whose values [remove,Remove]");
+}
+
+#[test]
+fn websocket_channels_are_skipped_with_the_reason() {
+    let spec = patched(|spec| {
+        get_a(spec)["x-dropshot-websocket"] = json!({});
+        get_a(spec)["responses"] = json!({ "default": { "description": "" } });
+    });
+    assert_skipped(spec, "#/paths/~1a/get/x-dropshot-websocket", "a dropshot websocket channel");
 }

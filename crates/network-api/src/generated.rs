@@ -3137,8 +3137,8 @@ pub mod types {
         }
     }
     impl ::schemars::JsonSchema for Customer {
-        fn schema_name() -> String {
-            "Customer".to_string()
+        fn schema_name() -> ::std::string::String {
+            ::std::string::ToString::to_string("Customer")
         }
         fn json_schema(
             generator: &mut ::schemars::r#gen::SchemaGenerator,
@@ -3151,8 +3151,8 @@ pub mod types {
         }
     }
     impl ::schemars::JsonSchema for CustomerDetails {
-        fn schema_name() -> String {
-            "CustomerDetails".to_string()
+        fn schema_name() -> ::std::string::String {
+            ::std::string::ToString::to_string("CustomerDetails")
         }
         fn json_schema(
             generator: &mut ::schemars::r#gen::SchemaGenerator,
@@ -3165,8 +3165,8 @@ pub mod types {
         }
     }
     impl ::schemars::JsonSchema for CustomerPage {
-        fn schema_name() -> String {
-            "CustomerPage".to_string()
+        fn schema_name() -> ::std::string::String {
+            ::std::string::ToString::to_string("CustomerPage")
         }
         fn json_schema(
             generator: &mut ::schemars::r#gen::SchemaGenerator,
@@ -3179,8 +3179,8 @@ pub mod types {
         }
     }
     impl ::schemars::JsonSchema for Error {
-        fn schema_name() -> String {
-            "Error".to_string()
+        fn schema_name() -> ::std::string::String {
+            ::std::string::ToString::to_string("Error")
         }
         fn json_schema(
             _generator: &mut ::schemars::r#gen::SchemaGenerator,
@@ -3192,8 +3192,8 @@ pub mod types {
         }
     }
     impl ::schemars::JsonSchema for Properties {
-        fn schema_name() -> String {
-            "Properties".to_string()
+        fn schema_name() -> ::std::string::String {
+            ::std::string::ToString::to_string("Properties")
         }
         fn json_schema(
             _generator: &mut ::schemars::r#gen::SchemaGenerator,
@@ -3205,7 +3205,7 @@ pub mod types {
         }
     }
 }
-/// The header parameters of `CreateCustomer`.
+/// The header parameters of `createCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -3305,7 +3305,7 @@ pub type CreateCustomerResponse = ::dropshot::HttpResponseHeaders<
     CreateCustomerSuccess,
     CreateCustomerResponseHeaders,
 >;
-/// The path parameters of `GetCustomer`.
+/// The path parameters of `getCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -3320,7 +3320,7 @@ pub struct GetCustomerPathParams {
     #[schemars(length(min = 1u64, max = 128u64))]
     pub customer_id: String,
 }
-/// The header parameters of `GetCustomer`.
+/// The header parameters of `getCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -3413,7 +3413,7 @@ pub type GetCustomerResponse = ::dropshot::HttpResponseHeaders<
     GetCustomerSuccess,
     GetCustomerResponseHeaders,
 >;
-/// The path parameters of `UpdateCustomer`.
+/// The path parameters of `updateCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -3428,7 +3428,7 @@ pub struct UpdateCustomerPathParams {
     #[schemars(length(min = 1u64, max = 128u64))]
     pub customer_id: String,
 }
-/// The header parameters of `UpdateCustomer`.
+/// The header parameters of `updateCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -3526,7 +3526,7 @@ pub type UpdateCustomerResponse = ::dropshot::HttpResponseHeaders<
     UpdateCustomerSuccess,
     UpdateCustomerResponseHeaders,
 >;
-/// The path parameters of `DeleteCustomer`.
+/// The path parameters of `deleteCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -3541,7 +3541,7 @@ pub struct DeleteCustomerPathParams {
     #[schemars(length(min = 1u64, max = 128u64))]
     pub customer_id: String,
 }
-/// The header parameters of `DeleteCustomer`.
+/// The header parameters of `deleteCustomer`.
 #[derive(
     Debug,
     Clone,
@@ -3639,7 +3639,7 @@ pub type DeleteCustomerResponse = ::dropshot::HttpResponseHeaders<
     DeleteCustomerSuccess,
     DeleteCustomerResponseHeaders,
 >;
-/// The query parameters of `GetCustomers`.
+/// The query parameters of `getCustomers`.
 #[derive(
     Debug,
     Clone,
@@ -3660,13 +3660,13 @@ pub struct GetCustomersQueryParams {
     #[serde(default)]
     #[schemars(range(min = 1f64, max = 1000f64))]
     pub size: Option<i32>,
-    /// The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC` (or in lower case; without one, `ASC`). Repeatable, at most 3 terms; a field named again keeps its first term (e.g. `sort=country,ASC&sort=name,DESC`); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
+    /// The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable (e.g. `sort=country,ASC&sort=name,DESC`), each field at most once (a repeated field is a 400), so at most 3 terms; the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
     #[serde(rename = "sort")]
     #[serde(default)]
     #[schemars(
         with = "Option < String >",
         length(max = 22u64),
-        regex(pattern = "^(name|country|creationTimestamp)(,(ASC|DESC|asc|desc))?$")
+        regex(pattern = "^(name|country|creationTimestamp),(ASC|DESC)$")
     )]
     pub sort: Option<Vec<String>>,
     /// The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with).
@@ -3692,93 +3692,99 @@ pub struct GetCustomersQueryParams {
 impl TryFrom<Vec<(String, String)>> for GetCustomersQueryParams {
     type Error = String;
     #[allow(clippy::single_match)]
-    fn try_from(pairs: Vec<(String, String)>) -> Result<Self, String> {
-        let mut page: Option<i32> = None;
-        let mut size: Option<i32> = None;
-        let mut sort: Option<Vec<String>> = None;
-        let mut search_text: Option<String> = None;
-        let mut search_field: Option<types::GetCustomersSearchField> = None;
-        let mut name: Option<String> = None;
-        let mut country: Option<String> = None;
-        for (key, value) in pairs {
-            match key.as_str() {
+    fn try_from(query_pairs: Vec<(String, String)>) -> Result<Self, String> {
+        let mut field_page: Option<i32> = None;
+        let mut field_size: Option<i32> = None;
+        let mut field_sort: Option<Vec<String>> = None;
+        let mut field_search_text: Option<String> = None;
+        let mut field_search_field: Option<types::GetCustomersSearchField> = None;
+        let mut field_name: Option<String> = None;
+        let mut field_country: Option<String> = None;
+        for (query_key, query_value) in query_pairs {
+            match query_key.as_str() {
                 "page" => {
-                    if page.is_some() {
+                    if field_page.is_some() {
                         return Err(
                             "query parameter `page` given more than once".to_string(),
                         );
                     }
-                    page = Some(parse_query_value::<i32>("page", &value)?);
+                    field_page = Some(parse_query_value::<i32>("page", &query_value)?);
                 }
                 "size" => {
-                    if size.is_some() {
+                    if field_size.is_some() {
                         return Err(
                             "query parameter `size` given more than once".to_string(),
                         );
                     }
-                    size = Some(parse_query_value::<i32>("size", &value)?);
+                    field_size = Some(parse_query_value::<i32>("size", &query_value)?);
                 }
                 "sort" => {
-                    sort.get_or_insert_with(Vec::new)
-                        .push(deserialize_query_value::<String>("sort", &value)?)
+                    field_sort
+                        .get_or_insert_with(Vec::new)
+                        .push(deserialize_query_value::<String>("sort", &query_value)?)
                 }
                 "searchText" => {
-                    if search_text.is_some() {
+                    if field_search_text.is_some() {
                         return Err(
                             "query parameter `searchText` given more than once"
                                 .to_string(),
                         );
                     }
-                    search_text = Some(
-                        deserialize_query_value::<String>("searchText", &value)?,
+                    field_search_text = Some(
+                        deserialize_query_value::<String>("searchText", &query_value)?,
                     );
                 }
                 "searchField" => {
-                    if search_field.is_some() {
+                    if field_search_field.is_some() {
                         return Err(
                             "query parameter `searchField` given more than once"
                                 .to_string(),
                         );
                     }
-                    search_field = Some(
+                    field_search_field = Some(
                         deserialize_query_value::<
                             types::GetCustomersSearchField,
-                        >("searchField", &value)?,
+                        >("searchField", &query_value)?,
                     );
                 }
                 "name" => {
-                    if name.is_some() {
+                    if field_name.is_some() {
                         return Err(
                             "query parameter `name` given more than once".to_string(),
                         );
                     }
-                    name = Some(deserialize_query_value::<String>("name", &value)?);
+                    field_name = Some(
+                        deserialize_query_value::<String>("name", &query_value)?,
+                    );
                 }
                 "country" => {
-                    if country.is_some() {
+                    if field_country.is_some() {
                         return Err(
                             "query parameter `country` given more than once".to_string(),
                         );
                     }
-                    country = Some(
-                        deserialize_query_value::<String>("country", &value)?,
+                    field_country = Some(
+                        deserialize_query_value::<String>("country", &query_value)?,
                     );
                 }
                 _ => {}
             }
         }
+        if field_sort.as_ref().is_some_and(|values| values.len() > 3usize) {
+            return Err("query parameter `sort`: at most 3 values".to_string());
+        }
         Ok(Self {
-            page,
-            size,
-            sort,
-            search_text,
-            search_field,
-            name,
-            country,
+            page: field_page,
+            size: field_size,
+            sort: field_sort,
+            search_text: field_search_text,
+            search_field: field_search_field,
+            name: field_name,
+            country: field_country,
         })
     }
 }
-/// The header parameters of `GetCustomers`.
+/// The header parameters of `getCustomers`.
 #[derive(
     Debug,
     Clone,
@@ -3882,6 +3888,9 @@ pub struct ApiError {
     pub message: String,
     /// Extra response headers.
     pub headers: ::http::HeaderMap,
+    /// The whole response body, for an operation whose error schema is not
+    /// `{message}` (set with [`ApiError::with_body`]); `None`: `{"message": ...}`.
+    pub body: Option<::serde_json::Value>,
 }
 impl ApiError {
     /// An error with the given status and message and no extra headers.
@@ -3890,7 +3899,13 @@ impl ApiError {
             status,
             message: message.into(),
             headers: ::http::HeaderMap::new(),
+            body: None,
         }
+    }
+    /// Sends `body` (a value of the operation's error schema) instead of `{"message": ...}`.
+    pub fn with_body(mut self, body: impl ::serde::Serialize) -> Self {
+        self.body = ::serde_json::to_value(body).ok();
+        self
     }
     /// Adds a response header (values that are not valid header values are skipped).
     pub fn with_header(
@@ -3931,6 +3946,9 @@ impl ::serde::Serialize for ApiError {
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         use ::serde::ser::SerializeStruct;
+        if let Some(body) = &self.body {
+            return body.serialize(serializer);
+        }
         let mut body = serializer.serialize_struct("Error", 1)?;
         body.serialize_field("message", &self.message)?;
         body.end()
@@ -3962,17 +3980,43 @@ impl ::dropshot::HttpResponseError for ApiError {
     }
 }
 /// What an operation answers: its success response or an [`ApiError`], each
-/// with its headers. Build it with `Reply::from(result)` or `result.into()`.
+/// with its headers, or a response built by the handler with a streamed body
+/// ([`Reply::streamed`]). Build it with `Reply::from(result)`, `result.into()`,
+/// [`Reply::ok`] or [`Reply::err`].
 #[derive(Debug)]
-pub struct Reply<T>(pub Result<T, ApiError>);
+pub struct Reply<T>(ReplyKind<T>);
+#[derive(Debug)]
+enum ReplyKind<T> {
+    Typed(Result<T, ApiError>),
+    Streamed(::http::Response<::dropshot::Body>),
+}
+impl<T> Reply<T> {
+    /// The success response.
+    pub fn ok(success: T) -> Self {
+        Reply(ReplyKind::Typed(Ok(success)))
+    }
+    /// An error response.
+    pub fn err(error: ApiError) -> Self {
+        Reply(ReplyKind::Typed(Err(error)))
+    }
+    /// A success response built by the handler, typically with a body streamed
+    /// as it is produced (`::dropshot::Body::wrap`), for responses too large to
+    /// hold in memory at once. The caller is responsible for the contract: the
+    /// status must be the operation's documented success status, the headers
+    /// must include `Content-Type` as documented, and the body must follow the
+    /// operation's documented schema exactly (as `T` would serialize).
+    pub fn streamed(response: ::http::Response<::dropshot::Body>) -> Self {
+        Reply(ReplyKind::Streamed(response))
+    }
+}
 impl<T> From<Result<T, ApiError>> for Reply<T> {
     fn from(result: Result<T, ApiError>) -> Self {
-        Reply(result)
+        Reply(ReplyKind::Typed(result))
     }
 }
 impl<T> From<ApiError> for Reply<T> {
     fn from(error: ApiError) -> Self {
-        Reply(Err(error))
+        Reply::err(error)
     }
 }
 impl<T: ::dropshot::HttpResponse + Send + Sync + 'static> ::dropshot::HttpResponse
@@ -3981,8 +4025,9 @@ for Reply<T> {
         self,
     ) -> Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
         match self.0 {
-            Ok(success) => success.to_result(),
-            Err(error) => Ok(error.into_response()),
+            ReplyKind::Typed(Ok(success)) => success.to_result(),
+            ReplyKind::Typed(Err(error)) => Ok(error.into_response()),
+            ReplyKind::Streamed(response) => Ok(response),
         }
     }
     fn response_metadata() -> ::dropshot::ApiEndpointResponse {
@@ -3990,8 +4035,9 @@ for Reply<T> {
     }
     fn status_code(&self) -> ::http::StatusCode {
         match &self.0 {
-            Ok(success) => success.status_code(),
-            Err(error) => error.status.as_status(),
+            ReplyKind::Typed(Ok(success)) => success.status_code(),
+            ReplyKind::Typed(Err(error)) => error.status.as_status(),
+            ReplyKind::Streamed(response) => response.status(),
         }
     }
 }
@@ -4020,6 +4066,37 @@ for Deferred<E> {
         rqctx: &::dropshot::RequestContext<Context>,
     ) -> Result<Self, ::dropshot::HttpError> {
         Ok(Deferred(E::from_request(rqctx).await.map_err(ApiError::from)))
+    }
+    fn metadata(
+        body_content_type: ::dropshot::ApiEndpointBodyContentType,
+    ) -> ::dropshot::ExtractorMetadata {
+        E::metadata(body_content_type)
+    }
+}
+/// A body extractor of dropshot's (`TypedBody` of a form, `UntypedBody`)
+/// whose failure is kept for the handler (see [`Deferred`]).
+#[derive(Debug)]
+pub struct DeferredBody<E>(Result<E, ApiError>);
+impl<E> DeferredBody<E> {
+    /// The extracted body, or the 400 that extraction produced.
+    #[allow(clippy::result_large_err)]
+    pub fn into_result(self) -> Result<E, ApiError> {
+        self.0
+    }
+}
+impl<E> From<E> for DeferredBody<E> {
+    fn from(extracted: E) -> Self {
+        DeferredBody(Ok(extracted))
+    }
+}
+#[::async_trait::async_trait]
+impl<E: ::dropshot::ExclusiveExtractor + 'static> ::dropshot::ExclusiveExtractor
+for DeferredBody<E> {
+    async fn from_request<Context: ::dropshot::ServerContext>(
+        rqctx: &::dropshot::RequestContext<Context>,
+        request: ::hyper::Request<::dropshot::Body>,
+    ) -> Result<Self, ::dropshot::HttpError> {
+        Ok(DeferredBody(E::from_request(rqctx, request).await.map_err(ApiError::from)))
     }
     fn metadata(
         body_content_type: ::dropshot::ApiEndpointBodyContentType,
@@ -4143,494 +4220,36 @@ where
         > as ::dropshot::ExclusiveExtractor>::metadata(body_content_type)
     }
 }
-/// Reads a request body into memory, refusing it (400) as soon as more than
-/// `max_bytes` have arrived, whatever the framing: a chunked body is counted
-/// as its chunks arrive, like one with a `Content-Length`.
-#[allow(clippy::result_large_err)]
-async fn read_body(
-    mut body: ::dropshot::Body,
-    max_bytes: usize,
-) -> Result<Vec<u8>, ApiError> {
-    use ::hyper::body::Body as _;
-    let too_large = || bad_request_error(
-        format!("request body exceeds the limit of {max_bytes} bytes"),
-    );
-    if body.size_hint().lower() > max_bytes as u64 {
-        return Err(too_large());
-    }
-    let capacity = body.size_hint().exact().map_or(0, |exact| exact as usize);
-    let mut bytes = Vec::with_capacity(capacity);
-    loop {
-        let frame = ::std::future::poll_fn(|cx| {
-                ::std::pin::Pin::new(&mut body).poll_frame(cx)
-            })
-            .await;
-        let Some(frame) = frame else { break };
-        let frame = frame
-            .map_err(|error| bad_request_error(
-                format!("error reading the request body: {error}"),
-            ))?;
-        if let Ok(data) = frame.into_data() {
-            if bytes.len() + data.len() > max_bytes {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&data);
-        }
-    }
-    Ok(bytes)
-}
+/// A 400 with a message from the runtime crate.
 fn bad_request_error(message: String) -> ApiError {
     ApiError::new(::dropshot::ErrorStatusCode::BAD_REQUEST, message)
 }
-/// The headers that frame and type a JSON body. hyper reads a body sent with
-/// both `Transfer-Encoding` and `Content-Length` by the former, and ignores
-/// transfer codings other than `chunked`; both are refused here (RFC 9112
-/// §6.1: such a message "ought to be handled as an error", a proxy in front
-/// may have framed it differently). And a JSON body must say so: exactly one
-/// `Content-Type` header whose media type is `application/json` (any
-/// parameters, case-insensitive). dropshot alone would also take a missing
-/// header and any `application/*+json` type, such as
-/// `application/merge-patch+json`, whose meaning (a patch) differs from the
-/// operation's.
+/// See [`dropshot_api_runtime::read_body`].
+#[allow(clippy::result_large_err)]
+async fn read_body(
+    body: ::dropshot::Body,
+    max_bytes: usize,
+) -> Result<Vec<u8>, ApiError> {
+    ::dropshot_api_runtime::read_body(body, max_bytes).await.map_err(bad_request_error)
+}
+/// See [`dropshot_api_runtime::check_json_request_headers`].
 #[allow(clippy::result_large_err)]
 fn check_json_request_headers(headers: &::http::HeaderMap) -> Result<(), ApiError> {
-    let mut codings = headers.get_all(::http::header::TRANSFER_ENCODING).iter();
-    if let Some(coding) = codings.next() {
-        if headers.contains_key(::http::header::CONTENT_LENGTH) {
-            return Err(
-                bad_request_error(
-                    "both Transfer-Encoding and Content-Length headers".to_string(),
-                ),
-            );
-        }
-        let chunked_only = codings.next().is_none()
-            && coding
-                .to_str()
-                .is_ok_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
-        if !chunked_only {
-            return Err(
-                bad_request_error(
-                    "unsupported Transfer-Encoding (only chunked is accepted)"
-                        .to_string(),
-                ),
-            );
-        }
-    }
-    let mut values = headers.get_all(::http::header::CONTENT_TYPE).iter();
-    let value = values
-        .next()
-        .ok_or_else(|| {
-            bad_request_error(
-                "missing Content-Type header (expected application/json)".to_string(),
-            )
-        })?;
-    if values.next().is_some() {
-        return Err(bad_request_error("more than one Content-Type header".to_string()));
-    }
-    let value = value
-        .to_str()
-        .map_err(|_| {
-            bad_request_error(
-                "the Content-Type header is not visible ASCII text".to_string(),
-            )
-        })?;
-    let media_type = value.split(';').next().unwrap_or_default().trim();
-    if !media_type.eq_ignore_ascii_case(::dropshot::CONTENT_TYPE_JSON) {
-        return Err(
-            bad_request_error(
-                format!(
-                    "unsupported Content-Type `{}` (expected application/json)", value
-                    .chars().take(64).collect::< String > ()
-                ),
-            ),
-        );
-    }
-    Ok(())
+    ::dropshot_api_runtime::check_json_request_headers(headers)
+        .map_err(bad_request_error)
 }
-/// Parses a JSON request body strictly: one JSON document and nothing after
-/// it, objects where the schema has objects (serde would also take a struct
-/// from an array, field by position), no object with the same key twice (at
-/// any depth; the last one would otherwise win silently). Errors name the
-/// path of the offending value (`properties.foo: ...`).
+/// See [`dropshot_api_runtime::parse_json_body`].
 #[allow(clippy::result_large_err)]
 fn parse_json_body<T: ::serde::de::DeserializeOwned>(
     bytes: &[u8],
 ) -> Result<T, ApiError> {
-    let failed = |path: &strict_json::Path, error: ::serde_json::Error| {
-        let path = path.to_string();
-        if path.is_empty() || path == "?" {
-            bad_request_error(format!("unable to parse JSON body: {error}"))
-        } else {
-            bad_request_error(format!("unable to parse JSON body: {path}: {error}"))
-        }
-    };
-    let path = strict_json::Path::default();
-    let mut json = ::serde_json::Deserializer::from_slice(bytes);
-    let value = T::deserialize(strict_json::Strict::new(&mut json, &path))
-        .map_err(|error| failed(&path, error))?;
-    json.end().map_err(|error| failed(&strict_json::Path::default(), error))?;
-    Ok(value)
+    ::dropshot_api_runtime::parse_json_body(bytes).map_err(bad_request_error)
 }
-/// The deserializer wrapper behind [`parse_json_body`]: forwards everything
-/// to the wrapped deserializer except that structs are read only from maps,
-/// map keys are checked for duplicates, and the path to the current value is
-/// tracked for error messages.
-mod strict_json {
-    use ::serde::de::{
-        self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess,
-        VariantAccess, Visitor,
-    };
-    use ::std::cell::RefCell;
-    use ::std::collections::BTreeSet;
-    use ::std::fmt;
-    use ::std::rc::Rc;
-    /// Where the value being read is (left at the failing value on error).
-    #[derive(Default)]
-    pub struct Path(RefCell<Vec<Segment>>);
-    enum Segment {
-        Key(String),
-        Index(usize),
-        /// A map key that could not be read.
-        Unknown,
-    }
-    impl fmt::Display for Path {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            for (i, segment) in self.0.borrow().iter().enumerate() {
-                match segment {
-                    Segment::Index(index) => write!(f, "[{index}]")?,
-                    Segment::Key(key) if i == 0 => f.write_str(key)?,
-                    Segment::Key(key) => write!(f, ".{key}")?,
-                    Segment::Unknown if i == 0 => f.write_str("?")?,
-                    Segment::Unknown => f.write_str(".?")?,
-                }
-            }
-            Ok(())
-        }
-    }
-    /// Receives the text of a map key as it is read.
-    type KeySlot = Rc<RefCell<Option<String>>>;
-    pub struct Strict<'p, D> {
-        inner: D,
-        path: &'p Path,
-        key: Option<KeySlot>,
-    }
-    impl<'p, D> Strict<'p, D> {
-        pub fn new(inner: D, path: &'p Path) -> Self {
-            Strict { inner, path, key: None }
-        }
-    }
-    struct Wrap<'p, X> {
-        inner: X,
-        path: &'p Path,
-        key: Option<KeySlot>,
-    }
-    impl<'p, X> Wrap<'p, X> {
-        fn new(inner: X, path: &'p Path) -> Self {
-            Wrap { inner, path, key: None }
-        }
-    }
-    macro_rules! forward_deserialize {
-        ($($method:ident ($($arg:ident : $ty:ty),*);)*) => {
-            $(fn $method < V : Visitor <'de >> (self, $($arg : $ty,)* visitor : V) ->
-            Result < V::Value, D::Error > { let visitor = Wrap { inner : visitor, path :
-            self.path, key : self.key }; self.inner.$method ($($arg,)* visitor) })*
-        };
-    }
-    impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<'_, D> {
-        type Error = D::Error;
-        forward_deserialize! {
-            deserialize_any(); deserialize_bool(); deserialize_i8(); deserialize_i16();
-            deserialize_i32(); deserialize_i64(); deserialize_i128(); deserialize_u8();
-            deserialize_u16(); deserialize_u32(); deserialize_u64(); deserialize_u128();
-            deserialize_f32(); deserialize_f64(); deserialize_char(); deserialize_str();
-            deserialize_string(); deserialize_bytes(); deserialize_byte_buf();
-            deserialize_option(); deserialize_unit(); deserialize_unit_struct(name :
-            &'static str); deserialize_newtype_struct(name : &'static str);
-            deserialize_seq(); deserialize_tuple(len : usize);
-            deserialize_tuple_struct(name : &'static str, len : usize);
-            deserialize_map(); deserialize_enum(name : &'static str, variants : &'static
-            [&'static str]); deserialize_identifier(); deserialize_ignored_any();
-        }
-        /// A struct only from an object.
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _name: &'static str,
-            _fields: &'static [&'static str],
-            visitor: V,
-        ) -> Result<V::Value, D::Error> {
-            self.inner
-                .deserialize_map(Wrap {
-                    inner: visitor,
-                    path: self.path,
-                    key: self.key,
-                })
-        }
-        fn is_human_readable(&self) -> bool {
-            self.inner.is_human_readable()
-        }
-    }
-    macro_rules! forward_visit {
-        ($($method:ident ($ty:ty);)*) => {
-            $(fn $method < E : de::Error > (self, value : $ty) -> Result < V::Value, E >
-            { self.inner.$method (value) })*
-        };
-    }
-    impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, V> {
-        type Value = V::Value;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            self.inner.expecting(f)
-        }
-        forward_visit! {
-            visit_bool(bool); visit_i8(i8); visit_i16(i16); visit_i32(i32);
-            visit_i64(i64); visit_i128(i128); visit_u8(u8); visit_u16(u16);
-            visit_u32(u32); visit_u64(u64); visit_u128(u128); visit_f32(f32);
-            visit_f64(f64); visit_char(char); visit_bytes(& [u8]);
-            visit_borrowed_bytes(&'de[u8]); visit_byte_buf(Vec < u8 >);
-        }
-        fn visit_str<E: de::Error>(self, value: &str) -> Result<V::Value, E> {
-            if let Some(slot) = &self.key {
-                *slot.borrow_mut() = Some(value.to_owned());
-            }
-            self.inner.visit_str(value)
-        }
-        fn visit_borrowed_str<E: de::Error>(
-            self,
-            value: &'de str,
-        ) -> Result<V::Value, E> {
-            if let Some(slot) = &self.key {
-                *slot.borrow_mut() = Some(value.to_owned());
-            }
-            self.inner.visit_borrowed_str(value)
-        }
-        fn visit_string<E: de::Error>(self, value: String) -> Result<V::Value, E> {
-            if let Some(slot) = &self.key {
-                *slot.borrow_mut() = Some(value.clone());
-            }
-            self.inner.visit_string(value)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
-            self.inner.visit_none()
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
-            self.inner.visit_unit()
-        }
-        fn visit_some<D: Deserializer<'de>>(
-            self,
-            deserializer: D,
-        ) -> Result<V::Value, D::Error> {
-            self.inner
-                .visit_some(Strict {
-                    inner: deserializer,
-                    path: self.path,
-                    key: self.key,
-                })
-        }
-        fn visit_newtype_struct<D: Deserializer<'de>>(
-            self,
-            deserializer: D,
-        ) -> Result<V::Value, D::Error> {
-            self.inner
-                .visit_newtype_struct(Strict {
-                    inner: deserializer,
-                    path: self.path,
-                    key: self.key,
-                })
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
-            self.inner
-                .visit_seq(Items {
-                    inner: seq,
-                    path: self.path,
-                    index: 0,
-                })
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
-            self.inner
-                .visit_map(Entries {
-                    inner: map,
-                    path: self.path,
-                    seen: BTreeSet::new(),
-                    slot: Rc::default(),
-                })
-        }
-        fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
-            self.inner.visit_enum(Wrap::new(data, self.path))
-        }
-    }
-    impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Wrap<'_, S> {
-        type Value = S::Value;
-        fn deserialize<D: Deserializer<'de>>(
-            self,
-            deserializer: D,
-        ) -> Result<S::Value, D::Error> {
-            self.inner
-                .deserialize(Strict {
-                    inner: deserializer,
-                    path: self.path,
-                    key: self.key,
-                })
-        }
-    }
-    struct Items<'p, A> {
-        inner: A,
-        path: &'p Path,
-        index: usize,
-    }
-    impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Items<'_, A> {
-        type Error = A::Error;
-        fn next_element_seed<T: DeserializeSeed<'de>>(
-            &mut self,
-            seed: T,
-        ) -> Result<Option<T::Value>, A::Error> {
-            self.path.0.borrow_mut().push(Segment::Index(self.index));
-            let element = self.inner.next_element_seed(Wrap::new(seed, self.path))?;
-            self.path.0.borrow_mut().pop();
-            self.index += 1;
-            Ok(element)
-        }
-        fn size_hint(&self) -> Option<usize> {
-            self.inner.size_hint()
-        }
-    }
-    struct Entries<'p, A> {
-        inner: A,
-        path: &'p Path,
-        seen: BTreeSet<String>,
-        slot: KeySlot,
-    }
-    impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<'_, A> {
-        type Error = A::Error;
-        fn next_key_seed<K: DeserializeSeed<'de>>(
-            &mut self,
-            seed: K,
-        ) -> Result<Option<K::Value>, A::Error> {
-            self.path.0.borrow_mut().push(Segment::Unknown);
-            let seed = Wrap {
-                inner: seed,
-                path: self.path,
-                key: Some(self.slot.clone()),
-            };
-            let key = self.inner.next_key_seed(seed)?;
-            self.path.0.borrow_mut().pop();
-            if let Some(text) = self.slot.borrow_mut().take() {
-                if !self.seen.insert(text.clone()) {
-                    self.path.0.borrow_mut().push(Segment::Key(text.clone()));
-                    return Err(de::Error::custom(format!("duplicate key `{text}`")));
-                }
-                self.path.0.borrow_mut().push(Segment::Key(text));
-            } else if key.is_some() {
-                self.path.0.borrow_mut().push(Segment::Unknown);
-            }
-            Ok(key)
-        }
-        fn next_value_seed<S: DeserializeSeed<'de>>(
-            &mut self,
-            seed: S,
-        ) -> Result<S::Value, A::Error> {
-            let value = self.inner.next_value_seed(Wrap::new(seed, self.path))?;
-            self.path.0.borrow_mut().pop();
-            Ok(value)
-        }
-        fn size_hint(&self) -> Option<usize> {
-            self.inner.size_hint()
-        }
-    }
-    impl<'de, 'p, A: EnumAccess<'de>> EnumAccess<'de> for Wrap<'p, A> {
-        type Error = A::Error;
-        type Variant = Wrap<'p, A::Variant>;
-        fn variant_seed<S: DeserializeSeed<'de>>(
-            self,
-            seed: S,
-        ) -> Result<(S::Value, Self::Variant), A::Error> {
-            let (value, variant) = self.inner.variant_seed(Wrap::new(seed, self.path))?;
-            Ok((value, Wrap::new(variant, self.path)))
-        }
-    }
-    impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Wrap<'_, A> {
-        type Error = A::Error;
-        fn unit_variant(self) -> Result<(), A::Error> {
-            self.inner.unit_variant()
-        }
-        fn newtype_variant_seed<S: DeserializeSeed<'de>>(
-            self,
-            seed: S,
-        ) -> Result<S::Value, A::Error> {
-            self.inner.newtype_variant_seed(Wrap::new(seed, self.path))
-        }
-        fn tuple_variant<V: Visitor<'de>>(
-            self,
-            len: usize,
-            visitor: V,
-        ) -> Result<V::Value, A::Error> {
-            self.inner.tuple_variant(len, Wrap::new(visitor, self.path))
-        }
-        fn struct_variant<V: Visitor<'de>>(
-            self,
-            fields: &'static [&'static str],
-            visitor: V,
-        ) -> Result<V::Value, A::Error> {
-            self.inner.struct_variant(fields, Wrap::new(visitor, self.path))
-        }
-    }
-}
-/// Reads an optional property that is not `nullable` in the spec: the value
-/// itself, so that `null` is an error (serde would read it as absent). Used
-/// by `#[serde(deserialize_with)]` on such fields of the model types.
-#[allow(dead_code)]
-fn deserialize_non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: ::serde::Deserializer<'de>,
-    T: ::serde::Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
-}
-/// Parses one query-string value of a parameter whose type is not a string.
-#[allow(dead_code)]
-fn parse_query_value<T: ::std::str::FromStr>(
-    name: &str,
-    value: &str,
-) -> Result<T, String>
-where
-    T::Err: ::std::fmt::Display,
-{
-    value.parse::<T>().map_err(|error| format!("query parameter `{name}`: {error}"))
-}
-/// Parses one query-string value of a parameter whose type is generated
-/// (enums, newtypes): as a string, or else, for types that hold a number or a
-/// boolean (a `$ref` to an integer schema, an integer enum), as that JSON value.
-#[allow(dead_code)]
-fn deserialize_query_value<T: ::serde::de::DeserializeOwned>(
-    name: &str,
-    value: &str,
-) -> Result<T, String> {
-    use ::serde::de::IntoDeserializer;
-    let deserializer: ::serde::de::value::StrDeserializer<
-        '_,
-        ::serde::de::value::Error,
-    > = value.into_deserializer();
-    T::deserialize(deserializer)
-        .or_else(|error| match ::serde_json::from_str::<::serde_json::Value>(value) {
-            Ok(
-                scalar @ (::serde_json::Value::Number(_) | ::serde_json::Value::Bool(_)),
-            ) => T::deserialize(scalar).map_err(|_| error),
-            _ => Err(error),
-        })
-        .map_err(|error| format!("query parameter `{name}`: {error}"))
-}
-/// Serializes a response header value that is not a `String` (integers,
-/// numbers, booleans, enums, newtypes) as the text dropshot requires: dropshot
-/// serializes response headers with a serializer that accepts only strings.
-#[allow(dead_code)]
-fn serialize_header_value<T: ::serde::Serialize, S: ::serde::Serializer>(
-    value: &T,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match ::serde_json::to_value(value).map_err(::serde::ser::Error::custom)? {
-        ::serde_json::Value::Null => serializer.serialize_none(),
-        ::serde_json::Value::String(text) => serializer.serialize_str(&text),
-        other => serializer.serialize_str(&other.to_string()),
-    }
-}
+#[allow(unused_imports)]
+use ::dropshot_api_runtime::{
+    deserialize_non_null, deserialize_query_value, parse_query_value,
+    serialize_header_value,
+};
 /// The API's operations, one method per `operationId` of the spec. `network_api_mod::api_description::<T>()` serves an implementation; `network_api_mod::stub_api_description()` yields the spec without one.
 #[::dropshot::api_description]
 pub trait NetworkApi {
@@ -4697,7 +4316,7 @@ pub trait NetworkApi {
     ///
     /// Required permissions: READ_ALL_CUSTOMERS.
     ///
-    /// Returns one page of the tenant's customers, optionally filtered and sorted. Tokens scoped to a single customer are not allowed (403).
+    /// Returns one page of the tenant's customers, optionally filtered and sorted. Tokens scoped to a single customer are not allowed (403). A list query has a time limit (503 when exceeded), and each tenant may have only a few list queries in flight at once (429 beyond them, after a short wait).
     #[endpoint{method = GET,
     path = "/v2/network/customers",
     operation_id = "getCustomers",

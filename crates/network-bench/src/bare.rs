@@ -55,7 +55,7 @@ impl NetworkApi for BareApi {
         let mut customer = blank(&id);
         apply(&mut customer, details)?;
         map.insert(id.clone(), (customer.clone(), 1));
-        Ok(Reply(Ok(CreateCustomerResponse::new(
+        Ok(Reply::ok(CreateCustomerResponse::new(
             CreateCustomerSuccess(customer),
             CreateCustomerResponseHeaders {
                 e_tag: "\"1\"".into(),
@@ -66,7 +66,7 @@ impl NetworkApi for BareApi {
                 access_control_allow_origin: None,
                 access_control_expose_headers: None,
             },
-        ))))
+        )))
     }
 
     async fn get_customer(
@@ -77,7 +77,7 @@ impl NetworkApi for BareApi {
         let id = path.into_result()?.into_inner().customer_id;
         let map = rqctx.context().customers.lock().unwrap_or_else(|p| p.into_inner());
         let (customer, version) = map.get(&id).cloned().ok_or_else(not_found)?;
-        Ok(Reply(Ok(GetCustomerResponse::new(
+        Ok(Reply::ok(GetCustomerResponse::new(
             GetCustomerSuccess(customer),
             GetCustomerResponseHeaders {
                 e_tag: format!("\"{version}\""),
@@ -87,7 +87,7 @@ impl NetworkApi for BareApi {
                 access_control_allow_origin: None,
                 access_control_expose_headers: None,
             },
-        ))))
+        )))
     }
 
     async fn update_customer(
@@ -105,7 +105,7 @@ impl NetworkApi for BareApi {
             *version += 1;
             (customer.clone(), *version)
         };
-        Ok(Reply(Ok(UpdateCustomerResponse::new(
+        Ok(Reply::ok(UpdateCustomerResponse::new(
             UpdateCustomerSuccess(customer),
             UpdateCustomerResponseHeaders {
                 e_tag: format!("\"{version}\""),
@@ -115,7 +115,7 @@ impl NetworkApi for BareApi {
                 access_control_allow_origin: None,
                 access_control_expose_headers: None,
             },
-        ))))
+        )))
     }
 
     async fn delete_customer(
@@ -126,7 +126,7 @@ impl NetworkApi for BareApi {
         let id = path.into_result()?.into_inner().customer_id;
         let mut map = rqctx.context().customers.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(&id).ok_or_else(not_found)?;
-        Ok(Reply(Ok(DeleteCustomerResponse::new(
+        Ok(Reply::ok(DeleteCustomerResponse::new(
             DeleteCustomerSuccess,
             DeleteCustomerResponseHeaders {
                 rate_limit: RATE_LIMIT.into(),
@@ -135,7 +135,7 @@ impl NetworkApi for BareApi {
                 access_control_allow_origin: None,
                 access_control_expose_headers: None,
             },
-        ))))
+        )))
     }
 
     async fn get_customers(
@@ -153,7 +153,7 @@ impl NetworkApi for BareApi {
             access_control_allow_origin: None,
             access_control_expose_headers: None,
         };
-        Ok(Reply(Ok(GetCustomersResponse::new(
+        Ok(Reply::ok(GetCustomersResponse::new(
             GetCustomersSuccess(CustomerPage {
                 content,
                 empty: count == 0,
@@ -166,7 +166,7 @@ impl NetworkApi for BareApi {
                 total_pages: map.len().div_ceil(20) as i32,
             }),
             headers,
-        ))))
+        )))
     }
 }
 

@@ -118,7 +118,11 @@ pub async fn seed_postgres(
     customers: usize,
 ) -> anyhow::Result<()> {
     drop_schema(url, schema).await?;
-    let options = PostgresOptions { schema: Some(schema.to_string()), pool_size: 4 };
+    let options = PostgresOptions {
+        schema: Some(schema.to_string()),
+        pool_size: 4,
+        ..PostgresOptions::default()
+    };
     let store = PostgresStore::connect(url, options).await.context("connect to PostgreSQL")?;
     seed_store(&store, tenants, customers).await
 }

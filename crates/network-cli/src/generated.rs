@@ -815,7 +815,7 @@ impl<T: CliConfig> Cli<T> {
                     .help("The name of the target tenant (e.g. acme)."),
             )
             .about(
-                "Get customers\n\nRequired permissions: READ_ALL_CUSTOMERS.\n\nReturns one page of the tenant's customers, optionally filtered and sorted. Tokens scoped to a single customer are not allowed (403).",
+                "Get customers\n\nRequired permissions: READ_ALL_CUSTOMERS.\n\nReturns one page of the tenant's customers, optionally filtered and sorted. Tokens scoped to a single customer are not allowed (403). A list query has a time limit (503 when exceeded), and each tenant may have only a few list queries in flight at once (429 beyond them, after a short wait).",
             )
     }
     pub async fn execute(

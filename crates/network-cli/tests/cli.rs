@@ -27,11 +27,13 @@ async fn start_server(data_dir: &Path) -> Running {
             audience: AUDIENCE.to_string(),
             keys: vec![KeySource::HmacSecret { secret: SECRET.to_vec(), kid: None }],
             leeway_seconds: 0,
+            claims: Default::default(),
         },
         rate: RateLimitConfig::default(),
         body_limit: 262_144,
         connections: Default::default(),
         cors_allow_origins: Vec::new(),
+        list: network_server::listing::ListLimits::default(),
     };
     server::start(settings, network_server::telemetry::discard()).await.expect("the server starts")
 }

@@ -3386,14 +3386,12 @@ pub mod types {
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
-                ::regress::Regex::new(
-                        "^(name|country|creationTimestamp)(,(ASC|DESC|asc|desc))?$",
-                    )
+                ::regress::Regex::new("^(name|country|creationTimestamp),(ASC|DESC)$")
                     .unwrap()
             });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^(name|country|creationTimestamp)(,(ASC|DESC|asc|desc))?$\""
+                    "doesn't match pattern \"^(name|country|creationTimestamp),(ASC|DESC)$\""
                         .into(),
                 );
             }
@@ -4564,7 +4562,7 @@ let response = client.delete_customer()
 
 Required permissions: READ_ALL_CUSTOMERS.
 
-Returns one page of the tenant's customers, optionally filtered and sorted. Tokens scoped to a single customer are not allowed (403).
+Returns one page of the tenant's customers, optionally filtered and sorted. Tokens scoped to a single customer are not allowed (403). A list query has a time limit (503 when exceeded), and each tenant may have only a few list queries in flight at once (429 beyond them, after a short wait).
 
 Sends a `GET` request to `/v2/network/customers`
 
@@ -4575,7 +4573,7 @@ Arguments:
 - `search_field`: The field `searchText` applies to.
 - `search_text`: The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with).
 - `size`: The number of customers per page (1 to 1000).
-- `sort`: The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC` (or in lower case; without one, `ASC`). Repeatable, at most 3 terms; a field named again keeps its first term (e.g. `sort=country,ASC&sort=name,DESC`); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
+- `sort`: The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable (e.g. `sort=country,ASC&sort=name,DESC`), each field at most once (a repeated field is a 400), so at most 3 terms; the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
 - `x_servitly_tenant`: The name of the target tenant (e.g. acme).
 ```ignore
 let response = client.get_customers()
@@ -5440,6 +5438,13 @@ pub mod builder {
                     )
                 }
                 500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

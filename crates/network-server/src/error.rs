@@ -5,6 +5,7 @@ use network_api::ApiError;
 
 use crate::auth::AuthError;
 use crate::domain::ValidationError;
+use crate::listing::ListBusy;
 use crate::ratelimit::RateLimited;
 use crate::store::StoreError;
 
@@ -30,7 +31,10 @@ pub enum AppError {
     /// 429.
     #[error("API call rate limit exceeded ({})", .0.scope)]
     RateLimited(RateLimited),
-    /// 404, 412 or 500 from the store.
+    /// 429 (the tenant's list queries) or 503 (the replica's) at their limit.
+    #[error("{0}")]
+    ListBusy(ListBusy),
+    /// 404, 412, 503 (a list query's time limit) or 500 from the store.
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -112,6 +116,31 @@ fn api_error_of(error: AppError) -> ApiError {
                 ErrorStatusCode::PRECONDITION_FAILED,
                 "Precondition failed: the customer's current ETag matches none in If-Match",
             ),
+            AppError::ListBusy(ListBusy::Tenant { limit }) => ApiError::new(
+                ErrorStatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many list queries in flight for this tenant: at most {limit} at a time \
+                     (NETWORK_LIST_CONCURRENCY_PER_TENANT); retry later"
+                ),
+            )
+            .with_header(http::header::RETRY_AFTER, "1"),
+            AppError::ListBusy(ListBusy::Server { limit }) => ApiError::new(
+                ErrorStatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "The server is answering as many list queries as it allows ({limit}, \
+                     NETWORK_LIST_CONCURRENCY); retry later"
+                ),
+            )
+            .with_header(http::header::RETRY_AFTER, "1"),
+            AppError::Store(StoreError::Timeout { limit }) => ApiError::new(
+                ErrorStatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "The query exceeded the time limit of {} ms (NETWORK_LIST_QUERY_TIMEOUT_MS); \
+                     narrow it or retry later",
+                    limit.as_millis()
+                ),
+            )
+            .with_header(http::header::RETRY_AFTER, "1"),
             AppError::Store(StoreError::Unavailable(_)) => {
                 ApiError::new(ErrorStatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }

@@ -12,15 +12,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dropshot::{Header, Path, Query, RequestContext};
-use network_api::types::{Customer as WireCustomer, CustomerDetails, CustomerPage};
+use network_api::types::CustomerDetails;
 use network_api::*;
 
 use crate::auth::{AuthError, Authenticator, Cached, Permission, Principal};
 use crate::domain::{
-    self, Customer, CustomerDraft, CustomerId, Direction, ListQuery, NameSearch, Precondition,
-    SortField, TenantName, ValidationError,
+    self, CustomerDraft, CustomerId, ListParams, ListQuery, Precondition, TenantName,
+    ValidationError,
 };
 use crate::error::{malformed, AppError};
+use crate::listing::{self, to_wire, ListGate};
 use crate::ops::Metrics;
 use crate::ratelimit::{FailedAuthLimiter, RateLimiter, RateStatus};
 use crate::store::CustomerStore;
@@ -28,7 +29,7 @@ use crate::store::CustomerStore;
 /// What every request handler shares.
 pub struct AppContext {
     pub store: Arc<dyn CustomerStore>,
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
     pub limiter: Arc<RateLimiter>,
     /// Failed authentications per client address.
     pub failed_auth: Arc<FailedAuthLimiter>,
@@ -37,6 +38,8 @@ pub struct AppContext {
     pub body_limit: usize,
     /// A body must arrive whole within this time once the handler reads it (408).
     pub body_deadline: std::time::Duration,
+    /// Admission of list requests (per tenant and in total).
+    pub list_gate: Arc<ListGate>,
     /// The origins allowed to call from a browser (CORS headers on responses).
     pub cors: crate::cors::Cors,
 }
@@ -74,8 +77,12 @@ fn admit(
     // A cached token costs a hash; a new one a signature check, which a
     // client address that keeps failing is refused before it gets (429).
     let address = rqctx.request.remote_addr().ip();
-    let cached = ctx.auth.authenticate_cached(authorization).inspect_err(|_| {
-        ctx.failed_auth.record_failure(address);
+    // A request without any token is not a failed attempt (nothing to guess
+    // with, nothing to verify); every presented credential that fails is.
+    let cached = ctx.auth.authenticate_cached(authorization).inspect_err(|error| {
+        if !matches!(error, AuthError::MissingToken) {
+            ctx.failed_auth.record_failure(address);
+        }
     })?;
     let principal = match cached {
         Cached::Hit(principal) => principal,
@@ -204,35 +211,6 @@ fn draft_from(details: CustomerDetails) -> Result<CustomerDraft, ValidationError
     CustomerDraft::parse(&name, country.as_deref(), timezone.as_deref(), properties)
 }
 
-fn to_wire(customer: &Customer) -> WireCustomer {
-    // The domain values were validated with limits at least as strict as the
-    // spec's, so the wire newtypes accept them.
-    let details = &customer.details;
-    WireCustomer {
-        id: customer.id.as_str().parse().expect("a valid id fits the wire type"),
-        name: details.name.as_str().parse().expect("a valid name fits the wire type"),
-        country: details
-            .country
-            .as_ref()
-            .map(|c| c.as_str().parse().expect("a valid country fits")),
-        timezone: details
-            .timezone
-            .as_ref()
-            .map(|t| t.as_str().parse().expect("a valid time zone fits")),
-        properties: network_api::types::Properties(
-            details
-                .properties
-                .as_map()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.parse().expect("a valid value fits")))
-                .collect(),
-        ),
-        creation_timestamp: customer.creation_timestamp,
-        first_access_timestamp: customer.first_access_timestamp,
-        last_access_timestamp: customer.last_access_timestamp,
-    }
-}
-
 /// The headers every success response carries (documented on each 2xx):
 /// the state of the rate limit that admitted the request and the request id
 /// (which dropshot also sets, to the same value).
@@ -254,8 +232,7 @@ impl Admitted {
     }
 }
 
-/// Adds the rate-limit headers to an error reply (a success has them in its
-/// headers struct, see [`Admitted`]) and records the request.
+/// Adds the rate-limit and CORS headers to any reply and records the request.
 fn finish<T>(
     rqctx: &RequestContext<AppContext>,
     operation: &'static str,
@@ -266,13 +243,34 @@ fn finish<T>(
 where
     T: SuccessHeaders,
 {
+    Reply::from(record(rqctx, operation, started, caller, result))
+}
+
+/// [`finish`] without the [`Reply`]: the outcome with its headers, recorded.
+#[allow(clippy::result_large_err)] // `ApiError` carries a `HeaderMap`
+fn record<T>(
+    rqctx: &RequestContext<AppContext>,
+    operation: &'static str,
+    started: Instant,
+    caller: &Caller,
+    result: Result<T, AppError>,
+) -> Result<T, ApiError>
+where
+    T: SuccessHeaders,
+{
     let ctx = rqctx.context();
     let rate_headers = caller.rate.as_ref().map(RateStatus::headers).unwrap_or_default();
     let request_headers = rqctx.request.headers();
     let (reply, status, problem) = match result {
         Ok(mut success) => {
-            ctx.cors.decorate(request_headers, success.headers_mut());
-            (Reply(Ok(success)), 0, None)
+            // A typed success has the rate-limit headers in its headers struct
+            // already (see [`Admitted`]); the streamed page gets them here.
+            let headers = success.headers_mut();
+            for (name, value) in rate_headers {
+                insert_header(headers, name, &value);
+            }
+            ctx.cors.decorate(request_headers, headers);
+            (Ok(success), 0, None)
         }
         Err(error) => {
             let problem = error.to_string();
@@ -282,7 +280,7 @@ where
             }
             ctx.cors.decorate(request_headers, &mut api_error.headers);
             let status = api_error.status.as_u16();
-            (Reply(Err(api_error)), status, Some(problem))
+            (Err(api_error), status, Some(problem))
         }
     };
     let status = if status == 0 { success_status(operation) } else { status };
@@ -326,6 +324,15 @@ impl<
 {
     fn headers_mut(&mut self) -> &mut http::HeaderMap {
         dropshot::HttpResponseHeaders::headers_mut(self)
+    }
+}
+
+/// A streamed list page (see `listing`).
+struct StreamedPage(http::Response<dropshot::Body>);
+
+impl SuccessHeaders for StreamedPage {
+    fn headers_mut(&mut self) -> &mut http::HeaderMap {
+        self.0.headers_mut()
     }
 }
 
@@ -523,141 +530,35 @@ impl NetworkApi for NetworkServerImpl {
                 .into_inner();
             let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
             let query = list_query(query.into_result().map_err(malformed)?.into_inner())?;
-            let page = rqctx.context().store.list(&tenant, &query).await?;
-            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
-                Admitted::of(&rqctx, &caller);
-            Ok(GetCustomersResponse::new(
-                GetCustomersSuccess(page_to_wire(&query, page)),
-                GetCustomersResponseHeaders {
-                    rate_limit,
-                    rate_limit_policy,
-                    x_request_id,
-                    access_control_allow_origin: None,
-                    access_control_expose_headers: None,
-                },
-            ))
+            let ctx = rqctx.context();
+            let permit = ctx.list_gate.admit(&tenant).await.map_err(AppError::ListBusy)?;
+            let ids = ctx.store.list_ids(&tenant, &query).await?;
+            Ok(StreamedPage(listing::streamed_page(
+                ctx.store.clone(),
+                tenant,
+                query,
+                ids,
+                permit,
+                rqctx.log.clone(),
+            )))
         }
         .await;
-        Ok(finish(&rqctx, "getCustomers", started, &caller, result))
+        Ok(match record(&rqctx, "getCustomers", started, &caller, result) {
+            Ok(StreamedPage(response)) => Reply::streamed(response),
+            Err(error) => Reply::err(error),
+        })
     }
 }
 
-/// The spec's `maxLength` of the `name` filter: `eq;` and a name of at most 255.
-const MAX_NAME_FILTER_CHARS: usize = 258;
-
-/// The spec's `maxItems` of `sort`: one term per sortable field.
-const MAX_SORT_TERMS: usize = 3;
-
-/// Validates the list parameters.
+/// Validates the list parameters (the rules live in [`ListQuery::parse`]).
 fn list_query(params: GetCustomersQueryParams) -> Result<ListQuery, AppError> {
-    let page = params.page.unwrap_or(0);
-    let size = params.size.unwrap_or(20);
-    if page < 0 {
-        return Err(ValidationError::new("page", format!("must be at least 0 (got {page})")).into());
-    }
-    if !(1..=1000).contains(&size) {
-        return Err(ValidationError::new("size", format!("must be 1 to 1000 (got {size})")).into());
-    }
-    let terms = params.sort.unwrap_or_default();
-    if terms.len() > MAX_SORT_TERMS {
-        return Err(ValidationError::new(
-            "sort",
-            format!("at most {MAX_SORT_TERMS} terms (got {})", terms.len()),
-        )
-        .into());
-    }
-    let mut sort: Vec<(SortField, Direction)> = Vec::new();
-    for item in terms {
-        let (field, direction) = item.split_once(',').unwrap_or((item.as_str(), "ASC"));
-        let field = match field {
-            "name" => SortField::Name,
-            "country" => SortField::Country,
-            "creationTimestamp" => SortField::CreationTimestamp,
-            other => {
-                return Err(ValidationError::new(
-                    "sort",
-                    format!("unknown field `{other}` (name, country or creationTimestamp)"),
-                )
-                .into())
-            }
-        };
-        let direction = match direction {
-            "ASC" | "asc" => Direction::Asc,
-            "DESC" | "desc" => Direction::Desc,
-            other => {
-                return Err(ValidationError::new(
-                    "sort",
-                    format!("unknown direction `{other}` (ASC or DESC)"),
-                )
-                .into())
-            }
-        };
-        // A field already sorted on keeps its first term (the spec cannot
-        // state uniqueness per field, so a repeat is not an error).
-        if !sort.iter().any(|(seen, _)| *seen == field) {
-            sort.push((field, direction));
-        }
-    }
-    if let Some(filter) = &params.name {
-        if filter.chars().count() > MAX_NAME_FILTER_CHARS {
-            return Err(ValidationError::new(
-                "name",
-                format!("must be at most {MAX_NAME_FILTER_CHARS} characters long"),
-            )
-            .into());
-        }
-    }
-    let name_equals = match params.name {
-        None => None,
-        Some(filter) => Some(
-            filter
-                .strip_prefix("eq;")
-                .ok_or_else(|| ValidationError::new("name", "must be `eq;` followed by the name"))?
-                .to_string(),
-        ),
-    };
-    if let Some(country) = &params.country {
-        // The filter's pattern (an unknown but well-formed code just matches nothing).
-        if !domain::CountryCode::is_well_formed(country) {
-            return Err(ValidationError::new(
-                "country",
-                "must be an ISO 3166-1 alpha-2 country code (two upper-case letters, e.g. IT)",
-            )
-            .into());
-        }
-    }
-    if let Some(text) = &params.search_text {
-        if text.chars().count() > 255 {
-            return Err(
-                ValidationError::new("searchText", "must be at most 255 characters long").into()
-            );
-        }
-    }
-    Ok(ListQuery {
-        page: page as u32,
-        size: size as u32,
-        sort,
-        search: params.search_text.as_deref().and_then(NameSearch::parse),
-        name_equals,
-        country: params.country,
-    })
-}
-
-fn page_to_wire(query: &ListQuery, page: domain::Page) -> CustomerPage {
-    let size = query.size as i64;
-    let total = page.total_elements as i64;
-    let total_pages = if total == 0 { 0 } else { (total + size - 1) / size };
-    let number = query.page as i64;
-    let count = page.content.len();
-    CustomerPage {
-        content: page.content.iter().map(to_wire).collect(),
-        total_elements: total,
-        total_pages: total_pages.min(i32::MAX as i64) as i32,
-        size: query.size as i32,
-        number: query.page as i32,
-        number_of_elements: count as i32,
-        first: number == 0,
-        last: number + 1 >= total_pages,
-        empty: count == 0,
-    }
+    let sort = params.sort.unwrap_or_default();
+    Ok(ListQuery::parse(ListParams {
+        page: params.page,
+        size: params.size,
+        sort: &sort,
+        search_text: params.search_text.as_deref(),
+        name: params.name.as_deref(),
+        country: params.country.as_deref(),
+    })?)
 }

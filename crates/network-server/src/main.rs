@@ -3,10 +3,15 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use network_server::auth::{self, AuthConfig, KeySource, Permission, Signer, TokenClaims};
-use network_server::config::{Command, Config, ServerArgs, TokenArgs};
+use network_server::auth::remote::{FetchSettings, RefreshBounds};
+use network_server::auth::{
+    self, AuthConfig, ClaimNames, ClaimPath, KeySource, Permission, Signer, TokenClaims,
+};
+use network_server::config::{Command, Config, CopyStoreArgs, ServerArgs, TokenArgs};
+use network_server::listing::ListLimits;
 use network_server::ratelimit::RateLimitConfig;
 use network_server::server::{self, ConnectionLimits, Settings, StoreSettings};
 use network_server::{domain, telemetry};
@@ -22,6 +27,17 @@ async fn main() -> ExitCode {
     let config = Config::parse();
     let outcome = match &config.command {
         Some(Command::Token(args)) => mint(&config.server, args),
+        Some(Command::Backup(args)) => sqlite_only(&config.server, "backup").and_then(|()| {
+            network_server::backup::backup(&config.server.data_dir, &args.to)
+                .map(|copied| println!("backed up {copied}"))
+                .map_err(|error| error.to_string())
+        }),
+        Some(Command::Restore(args)) => sqlite_only(&config.server, "restore").and_then(|()| {
+            network_server::backup::restore(&args.from, &config.server.data_dir, args.force)
+                .map(|copied| println!("restored {copied}"))
+                .map_err(|error| error.to_string())
+        }),
+        Some(Command::CopyStore(args)) => copy_store(&config.server, args).await,
         None => serve(&config.server).await,
     };
     match outcome {
@@ -30,6 +46,38 @@ async fn main() -> ExitCode {
             eprintln!("network-server: {message}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `network-server copy-store`: SQLite of --data-dir into PostgreSQL, with progress on stderr.
+async fn copy_store(args: &ServerArgs, copy: &CopyStoreArgs) -> Result<(), String> {
+    let mut last_report = std::time::Instant::now();
+    let report = network_server::copy_store::copy_store(
+        &args.data_dir,
+        &copy.to,
+        copy.schema.as_deref(),
+        copy.resume,
+        |done, total| {
+            if done == total || last_report.elapsed() >= std::time::Duration::from_secs(2) {
+                last_report = std::time::Instant::now();
+                let _ = writeln!(std::io::stderr(), "copy-store: {done} of {total} customers");
+            }
+        },
+    )
+    .await
+    .map_err(|error| error.to_string())?;
+    print!("{report}");
+    Ok(())
+}
+
+/// Backups are of the SQLite store; PostgreSQL has pg_dump.
+fn sqlite_only(args: &ServerArgs, command: &str) -> Result<(), String> {
+    match args.database_url {
+        Some(_) => Err(format!(
+            "`{command}` works on the SQLite store of --data-dir; for PostgreSQL use \
+             pg_dump/pg_restore (see the README)"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -52,14 +100,27 @@ fn key_sources(args: &ServerArgs) -> Result<Vec<KeySource>, String> {
     if let Some(path) = &args.jwt_hs256_secret_file {
         keys.push(KeySource::HmacSecret { secret: read_secret(path)?, kid: None });
     }
+    let fetch = FetchSettings {
+        ca: args.jwt_jwks_ca.clone(),
+        bounds: RefreshBounds { min: args.jwt_jwks_refresh_min, max: args.jwt_jwks_refresh_max },
+        start_deadline: args.jwt_jwks_start_timeout,
+    };
+    if let Some(url) = &args.jwt_jwks_url {
+        keys.push(KeySource::JwksUrl { url: url.clone(), fetch: fetch.clone() });
+    }
+    if let Some(issuer) = &args.jwt_oidc_issuer {
+        keys.push(KeySource::OidcIssuer { issuer: issuer.clone(), fetch });
+    }
     if args.dev {
         let dev = auth::ensure_dev_key(&args.data_dir).map_err(|error| error.to_string())?;
         keys.push(KeySource::PublicKeyPem { path: dev.public_key_path, kid: None });
     }
     if keys.is_empty() {
-        return Err("no key to verify tokens with: pass --jwt-public-key, --jwt-jwks or \
-             --jwt-hs256-secret-file (or NETWORK_JWT_PUBLIC_KEYS, NETWORK_JWT_JWKS, \
-             NETWORK_JWT_HS256_SECRET_FILE), or run with --dev for development"
+        return Err("no key to verify tokens with: pass --jwt-public-key, --jwt-jwks, \
+             --jwt-jwks-url, --jwt-oidc-issuer or --jwt-hs256-secret-file (or \
+             NETWORK_JWT_PUBLIC_KEYS, NETWORK_JWT_JWKS, NETWORK_JWT_JWKS_URL, \
+             NETWORK_JWT_OIDC_ISSUER, NETWORK_JWT_HS256_SECRET_FILE), or run with --dev \
+             for development"
             .to_string());
     }
     Ok(keys)
@@ -129,6 +190,18 @@ fn mint(args: &ServerArgs, token: &TokenArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The configured claim names, each checked to be non-empty.
+fn claim_names(args: &ServerArgs) -> Result<ClaimNames, String> {
+    let path = |flag: &str, value: &str| {
+        ClaimPath::parse(value).ok_or_else(|| format!("--{flag} must not be empty"))
+    };
+    Ok(ClaimNames {
+        tenant: path("jwt-tenant-claim", &args.jwt_tenant_claim)?,
+        permissions: path("jwt-permissions-claim", &args.jwt_permissions_claim)?,
+        customer: path("jwt-customer-claim", &args.jwt_customer_claim)?,
+    })
+}
+
 async fn serve(args: &ServerArgs) -> Result<(), String> {
     let log = telemetry::logger(&args.log_level);
     let store = match &args.database_url {
@@ -146,10 +219,13 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
         bind: args.bind,
         store,
         auth: AuthConfig {
-            issuer: args.jwt_issuer.clone(),
+            // An OIDC issuer is the required `iss`, exactly as given (Auth0's
+            // ends with a slash, Keycloak's does not).
+            issuer: args.jwt_oidc_issuer.clone().unwrap_or_else(|| args.jwt_issuer.clone()),
             audience: args.jwt_audience.clone(),
             keys: key_sources(args)?,
             leeway_seconds: args.jwt_leeway_seconds,
+            claims: claim_names(args)?,
         },
         rate: RateLimitConfig {
             tenant_per_minute: args.rate_limit_tenant_per_minute,
@@ -161,10 +237,16 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
         connections: ConnectionLimits {
             body_deadline: args.body_deadline,
             header_read_timeout: args.header_read_timeout,
-            max_connections: args.max_connections,
+            max_connections: args.max_connections.unwrap_or_else(server::default_max_connections),
             shutdown_grace: args.shutdown_grace,
         },
         cors_allow_origins: args.cors_allow_origins.clone(),
+        list: ListLimits {
+            query_timeout: Duration::from_millis(args.list_query_timeout_ms),
+            per_tenant: args.list_concurrency_per_tenant,
+            total: args.list_concurrency,
+            queue_wait: Duration::from_millis(args.list_queue_wait_ms),
+        },
     };
     let running = server::start(settings, log.clone()).await.map_err(|error| error.to_string())?;
     let address = running.local_addr();

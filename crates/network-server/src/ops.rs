@@ -97,6 +97,15 @@ pub async fn healthz(
 /// Readiness: the store answers.
 #[dropshot::endpoint { method = GET, path = "/readyz", unpublished = true }]
 pub async fn readyz(rqctx: RequestContext<AppContext>) -> Result<http::Response<Body>, HttpError> {
+    // Not ready until tokens can be verified (an identity provider's keys
+    // are fetched after the server starts listening).
+    if !rqctx.context().auth.has_keys() {
+        return text_response(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "application/json",
+            "{\"status\":\"no signing keys yet\"}".to_string(),
+        );
+    }
     match rqctx.context().store.ping().await {
         Ok(()) => text_response(
             http::StatusCode::OK,

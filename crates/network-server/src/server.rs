@@ -7,12 +7,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dropshot::{ApiDescription, ConfigConnections, ConfigDropshot, HttpServer, ServerBuilder};
+use dropshot::{
+    ApiDescription, ConfigConnections, ConfigDropshot, HandlerTaskMode, HttpServer, ServerBuilder,
+};
 
 use crate::auth::{AuthConfig, Authenticator};
 use crate::cors::{self, Cors};
 use crate::docs;
 use crate::http::{AppContext, NetworkServerImpl};
+use crate::listing::{ListGate, ListLimits};
 use crate::ops::{self, Metrics};
 use crate::ratelimit::{FailedAuthLimiter, RateLimitConfig, RateLimiter};
 use crate::store::postgres::{PostgresOptions, PostgresStore};
@@ -39,6 +42,8 @@ pub struct Settings {
     pub connections: ConnectionLimits,
     /// Origins allowed to call the API from a browser (CORS); none: CORS off.
     pub cors_allow_origins: Vec<String>,
+    /// The limits of the list path (time limit, concurrency).
+    pub list: ListLimits,
 }
 
 /// Limits on connections and on how long a client may take to send.
@@ -60,7 +65,7 @@ impl Default for ConnectionLimits {
         ConnectionLimits {
             body_deadline: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
-            max_connections: 4096,
+            max_connections: default_max_connections(),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -69,6 +74,15 @@ impl Default for ConnectionLimits {
 /// File descriptors kept free beside the connections: the store's files and
 /// sockets, the listener, logs.
 const RESERVED_FILE_DESCRIPTORS: u64 = 128;
+
+/// The default cap on connections: 4096, or what the open-files hard limit
+/// leaves room for if that is less (a machine with a low hard limit still
+/// starts with the defaults; an explicit value is checked strictly).
+pub fn default_max_connections() -> usize {
+    let hard = rlimit::Resource::NOFILE.get().map(|(_, hard)| hard).unwrap_or(u64::MAX);
+    let room = hard.saturating_sub(RESERVED_FILE_DESCRIPTORS).max(1);
+    usize::try_from(room).unwrap_or(usize::MAX).min(4096)
+}
 
 /// Makes sure `max_connections` connections fit under RLIMIT_NOFILE, raising
 /// the soft limit towards the hard one if needed; an error names both.
@@ -102,6 +116,10 @@ pub enum StartError {
     Auth(#[from] crate::auth::AuthConfigError),
     #[error("{0}")]
     Limits(String),
+    #[error("{0}")]
+    Keys(String),
+    #[error("invalid list limits: {0}")]
+    ListLimits(String),
     #[error("cannot start the HTTP server on {bind}: {message}")]
     Http { bind: SocketAddr, message: String },
 }
@@ -132,8 +150,11 @@ pub fn api() -> ApiDescription<AppContext> {
     api
 }
 
-/// Opens (and migrates) the configured store.
-pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn CustomerStore>, StoreError> {
+/// Opens (and migrates) the configured store; list queries get `query_timeout`.
+pub async fn open_store(
+    settings: &StoreSettings,
+    query_timeout: Option<Duration>,
+) -> Result<Arc<dyn CustomerStore>, StoreError> {
     Ok(match settings {
         StoreSettings::Sqlite { path, group_commit } => {
             if let Some(parent) = path.parent() {
@@ -141,14 +162,48 @@ pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn CustomerStor
                     StoreError::Unavailable(format!("cannot create {}: {error}", parent.display()))
                 })?;
             }
-            let options = SqliteOptions { group_commit: *group_commit, ..SqliteOptions::default() };
+            let options = SqliteOptions {
+                group_commit: *group_commit,
+                query_timeout,
+                ..SqliteOptions::default()
+            };
             Arc::new(SqliteStore::open(path, options)?)
         }
         StoreSettings::Postgres { url, schema, pool_size } => {
-            let options = PostgresOptions { schema: schema.clone(), pool_size: *pool_size };
+            let options = PostgresOptions {
+                schema: schema.clone(),
+                pool_size: *pool_size,
+                statement_timeout: query_timeout,
+            };
             Arc::new(PostgresStore::connect(url, options).await?)
         }
     })
+}
+
+/// One tenant must never hold every read connection: its cap on list
+/// queries in flight stays below the number of connections.
+fn check_list_limits(settings: &Settings) -> Result<(), StartError> {
+    let connections = match &settings.store {
+        StoreSettings::Sqlite { .. } => SqliteOptions::default().read_connections,
+        StoreSettings::Postgres { pool_size, .. } => *pool_size,
+    };
+    let list = &settings.list;
+    if list.per_tenant == 0 || list.total == 0 {
+        return Err(StartError::ListLimits(
+            "the list concurrency limits must be at least 1".into(),
+        ));
+    }
+    if list.per_tenant >= connections {
+        return Err(StartError::ListLimits(format!(
+            "--list-concurrency-per-tenant ({}) must be below the number of read connections \
+             ({connections}), so that one tenant cannot hold them all",
+            list.per_tenant
+        )));
+    }
+    if list.query_timeout.is_zero() {
+        return Err(StartError::ListLimits("--list-query-timeout-ms must be at least 1".into()));
+    }
+    Ok(())
 }
 
 /// A started server.
@@ -156,6 +211,7 @@ pub struct Running {
     server: HttpServer<AppContext>,
     store: Arc<dyn CustomerStore>,
     housekeeping: tokio::task::JoinHandle<()>,
+    refresh: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -167,6 +223,7 @@ impl Running {
     /// flushes and closes the store.
     pub async fn shutdown(self) -> Result<(), String> {
         self.housekeeping.abort();
+        self.refresh.abort();
         let result = self.server.close().await;
         self.store.close().await;
         result
@@ -177,20 +234,22 @@ impl Running {
 pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, StartError> {
     let limits = settings.connections;
     ensure_file_descriptors(limits.max_connections)?;
+    check_list_limits(&settings)?;
     let cors = Cors::new(&settings.cors_allow_origins).map_err(StartError::Limits)?;
-    let store = open_store(&settings.store).await?;
-    let auth = Authenticator::new(settings.auth.clone())?;
+    let store = open_store(&settings.store, Some(settings.list.query_timeout)).await?;
+    let auth = Arc::new(Authenticator::new(settings.auth.clone())?);
     let limiter = Arc::new(RateLimiter::new(&settings.rate));
     let failed_auth = Arc::new(FailedAuthLimiter::new(&settings.rate));
     let context = AppContext {
         store: store.clone(),
-        auth,
+        auth: auth.clone(),
         limiter: limiter.clone(),
         failed_auth: failed_auth.clone(),
         metrics: Metrics::default(),
         body_limit: settings.body_limit.min(CONTRACT_BODY_LIMIT),
         body_deadline: limits.body_deadline,
         cors,
+        list_gate: ListGate::new(settings.list.clone()),
     };
     let config = ConfigDropshot {
         bind_address: settings.bind,
@@ -203,12 +262,28 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
             max_connections: Some(limits.max_connections),
             shutdown_grace: Some(limits.shutdown_grace),
         },
+        // A handler whose client went away is dropped, and with it any read
+        // in progress, which stops its SQL (see `store`); writes complete.
+        default_handler_task_mode: HandlerTaskMode::CancelOnDisconnect,
         ..Default::default()
     };
+    let log_for_keys = log.new(slog::o!("component" => "signing-keys"));
     let server = ServerBuilder::new(api(), context, log)
         .config(config)
         .start()
         .map_err(|error| StartError::Http { bind: settings.bind, message: error.to_string() })?;
+    // An identity provider's keys: fetched now, while /readyz says not ready,
+    // then refreshed for the life of the server.
+    if let Some(remote) = auth.remote() {
+        if let Err(message) =
+            crate::auth::remote::fetch_initial(&auth, remote.start_deadline()).await
+        {
+            let _ = server.close().await;
+            store.close().await;
+            return Err(StartError::Keys(message));
+        }
+    }
+    let refresh = tokio::spawn(crate::auth::remote::refresh(auth.clone(), log_for_keys));
     // Forget rate-limit keys that have refilled, so memory stays bounded.
     let housekeeping = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
@@ -218,5 +293,5 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
             failed_auth.housekeeping();
         }
     });
-    Ok(Running { server, store, housekeeping })
+    Ok(Running { server, store, housekeeping, refresh })
 }

@@ -95,6 +95,13 @@ impl Harness {
         store
     }
 
+    /// Another store on the same database whose list queries have a time limit.
+    async fn open_with_timeout(&self, limit: Duration) -> Arc<dyn CustomerStore> {
+        let (store, _) = open_with(&self.backend, Some(limit)).await;
+        self.opened.lock().unwrap().push(store.clone());
+        store
+    }
+
     /// Closes every store opened and drops the PostgreSQL schema.
     async fn finish(self) {
         let opened = std::mem::take(&mut *self.opened.lock().unwrap());
@@ -116,16 +123,32 @@ impl Harness {
 }
 
 async fn open(backend: &Backend) -> (Arc<dyn CustomerStore>, Option<Arc<SqliteStore>>) {
+    open_with(backend, None).await
+}
+
+/// Opens the store with a time limit for list queries.
+async fn open_with(
+    backend: &Backend,
+    query_timeout: Option<Duration>,
+) -> (Arc<dyn CustomerStore>, Option<Arc<SqliteStore>>) {
     match backend {
         Backend::Sqlite { dir, group_commit } => {
-            let options = SqliteOptions { group_commit: *group_commit, ..SqliteOptions::default() };
+            let options = SqliteOptions {
+                group_commit: *group_commit,
+                query_timeout,
+                ..SqliteOptions::default()
+            };
             let store = Arc::new(
                 SqliteStore::open(&dir.path().join("network.db"), options).expect("opens SQLite"),
             );
             (store.clone(), Some(store))
         }
         Backend::Postgres { url, schema } => {
-            let options = PostgresOptions { schema: Some(schema.clone()), pool_size: 8 };
+            let options = PostgresOptions {
+                schema: Some(schema.clone()),
+                pool_size: 8,
+                statement_timeout: query_timeout,
+            };
             let store = PostgresStore::connect(url, options).await.expect("connects to PostgreSQL");
             (Arc::new(store), None)
         }
@@ -220,6 +243,7 @@ cases![
     values_are_stored_verbatim,
     largest_properties_round_trip,
     bulk_insert_then_list,
+    list_over_the_time_limit_is_a_timeout,
     concurrent_read_modify_write_loses_no_update,
     concurrent_mixed_writes_fail_independently,
     data_survives_close_and_reopen,
@@ -1196,4 +1220,35 @@ async fn sqlite_bulk_insert_of_a_million_rows() {
 #[ignore = "seeding speed: run with --release --ignored"]
 async fn postgres_bulk_insert_of_a_million_rows() {
     run(Kind::Postgres, |h| Box::pin(bulk_insert_of_a_million_rows(h))).await;
+}
+
+/// Issue 10: a list query had no time limit. Over its limit it is stopped
+/// and reported as [`StoreError::Timeout`] with the limit; the store keeps
+/// answering afterwards.
+async fn list_over_the_time_limit_is_a_timeout(h: &Harness) {
+    let t = tenant("acme");
+    let countries = ["IT", "FR", "DE"];
+    let customers = (0..30_000)
+        .map(|i| SeedCustomer {
+            id: cid(&format!("c{i:06}")),
+            details: draft(&format!("n{}", (i * 7919) % 30_000), Some(countries[i % 3]), None, &[]),
+            creation_timestamp: i as i64,
+        })
+        .collect();
+    h.store().bulk_insert(&t, customers).await.unwrap();
+    let limit = Duration::from_millis(1);
+    let limited = h.open_with_timeout(limit).await;
+    let heavy = ListQuery {
+        page: 25,
+        size: 1000,
+        sort: vec![(SortField::Country, Direction::Asc), (SortField::Name, Direction::Desc)],
+        ..query()
+    };
+    match limited.list_ids(&t, &heavy).await {
+        Err(StoreError::Timeout { limit: reported }) => assert_eq!(reported, limit),
+        other => panic!("expected a timeout, got {:?}", other.map(|page| page.ids.len())),
+    }
+    // Without the limit the same query answers, and the limited store still serves.
+    assert_eq!(h.store().list_ids(&t, &heavy).await.unwrap().ids.len(), 1000);
+    assert!(limited.get(&t, &cid("c000001")).await.unwrap().is_some());
 }

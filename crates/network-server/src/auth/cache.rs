@@ -47,6 +47,13 @@ impl TokenCache {
         entries.insert(digest, principal);
     }
 
+    /// Forgets every entry (the key set changed).
+    pub fn clear(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.clear();
+        entries.shrink_to_fit();
+    }
+
     pub fn len(&self) -> usize {
         self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
     }

@@ -49,7 +49,9 @@ pub(super) fn supported_algorithm(name: &str) -> Option<Algorithm> {
 pub(super) fn load(source: &KeySource) -> Result<Vec<VerifyingKey>, AuthConfigError> {
     match source {
         KeySource::PublicKeyPem { path, kid } => Ok(vec![load_public_pem(path, kid.clone())?]),
-        KeySource::Jwks { path } => load_jwks(path),
+        KeySource::Jwks { path } => parse_jwks(&read(path)?, &path.display().to_string(), true),
+        // Fetched at run time (`remote`), not at start.
+        KeySource::JwksUrl { .. } | KeySource::OidcIssuer { .. } => Ok(Vec::new()),
         KeySource::HmacSecret { secret, kid } => {
             let origin = match kid {
                 Some(kid) => format!("HS256 secret `{kid}`"),
@@ -204,10 +206,16 @@ struct JwkEntry {
     k: Option<String>,
 }
 
-fn load_jwks(path: &Path) -> Result<Vec<VerifyingKey>, AuthConfigError> {
-    let file = path.display().to_string();
-    let set: JwkSet = serde_json::from_slice(&read(path)?)
-        .map_err(|error| invalid(&file, format!("not a JWKS document ({error})")))?;
+/// The signature keys of a JWKS document. `strict`: a key we cannot use is
+/// an error (a file the operator wrote); otherwise it is skipped (an identity
+/// provider's set may hold keys of algorithms we do not accept).
+pub(super) fn parse_jwks(
+    bytes: &[u8],
+    file: &str,
+    strict: bool,
+) -> Result<Vec<VerifyingKey>, AuthConfigError> {
+    let set: JwkSet = serde_json::from_slice(bytes)
+        .map_err(|error| invalid(file, format!("not a JWKS document ({error})")))?;
     let mut loaded = Vec::new();
     for (index, entry) in set.keys.iter().enumerate() {
         // Encryption keys are not for us; everything else must be usable.
@@ -218,10 +226,14 @@ fn load_jwks(path: &Path) -> Result<Vec<VerifyingKey>, AuthConfigError> {
             Some(kid) => format!("{file} (key #{index}, kid `{kid}`)"),
             None => format!("{file} (key #{index})"),
         };
-        loaded.push(load_jwk(entry, origin)?);
+        match load_jwk(entry, origin) {
+            Ok(key) => loaded.push(key),
+            Err(error) if strict => return Err(error),
+            Err(_) => {}
+        }
     }
     if loaded.is_empty() {
-        return Err(invalid(&file, "contains no signature key"));
+        return Err(invalid(file, "contains no signature key"));
     }
     Ok(loaded)
 }

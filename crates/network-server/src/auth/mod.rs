@@ -36,6 +36,7 @@
 
 mod cache;
 mod keys;
+pub mod remote;
 mod signer;
 #[cfg(test)]
 mod tests;
@@ -174,6 +175,11 @@ pub enum KeySource {
     Jwks { path: PathBuf },
     /// An HS256 secret of at least [`MIN_HMAC_SECRET_BYTES`] bytes.
     HmacSecret { secret: Vec<u8>, kid: Option<String> },
+    /// The identity provider's JWKS URL, fetched at start and refreshed ([`remote`]).
+    JwksUrl { url: String, fetch: remote::FetchSettings },
+    /// An OpenID Connect issuer: its `jwks_uri` comes from
+    /// `<issuer>/.well-known/openid-configuration`.
+    OidcIssuer { issuer: String, fetch: remote::FetchSettings },
 }
 
 impl fmt::Debug for KeySource {
@@ -183,6 +189,12 @@ impl fmt::Debug for KeySource {
                 f.debug_struct("PublicKeyPem").field("path", path).field("kid", kid).finish()
             }
             KeySource::Jwks { path } => f.debug_struct("Jwks").field("path", path).finish(),
+            KeySource::JwksUrl { url, fetch } => {
+                f.debug_struct("JwksUrl").field("url", url).field("fetch", fetch).finish()
+            }
+            KeySource::OidcIssuer { issuer, fetch } => {
+                f.debug_struct("OidcIssuer").field("issuer", issuer).field("fetch", fetch).finish()
+            }
             KeySource::HmacSecret { secret, kid } => f
                 .debug_struct("HmacSecret")
                 .field("secret", &format_args!("[{} bytes redacted]", secret.len()))
@@ -202,6 +214,8 @@ pub struct AuthConfig {
     pub keys: Vec<KeySource>,
     /// Clock skew tolerated on `exp` and `nbf`.
     pub leeway_seconds: u64,
+    /// Which claims carry the tenant, the permissions and the customer scope.
+    pub claims: ClaimNames,
 }
 
 /// Why the authentication configuration cannot be used: names the file and the problem.
@@ -226,7 +240,18 @@ pub enum AuthConfigError {
 
 /// Verifies bearer tokens; build once at start and share.
 pub struct Authenticator {
-    keys: Vec<Verifier>,
+    /// The key set: fixed keys plus, with a remote source, the last fetched ones.
+    keys: std::sync::RwLock<Arc<Vec<Verifier>>>,
+    /// Keys from files and secrets, kept beside every fetched set.
+    fixed: Vec<Arc<keys::VerifyingKey>>,
+    /// Rebuilds a verifier's validation when fetched keys change.
+    rules: ValidationRules,
+    /// The identity provider's key set, when one is configured.
+    remote: Option<Arc<remote::RemoteKeys>>,
+    /// Bumped when the key set changes: a verification that started under an
+    /// older set does not go into the cache.
+    generation: AtomicU64,
+    claims: ClaimNames,
     leeway: i64,
     cache: TokenCache,
     verifications: AtomicU64,
@@ -234,9 +259,31 @@ pub struct Authenticator {
     now: fn() -> i64,
 }
 
+/// What every verifier checks besides the signature.
+#[derive(Debug, Clone)]
+struct ValidationRules {
+    issuer: String,
+    audience: String,
+    leeway: u64,
+}
+
+impl ValidationRules {
+    fn verifier(&self, key: Arc<keys::VerifyingKey>) -> Verifier {
+        let mut validation = Validation::new(key.algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.leeway = self.leeway;
+        Verifier { key, validation }
+    }
+}
+
 /// A key with the validation rules bound to it (its one algorithm).
 struct Verifier {
-    key: VerifyingKey,
+    key: Arc<keys::VerifyingKey>,
     validation: Validation,
 }
 
@@ -260,10 +307,22 @@ impl Authenticator {
             return Err(AuthConfigError::EmptySetting("audience"));
         }
         let mut loaded = Vec::new();
+        let mut remote = None;
         for source in &config.keys {
-            loaded.extend(keys::load(source)?);
+            match source {
+                KeySource::JwksUrl { .. } | KeySource::OidcIssuer { .. } => {
+                    if remote.is_some() {
+                        return Err(AuthConfigError::InvalidKey {
+                            origin: "--jwt-jwks-url/--jwt-oidc-issuer".into(),
+                            reason: "only one identity provider key set can be configured".into(),
+                        });
+                    }
+                    remote = Some(Arc::new(remote::RemoteKeys::new(source)?));
+                }
+                _ => loaded.extend(keys::load(source)?),
+            }
         }
-        if loaded.is_empty() {
+        if loaded.is_empty() && remote.is_none() {
             return Err(AuthConfigError::NoKeys);
         }
         let mut kids = BTreeSet::new();
@@ -278,22 +337,20 @@ impl Authenticator {
             return Err(AuthConfigError::LeewayTooLarge(config.leeway_seconds));
         }
         let leeway = config.leeway_seconds;
-        let keys = loaded
-            .into_iter()
-            .map(|key| {
-                let mut validation = Validation::new(key.algorithm);
-                validation.set_issuer(&[&config.issuer]);
-                validation.set_audience(&[&config.audience]);
-                validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-                validation.validate_exp = true;
-                validation.validate_nbf = true;
-                validation.validate_aud = true;
-                validation.leeway = leeway;
-                Verifier { key, validation }
-            })
-            .collect();
+        let rules = ValidationRules {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway,
+        };
+        let fixed: Vec<Arc<VerifyingKey>> = loaded.into_iter().map(Arc::new).collect();
+        let keys = fixed.iter().cloned().map(|key| rules.verifier(key)).collect();
         Ok(Authenticator {
-            keys,
+            keys: std::sync::RwLock::new(Arc::new(keys)),
+            fixed,
+            rules,
+            remote,
+            generation: AtomicU64::new(0),
+            claims: config.claims.clone(),
             leeway: leeway as i64,
             cache: TokenCache::new(TOKEN_CACHE_CAPACITY),
             verifications: AtomicU64::new(0),
@@ -303,7 +360,7 @@ impl Authenticator {
 
     /// One line per key, for the start-up log: algorithm, kid and origin.
     pub fn describe_keys(&self) -> Vec<String> {
-        self.keys
+        self.key_set()
             .iter()
             .map(|verifier| {
                 let key = &verifier.key;
@@ -313,6 +370,33 @@ impl Authenticator {
                 }
             })
             .collect()
+    }
+
+    /// The current key set (cheap: an `Arc` clone under a read lock).
+    fn key_set(&self) -> Arc<Vec<Verifier>> {
+        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The identity provider's key set, if one is configured (for its refresh task).
+    pub fn remote(&self) -> Option<Arc<remote::RemoteKeys>> {
+        self.remote.clone()
+    }
+
+    /// Whether tokens can be verified: always with fixed keys; with an
+    /// identity provider's set once it was fetched (for `/readyz`).
+    pub fn has_keys(&self) -> bool {
+        !self.key_set().is_empty()
+    }
+
+    /// Replaces the fetched keys (the fixed ones stay). Tokens verified with a
+    /// key that is gone must not be accepted from the cache: it is emptied.
+    pub fn replace_remote_keys(&self, fetched: Vec<remote::FetchedKey>) {
+        let mut set: Vec<Verifier> =
+            self.fixed.iter().cloned().map(|key| self.rules.verifier(key)).collect();
+        set.extend(fetched.into_iter().map(|key| self.rules.verifier(Arc::new(key.0))));
+        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.cache.clear();
     }
 
     /// How many verified tokens are cached (for metrics).
@@ -355,8 +439,15 @@ impl Authenticator {
 
     /// Verifies a token the cache did not have, and caches it if it is good.
     pub fn authenticate_verified(&self, miss: CacheMiss<'_>) -> Result<Arc<Principal>, AuthError> {
+        let generation = self.generation.load(Ordering::SeqCst);
         let principal = Arc::new(self.verify(miss.token)?);
-        self.cache.insert(miss.digest, Arc::clone(&principal), (self.now)(), self.leeway);
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.cache.insert(miss.digest, Arc::clone(&principal), (self.now)(), self.leeway);
+            // The set may have changed between the check and the insert.
+            if self.generation.load(Ordering::SeqCst) != generation {
+                self.cache.remove(&miss.digest);
+            }
+        }
         Ok(principal)
     }
 
@@ -379,10 +470,10 @@ impl Authenticator {
         let algorithm =
             keys::supported_algorithm(algorithm).ok_or(AuthError::AlgorithmNotAllowed)?;
         let with_algorithm = |verifier: &&Verifier| verifier.key.algorithm == algorithm;
+        let key_set = self.key_set();
         let candidates: Vec<&Verifier> = match &header.kid {
             Some(kid) => {
-                match self
-                    .keys
+                match key_set
                     .iter()
                     .find(|verifier| verifier.key.kid.as_deref() == Some(kid.as_str()))
                 {
@@ -393,20 +484,23 @@ impl Authenticator {
                     // A key configured without a kid stands for whatever kid its
                     // issuer stamps on tokens (an IdP's key given as a PEM file).
                     None => {
-                        let unnamed: Vec<&Verifier> = self
-                            .keys
+                        let unnamed: Vec<&Verifier> = key_set
                             .iter()
                             .filter(|verifier| verifier.key.kid.is_none())
                             .filter(with_algorithm)
                             .collect();
                         if unnamed.is_empty() {
+                            // Perhaps the identity provider rotated its keys.
+                            if let Some(remote) = &self.remote {
+                                remote.request_refresh();
+                            }
                             return Err(AuthError::UnknownKeyId);
                         }
                         unnamed
                     }
                 }
             }
-            None => self.keys.iter().filter(with_algorithm).collect(),
+            None => key_set.iter().filter(with_algorithm).collect(),
         };
         if candidates.is_empty() {
             return Err(AuthError::AlgorithmNotAllowed);
@@ -438,7 +532,7 @@ impl Authenticator {
                     }
                     other => other,
                 })?;
-        principal_from(data.claims)
+        principal_from(data.claims, &self.claims)
     }
 }
 
@@ -526,57 +620,123 @@ struct RawHeader {
 }
 
 /// The claims we read after jsonwebtoken checked the signature and the
-/// registered claims. Loosely typed so a wrong type gets a precise message.
+/// registered claims. Loosely typed so a wrong type gets a precise message;
+/// the tenant, permissions and customer claims are looked up in `rest` by
+/// their configured names ([`ClaimNames`]).
 #[derive(Deserialize)]
 struct RawClaims {
     #[serde(default)]
     sub: Option<Value>,
     #[serde(default)]
-    tenant: Option<Value>,
-    #[serde(default)]
-    permissions: Option<Value>,
-    // `null` must count as present: `Option<Value>` alone would read it as
-    // absent, and a token with `"customerId": null` would lose its scope.
-    #[serde(default, rename = "customerId", deserialize_with = "present")]
-    customer_id: Option<Value>,
-    #[serde(default)]
     exp: Option<Value>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
 }
 
-/// A claim that is in the token, whatever its value (`null` included).
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
+/// Where a token carries the tenant, the permissions and the customer scope.
+/// Identity providers name them differently (Keycloak's roles are in
+/// `realm_access.roles`, Auth0's custom claims are URLs, OAuth scopes are a
+/// space-separated `scope` string).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    pub tenant: ClaimPath,
+    pub permissions: ClaimPath,
+    pub customer: ClaimPath,
 }
 
-fn principal_from(claims: RawClaims) -> Result<Principal, AuthError> {
-    let subject = required_string("sub", claims.sub)?;
-    let tenant = required_string("tenant", claims.tenant)?;
-    let permissions = match claims.permissions {
-        None => return Err(AuthError::MissingClaim("permissions")),
-        Some(Value::Array(items)) => {
-            let mut permissions = BTreeSet::new();
-            for item in &items {
-                let Value::String(name) = item else {
-                    return Err(AuthError::InvalidClaim(
-                        "permissions",
-                        "must be an array of strings",
-                    ));
-                };
-                // Names we do not know grant nothing here.
-                permissions.extend(Permission::parse(name));
-            }
-            permissions
+impl Default for ClaimNames {
+    fn default() -> Self {
+        ClaimNames {
+            tenant: ClaimPath::named("tenant"),
+            permissions: ClaimPath::named("permissions"),
+            customer: ClaimPath::named("customerId"),
         }
-        Some(_) => {
-            return Err(AuthError::InvalidClaim("permissions", "must be an array of strings"))
+    }
+}
+
+/// A claim's name, or a path into nested objects (`realm_access.roles`). A
+/// top-level claim whose name is the whole string wins over the path, so
+/// names containing dots (`https://example.com/tenant`) work as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimPath {
+    /// The name as configured: what error messages say.
+    name: &'static str,
+    segments: Vec<String>,
+}
+
+impl ClaimPath {
+    /// A path from a built-in name.
+    pub fn named(name: &'static str) -> ClaimPath {
+        ClaimPath { name, segments: name.split('.').map(str::to_string).collect() }
+    }
+
+    /// A configured name or path; `None` when it is empty.
+    pub fn parse(configured: &str) -> Option<ClaimPath> {
+        let configured = configured.trim();
+        if configured.is_empty() {
+            return None;
         }
+        // Error messages need a `&'static str`: configured names are few,
+        // read once at start, so keeping them for the process's life is fine.
+        let name: &'static str = Box::leak(configured.to_string().into_boxed_str());
+        Some(ClaimPath { name, segments: name.split('.').map(str::to_string).collect() })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The claim's value, `null` included (present), or `None` when absent.
+    fn find(&self, claims: &mut serde_json::Map<String, Value>) -> Option<Value> {
+        if let Some(value) = claims.remove(self.name) {
+            return Some(value);
+        }
+        let (first, rest) = self.segments.split_first()?;
+        let mut value = claims.get(first)?;
+        for segment in rest {
+            value = value.as_object()?.get(segment)?;
+        }
+        Some(value.clone())
+    }
+}
+
+fn principal_from(claims: RawClaims, names: &ClaimNames) -> Result<Principal, AuthError> {
+    let RawClaims { sub, exp, mut rest } = claims;
+    let subject = required_string("sub", sub)?;
+    let tenant = required_string(names.tenant.name(), names.tenant.find(&mut rest))?;
+    let permissions_claim = names.permissions.name();
+    // OAuth's `scope` (RFC 8693 §4.2) and Entra ID's `scp` are space-separated
+    // strings; every other permissions claim must be an array of strings.
+    let scope_string = matches!(permissions_claim, "scope" | "scp");
+    let not_a_list = if scope_string {
+        "must be a space-separated string or an array of strings"
+    } else {
+        "must be an array of strings"
     };
-    // A present but unusable customerId must not silently widen the token's scope.
-    let customer_id = match claims.customer_id {
+    let names_granted: Vec<String> = match names.permissions.find(&mut rest) {
+        None => return Err(AuthError::MissingClaim(permissions_claim)),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(name) => Ok(name),
+                _ => Err(AuthError::InvalidClaim(permissions_claim, not_a_list)),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(Value::String(scope)) if scope_string => {
+            scope.split(' ').map(str::to_string).collect()
+        }
+        Some(_) => return Err(AuthError::InvalidClaim(permissions_claim, not_a_list)),
+    };
+    // Names we do not know grant nothing here.
+    let permissions: BTreeSet<Permission> =
+        names_granted.iter().filter_map(|name| Permission::parse(name)).collect();
+    // A present but unusable customer claim (`null` included) must not
+    // silently widen the token's scope.
+    let customer_id = match names.customer.find(&mut rest) {
         None => None,
-        Some(value) => Some(required_string("customerId", Some(value))?),
+        Some(value) => Some(required_string(names.customer.name(), Some(value))?),
     };
-    let expires_at = match claims.exp {
+    let expires_at = match exp {
         Some(Value::Number(exp)) => exp
             .as_i64()
             .or_else(|| exp.as_u64().map(|_| i64::MAX))

@@ -100,7 +100,13 @@ fn fixture() -> &'static Fixture {
 }
 
 fn config(keys: Vec<KeySource>) -> AuthConfig {
-    AuthConfig { issuer: ISSUER.into(), audience: AUDIENCE.into(), keys, leeway_seconds: 60 }
+    AuthConfig {
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        keys,
+        leeway_seconds: 60,
+        claims: ClaimNames::default(),
+    }
 }
 
 /// Ed25519 (no kid), RSA (kid `rsa-1`) and EC P-256 (no kid) public keys; no HMAC.
@@ -869,4 +875,83 @@ fn permissions_round_trip_their_names() {
     }
     assert_eq!(Permission::ReadAllCustomers.as_str(), "READ_ALL_CUSTOMERS");
     assert_eq!(Permission::parse("read_customer"), None);
+}
+
+// ---- claim names as identity providers issue them ---------------------------
+
+fn with_claim_names(tenant: &str, permissions: &str, customer: &str) -> Authenticator {
+    let mut config =
+        config(vec![KeySource::PublicKeyPem { path: fixture().ed_path.clone(), kid: None }]);
+    config.claims = ClaimNames {
+        tenant: ClaimPath::parse(tenant).unwrap(),
+        permissions: ClaimPath::parse(permissions).unwrap(),
+        customer: ClaimPath::parse(customer).unwrap(),
+    };
+    Authenticator::new(config).unwrap()
+}
+
+#[test]
+fn keycloak_shaped_tokens_use_nested_roles_and_a_mapped_tenant() {
+    let auth = with_claim_names("organization", "realm_access.roles", "customer_id");
+    let now = unix_now();
+    // A Keycloak access token: roles under realm_access, plus a mapped claim.
+    let token = ed_token(&json!({
+        "sub": "f:1234:alice", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 300,
+        "typ": "Bearer", "azp": "network-ui", "scope": "openid profile",
+        "organization": "acme",
+        "realm_access": {"roles": ["READ_CUSTOMER", "offline_access", "uma_authorization"]},
+        "resource_access": {"account": {"roles": ["manage-account"]}},
+        "customer_id": "c42",
+    }));
+    let principal = check(&auth, &token).expect("a Keycloak-shaped token");
+    assert_eq!(principal.tenant, "acme");
+    assert!(principal.has(Permission::ReadCustomer));
+    assert!(!principal.has(Permission::WriteCustomer));
+    assert_eq!(principal.customer_id.as_deref(), Some("c42"));
+    // The default names are not looked at any more.
+    let default_names = ed_token(&json!({
+        "sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "exp": now + 300,
+        "tenant": "acme", "permissions": ["READ_CUSTOMER"],
+    }));
+    assert_eq!(check(&auth, &default_names).unwrap_err(), AuthError::MissingClaim("organization"));
+    // A nested path that stops short is missing, not a crash.
+    let short = ed_token(&json!({
+        "sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "exp": now + 300,
+        "organization": "acme", "realm_access": "admin",
+    }));
+    assert_eq!(check(&auth, &short).unwrap_err(), AuthError::MissingClaim("realm_access.roles"));
+}
+
+#[test]
+fn url_shaped_claim_names_and_scope_strings_work() {
+    // Auth0: custom claims are namespaced by URL; permissions as an OAuth scope.
+    let auth =
+        with_claim_names("https://example.com/tenant", "scope", "https://example.com/customer");
+    let now = unix_now();
+    let token = ed_token(&json!({
+        "sub": "auth0|abc", "iss": ISSUER, "aud": [AUDIENCE, "https://example.eu.auth0.com/userinfo"],
+        "iat": now, "exp": now + 300, "azp": "xyz",
+        "scope": "openid READ_CUSTOMER WRITE_CUSTOMER",
+        "https://example.com/tenant": "acme",
+    }));
+    let principal = check(&auth, &token).expect("an Auth0-shaped token");
+    assert_eq!(principal.tenant, "acme");
+    assert!(principal.has(Permission::ReadCustomer) && principal.has(Permission::WriteCustomer));
+    assert_eq!(principal.customer_id, None);
+    let null_scope = ed_token(&json!({
+        "sub": "auth0|abc", "iss": ISSUER, "aud": AUDIENCE, "exp": now + 300,
+        "scope": "READ_CUSTOMER", "https://example.com/tenant": "acme",
+        "https://example.com/customer": null,
+    }));
+    assert_eq!(
+        check(&auth, &null_scope).unwrap_err(),
+        AuthError::InvalidClaim("https://example.com/customer", "must be a string"),
+        "a present but unusable customer claim never widens the scope"
+    );
+}
+
+#[test]
+fn an_empty_claim_name_is_refused() {
+    assert_eq!(ClaimPath::parse("  "), None);
+    assert_eq!(ClaimPath::parse("realm_access.roles").unwrap().name(), "realm_access.roles");
 }

@@ -160,6 +160,147 @@ pub struct ListQuery {
     pub country: Option<String>,
 }
 
+/// The list parameters as they arrived (already typed by the generated query
+/// struct, not yet validated): the input of [`ListQuery::parse`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListParams<'a> {
+    pub page: Option<i32>,
+    pub size: Option<i32>,
+    pub sort: &'a [String],
+    pub search_text: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub country: Option<&'a str>,
+}
+
+/// The spec's `maxLength` of the `name` filter: `eq;` and a name of at most 255.
+const MAX_NAME_FILTER_CHARS: usize = 258;
+
+/// The default page size.
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+/// The contract's largest page size.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+impl SortField {
+    /// The field's name in the contract (`sort=name,ASC`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortField::Name => "name",
+            SortField::Country => "country",
+            SortField::CreationTimestamp => "creationTimestamp",
+        }
+    }
+}
+
+impl ListQuery {
+    /// Validates the list parameters exactly as the contract states them:
+    /// `page` at least 0; `size` 1 to 1000; each `sort` term exactly
+    /// `field,ASC` or `field,DESC` (the pattern
+    /// `^(name|country|creationTimestamp),(ASC|DESC)$`: no default direction,
+    /// no lower case), each field at most once (a repeated field would add
+    /// nothing to the order, and unbounded repetition made the database sort
+    /// by thousands of terms); `name` `eq;` and the name (at most 258 characters); `country` two
+    /// upper-case letters; `searchText` at most 255 characters. Errors name
+    /// the parameter.
+    pub fn parse(params: ListParams<'_>) -> Result<ListQuery, ValidationError> {
+        let page = params.page.unwrap_or(0);
+        if page < 0 {
+            return Err(ValidationError::new("page", format!("must be at least 0 (got {page})")));
+        }
+        let size = params.size.unwrap_or(DEFAULT_PAGE_SIZE as i32);
+        if !(1..=MAX_PAGE_SIZE as i32).contains(&size) {
+            return Err(ValidationError::new(
+                "size",
+                format!("must be 1 to {MAX_PAGE_SIZE} (got {size})"),
+            ));
+        }
+        let mut sort: Vec<(SortField, Direction)> = Vec::new();
+        for item in params.sort {
+            let (field, direction) = parse_sort_term(item)?;
+            if sort.iter().any(|(seen, _)| *seen == field) {
+                return Err(ValidationError::new(
+                    "sort",
+                    format!("field `{}` given twice (each field at most once)", field.as_str()),
+                ));
+            }
+            sort.push((field, direction));
+        }
+        if let Some(filter) = params.name {
+            if filter.chars().count() > MAX_NAME_FILTER_CHARS {
+                return Err(ValidationError::new(
+                    "name",
+                    format!("must be at most {MAX_NAME_FILTER_CHARS} characters long"),
+                ));
+            }
+        }
+        let name_equals = params
+            .name
+            .map(|filter| {
+                filter.strip_prefix("eq;").map(str::to_string).ok_or_else(|| {
+                    ValidationError::new("name", "must be `eq;` followed by the name")
+                })
+            })
+            .transpose()?;
+        if let Some(country) = params.country {
+            // The filter's pattern (an unknown but well-formed code just matches nothing).
+            if !CountryCode::is_well_formed(country) {
+                return Err(ValidationError::new(
+                    "country",
+                    "must be an ISO 3166-1 alpha-2 country code (two upper-case letters, e.g. IT)",
+                ));
+            }
+        }
+        if let Some(text) = params.search_text {
+            if text.chars().count() > 255 {
+                return Err(ValidationError::new(
+                    "searchText",
+                    "must be at most 255 characters long",
+                ));
+            }
+        }
+        Ok(ListQuery {
+            page: page as u32,
+            size: size as u32,
+            sort,
+            search: params.search_text.and_then(NameSearch::parse),
+            name_equals,
+            country: params.country.map(str::to_string),
+        })
+    }
+}
+
+/// One `sort` term: `field,ASC` or `field,DESC`, nothing else.
+fn parse_sort_term(item: &str) -> Result<(SortField, Direction), ValidationError> {
+    let shown: String = item.chars().take(64).collect();
+    let Some((field, direction)) = item.split_once(',') else {
+        return Err(ValidationError::new(
+            "sort",
+            format!("`{shown}` must be `field,ASC` or `field,DESC` (the direction is required)"),
+        ));
+    };
+    let field = match field {
+        "name" => SortField::Name,
+        "country" => SortField::Country,
+        "creationTimestamp" => SortField::CreationTimestamp,
+        _ => {
+            return Err(ValidationError::new(
+                "sort",
+                format!("unknown field in `{shown}` (name, country or creationTimestamp)"),
+            ))
+        }
+    };
+    let direction = match direction {
+        "ASC" => Direction::Asc,
+        "DESC" => Direction::Desc,
+        _ => {
+            return Err(ValidationError::new(
+                "sort",
+                format!("unknown direction in `{shown}` (ASC or DESC, in upper case)"),
+            ))
+        }
+    };
+    Ok((field, direction))
+}
+
 /// One page of customers and the total count of matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
@@ -224,6 +365,51 @@ mod tests {
         assert_eq!(NameSearch::parse("*"), None);
         assert_eq!(NameSearch::parse("**"), None);
         assert!(NameSearch::parse("*me In*").unwrap().matches("Acme Inc."));
+    }
+
+    fn parse_sort(terms: &[&str]) -> Result<ListQuery, ValidationError> {
+        let sort: Vec<String> = terms.iter().map(|t| t.to_string()).collect();
+        ListQuery::parse(ListParams { sort: &sort, ..ListParams::default() })
+    }
+
+    #[test]
+    fn list_sort_accepts_exactly_the_contract_pattern() {
+        let query = parse_sort(&["country,ASC", "name,DESC", "creationTimestamp,ASC"]).unwrap();
+        assert_eq!(
+            query.sort,
+            [
+                (SortField::Country, Direction::Asc),
+                (SortField::Name, Direction::Desc),
+                (SortField::CreationTimestamp, Direction::Asc)
+            ]
+        );
+        for bad in
+            ["name", "name,asc", "name,Desc", "name,", ",ASC", "id,ASC", "name,ASC,x", " name,ASC"]
+        {
+            let error = parse_sort(&[bad]).expect_err(bad);
+            assert_eq!(error.field, "sort", "{bad}");
+        }
+        let error = parse_sort(&["name"]).unwrap_err();
+        assert!(error.reason.contains("direction is required"), "{error}");
+    }
+
+    #[test]
+    fn list_sort_field_at_most_once() {
+        let error = parse_sort(&["name,DESC", "country,ASC", "name,ASC"]).unwrap_err();
+        assert_eq!(error.to_string(), "sort: field `name` given twice (each field at most once)");
+        let many: Vec<&str> = ["name,DESC", "country,ASC"].into_iter().cycle().take(1999).collect();
+        assert!(parse_sort(&many).is_err());
+    }
+
+    #[test]
+    fn list_page_and_size_bounds() {
+        let parse =
+            |page, size| ListQuery::parse(ListParams { page, size, ..ListParams::default() });
+        assert_eq!(parse(None, None).unwrap().size, DEFAULT_PAGE_SIZE);
+        assert_eq!(parse(Some(3), Some(1000)).unwrap().page, 3);
+        assert_eq!(parse(Some(-1), None).unwrap_err().field, "page");
+        assert_eq!(parse(None, Some(0)).unwrap_err().field, "size");
+        assert_eq!(parse(None, Some(1001)).unwrap_err().field, "size");
     }
 
     #[test]

@@ -7,9 +7,19 @@
 //! Every method takes the tenant and every query filters on it: data of one
 //! tenant is never visible to another. Preconditions (`If-Match`) are checked
 //! inside the database transaction that writes, never in process memory.
+//!
+//! A list is read in two steps: [`CustomerStore::list_ids`] (the page's ids
+//! and the total, one snapshot, a cheap query the indexes serve) and then
+//! [`CustomerStore::get_many`] in small batches, so that a page of large
+//! customers is never held in memory whole (the HTTP layer streams it). Both
+//! run under the store's time limit per query ([`StoreError::Timeout`]), and
+//! both stop their SQL statement when their future is dropped (the client
+//! went away).
 
 pub mod postgres;
 pub mod sqlite;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -29,7 +39,21 @@ pub enum StoreError {
     /// The database could not be reached or failed; nothing is known to have changed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A list query ran longer than the store's time limit and was stopped.
+    #[error("the query exceeded the time limit of {} ms", .limit.as_millis())]
+    Timeout { limit: Duration },
 }
+
+/// The ids of one page of a list, in order, and the total count of matches
+/// (read in one snapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdPage {
+    pub ids: Vec<CustomerId>,
+    pub total_elements: u64,
+}
+
+/// How many customers [`CustomerStore::list`] fetches per [`CustomerStore::get_many`].
+pub const LIST_BATCH: usize = 8;
 
 /// A customer to insert in bulk (benchmark seeding): id, state and creation time.
 #[derive(Debug, Clone)]
@@ -76,8 +100,30 @@ pub trait CustomerStore: Send + Sync + 'static {
         precondition: &Precondition,
     ) -> Result<(), StoreError>;
 
-    /// One page of the tenant's customers matching the query, sorted, ties by id.
-    async fn list(&self, tenant: &TenantName, query: &ListQuery) -> Result<Page, StoreError>;
+    /// The ids of one page of the tenant's customers matching the query,
+    /// sorted, ties by id, and the total count of matches (one snapshot).
+    async fn list_ids(&self, tenant: &TenantName, query: &ListQuery) -> Result<IdPage, StoreError>;
+
+    /// The customers with these ids (at most a few), in the order given;
+    /// ids that no longer exist are skipped.
+    async fn get_many(
+        &self,
+        tenant: &TenantName,
+        ids: &[CustomerId],
+    ) -> Result<Vec<Customer>, StoreError>;
+
+    /// One page of the tenant's customers matching the query, sorted, ties by
+    /// id: [`CustomerStore::list_ids`], then the customers in batches of
+    /// [`LIST_BATCH`] (a customer deleted in between is skipped, the total
+    /// stays the snapshot's).
+    async fn list(&self, tenant: &TenantName, query: &ListQuery) -> Result<Page, StoreError> {
+        let page = self.list_ids(tenant, query).await?;
+        let mut content = Vec::with_capacity(page.ids.len());
+        for batch in page.ids.chunks(LIST_BATCH) {
+            content.extend(self.get_many(tenant, batch).await?);
+        }
+        Ok(Page { content, total_elements: page.total_elements })
+    }
 
     /// Inserts many customers at once (seeding benchmarks): not the request path.
     async fn bulk_insert(

@@ -12,6 +12,16 @@
 //! and sets it as the `search_path` of every connection (tests use one fresh
 //! schema each). Migrations (embedded, refinery) run at connect, under an
 //! advisory lock so that replicas starting together do not race.
+//!
+//! List reads (`list_ids`, `get_many`) run in a read-only transaction with
+//! `SET LOCAL statement_timeout` ([`PostgresOptions::statement_timeout`]; a
+//! statement stopped by it is a [`StoreError::Timeout`]). Every read holds
+//! its pooled connection in a [`Cancellable`]: if the read's future is
+//! dropped (its client went away) while a statement runs, the statement is
+//! cancelled on the server (`pg_cancel_backend` through the cancel token)
+//! and the connection leaves the pool, so that the cancel cannot reach a
+//! later statement of another request. Writes are single statements and are
+//! not cancelled: a dropped write commits or not as a whole, as before.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,10 +32,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
-use super::{CustomerStore, SeedCustomer, StoreError};
+use super::{CustomerStore, IdPage, SeedCustomer, StoreError};
 use crate::domain::{
     CountryCode, Customer, CustomerDraft, CustomerId, CustomerName, Direction, ListQuery,
-    NameSearch, Page, Precondition, Properties, SortField, TenantName, TimeZoneName, Version,
+    NameSearch, Precondition, Properties, SortField, TenantName, TimeZoneName, Version,
 };
 
 mod embedded {
@@ -51,17 +61,21 @@ pub struct PostgresOptions {
     pub schema: Option<String>,
     /// At most this many connections (at least 1).
     pub pool_size: usize,
+    /// The longest one statement of a list may run (`statement_timeout`);
+    /// `None`: the server's setting.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for PostgresOptions {
     fn default() -> Self {
-        Self { schema: None, pool_size: 16 }
+        Self { schema: None, pool_size: 16, statement_timeout: None }
     }
 }
 
 /// The PostgreSQL implementation of [`CustomerStore`]. See the module documentation.
 pub struct PostgresStore {
     pool: Pool,
+    statement_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -115,28 +129,7 @@ impl PostgresStore {
     /// Connects, creates the schema if asked to, runs the embedded migrations
     /// and builds the pool. `url` is a libpq-style URL or key/value string.
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<PostgresStore, StoreError> {
-        let mut config: tokio_postgres::Config =
-            url.parse().map_err(|e| unavailable("invalid PostgreSQL URL", with_causes(&e)))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-        }
-        if let Some(schema) = &options.schema {
-            if !valid_schema_name(schema) {
-                return Err(StoreError::Unavailable(format!(
-                    "invalid PostgreSQL schema name `{schema}`: use lower-case ASCII letters, \
-                     digits and `_`, not starting with a digit, at most 63 characters"
-                )));
-            }
-            // Every pooled connection starts with this search_path (it also
-            // survives `DISCARD ALL`, being a connection default).
-            let extra = format!("-c search_path={schema}");
-            let combined = match config.get_options() {
-                Some(existing) if !existing.is_empty() => format!("{existing} {extra}"),
-                _ => extra,
-            };
-            config.options(&combined);
-        }
-
+        let config = connection_config(url, &options)?;
         migrate(&config, options.schema.as_deref()).await?;
 
         let manager = Manager::from_config(
@@ -151,7 +144,7 @@ impl PostgresStore {
             .create_timeout(Some(DEFAULT_CONNECT_TIMEOUT))
             .build()
             .map_err(|e| unavailable("cannot build the PostgreSQL pool", e))?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore { pool, statement_timeout: options.statement_timeout };
         store.ping().await?;
         Ok(store)
     }
@@ -159,6 +152,128 @@ impl PostgresStore {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(pool_error)
     }
+
+    /// A read-only transaction (repeatable read: one snapshot) with the
+    /// store's statement timeout.
+    async fn read_transaction<'c>(
+        &self,
+        client: &'c mut deadpool_postgres::Object,
+    ) -> Result<deadpool_postgres::Transaction<'c>, StoreError> {
+        let transaction = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        if let Some(limit) = self.statement_timeout {
+            let millis = limit.as_millis().max(1);
+            transaction
+                .batch_execute(&format!("SET LOCAL statement_timeout = {millis}"))
+                .await
+                .map_err(db)?;
+        }
+        Ok(transaction)
+    }
+
+    /// A list read's error: a statement stopped by `statement_timeout` is a timeout.
+    fn read_error(&self, error: tokio_postgres::Error) -> StoreError {
+        match (error.code(), self.statement_timeout) {
+            (Some(code), Some(limit)) if *code == SqlState::QUERY_CANCELED => {
+                StoreError::Timeout { limit }
+            }
+            _ => db(error),
+        }
+    }
+}
+
+/// A pooled connection used by a read. Dropped before [`Cancellable::finish`]
+/// (the read's future was dropped mid-statement), it cancels the running
+/// statement on the server and leaves the pool (see the module documentation).
+struct Cancellable {
+    client: Option<deadpool_postgres::Object>,
+}
+
+impl Cancellable {
+    fn new(client: deadpool_postgres::Object) -> Self {
+        Cancellable { client: Some(client) }
+    }
+
+    fn client(&mut self) -> &mut deadpool_postgres::Object {
+        self.client.as_mut().expect("present until finished or dropped")
+    }
+
+    /// The read is over: the connection goes back to the pool.
+    fn finish(mut self) {
+        drop(self.client.take());
+    }
+}
+
+impl Drop for Cancellable {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else { return };
+        let cancel = client.cancel_token();
+        let detached = deadpool_postgres::Object::take(client);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = cancel.cancel_query(NoTls).await;
+                drop(detached);
+            });
+        }
+    }
+}
+
+/// One connection (outside any pool) to a migrated database, for tools such
+/// as `copy-store`; the task drives the connection until the client is dropped.
+pub async fn connect_one(
+    url: &str,
+    schema: Option<&str>,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
+    let options = PostgresOptions {
+        schema: schema.map(str::to_string),
+        pool_size: 1,
+        statement_timeout: None,
+    };
+    let config = connection_config(url, &options)?;
+    migrate(&config, schema).await?;
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| unavailable("cannot connect to PostgreSQL", with_causes(&e)))?;
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok((client, driver))
+}
+
+/// The connection settings: the URL, a connect timeout, and the schema as
+/// every connection's search_path.
+fn connection_config(
+    url: &str,
+    options: &PostgresOptions,
+) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config: tokio_postgres::Config =
+        url.parse().map_err(|e| unavailable("invalid PostgreSQL URL", with_causes(&e)))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+    }
+    if let Some(schema) = &options.schema {
+        if !valid_schema_name(schema) {
+            return Err(StoreError::Unavailable(format!(
+                "invalid PostgreSQL schema name `{schema}`: use lower-case ASCII letters, \
+                 digits and `_`, not starting with a digit, at most 63 characters"
+            )));
+        }
+        // Every pooled connection starts with this search_path (it also
+        // survives `DISCARD ALL`, being a connection default).
+        let extra = format!("-c search_path={schema}");
+        let combined = match config.get_options() {
+            Some(existing) if !existing.is_empty() => format!("{existing} {extra}"),
+            _ => extra,
+        };
+        config.options(&combined);
+    }
+    Ok(config)
 }
 
 /// Creates the schema and applies the migrations on a connection of its own,
@@ -397,7 +512,8 @@ impl CustomerStore for PostgresStore {
         tenant: &TenantName,
         id: &CustomerId,
     ) -> Result<Option<Customer>, StoreError> {
-        let client = self.client().await?;
+        let mut guard = Cancellable::new(self.client().await?);
+        let client = guard.client();
         let select = client
             .prepare_cached(&format!(
                 "SELECT {SELECT_COLUMNS} FROM customers WHERE tenant = $1 AND id = $2"
@@ -405,6 +521,7 @@ impl CustomerStore for PostgresStore {
             .await
             .map_err(db)?;
         let row = client.query_opt(&select, &[&tenant.as_str(), &id.as_str()]).await.map_err(db)?;
+        guard.finish();
         row.as_ref().map(customer_from_row).transpose()
     }
 
@@ -468,32 +585,29 @@ impl CustomerStore for PostgresStore {
         Ok(())
     }
 
-    async fn list(&self, tenant: &TenantName, query: &ListQuery) -> Result<Page, StoreError> {
+    async fn list_ids(&self, tenant: &TenantName, query: &ListQuery) -> Result<IdPage, StoreError> {
         let (filter, mut params) = list_filter(tenant, query);
         let size = i64::from(query.size.max(1));
         let offset = i64::from(query.page) * size;
         let n = params.len();
         let page_sql = format!(
-            "SELECT {SELECT_COLUMNS} FROM customers WHERE {filter} ORDER BY {} LIMIT ${} OFFSET ${}",
+            "SELECT id FROM customers WHERE {filter} ORDER BY {} LIMIT ${} OFFSET ${}",
             order_by(&query.sort),
             n + 1,
             n + 2
         );
         let count_sql = format!("SELECT count(*) FROM customers WHERE {filter}");
 
-        let mut client = self.client().await?;
-        let page_statement = client.prepare_cached(&page_sql).await.map_err(db)?;
+        let mut guard = Cancellable::new(self.client().await?);
+        let page_statement = guard.client().prepare_cached(&page_sql).await.map_err(db)?;
         // The page and the count see one snapshot.
-        let transaction = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(db)?;
+        let transaction = self.read_transaction(guard.client()).await?;
         params.push(Box::new(size));
         params.push(Box::new(offset));
-        let rows = transaction.query(&page_statement, &as_params(&params)).await.map_err(db)?;
+        let rows = transaction
+            .query(&page_statement, &as_params(&params))
+            .await
+            .map_err(|e| self.read_error(e))?;
         let returned = rows.len() as i64;
         // A short, non-empty page (or an empty first page) tells the total by itself.
         let total = if (returned > 0 && returned < size) || (returned == 0 && offset == 0) {
@@ -501,13 +615,56 @@ impl CustomerStore for PostgresStore {
         } else {
             params.truncate(n);
             let count_statement = transaction.prepare_cached(&count_sql).await.map_err(db)?;
-            let row =
-                transaction.query_one(&count_statement, &as_params(&params)).await.map_err(db)?;
+            let row = transaction
+                .query_one(&count_statement, &as_params(&params))
+                .await
+                .map_err(|e| self.read_error(e))?;
             row.try_get::<_, i64>(0).map_err(db)?
         };
         transaction.commit().await.map_err(db)?;
-        let content = rows.iter().map(customer_from_row).collect::<Result<_, _>>()?;
-        Ok(Page { content, total_elements: u64::try_from(total).unwrap_or(0) })
+        guard.finish();
+        let ids = rows
+            .iter()
+            .map(|row| {
+                let id: String = row.try_get(0).map_err(db)?;
+                CustomerId::parse(&id).map_err(|error| {
+                    StoreError::Unavailable(format!("stored customer `{id}` is not valid: {error}"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(IdPage { ids, total_elements: u64::try_from(total).unwrap_or(0) })
+    }
+
+    async fn get_many(
+        &self,
+        tenant: &TenantName,
+        ids: &[CustomerId],
+    ) -> Result<Vec<Customer>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
+        let mut guard = Cancellable::new(self.client().await?);
+        let select = guard
+            .client()
+            .prepare_cached(&format!(
+                "SELECT {SELECT_COLUMNS} FROM customers WHERE tenant = $1 AND id = ANY($2::text[])"
+            ))
+            .await
+            .map_err(db)?;
+        let transaction = self.read_transaction(guard.client()).await?;
+        let rows = transaction
+            .query(&select, &[&tenant.as_str(), &wanted])
+            .await
+            .map_err(|e| self.read_error(e))?;
+        transaction.commit().await.map_err(db)?;
+        guard.finish();
+        let mut found: BTreeMap<String, Customer> = BTreeMap::new();
+        for row in &rows {
+            let customer = customer_from_row(row)?;
+            found.insert(customer.id.as_str().to_string(), customer);
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id.as_str())).collect())
     }
 
     async fn bulk_insert(
@@ -593,5 +750,77 @@ async fn missing_or_changed(
         Ok(Some(_)) => StoreError::PreconditionFailed,
         Ok(None) => StoreError::NotFound,
         Err(error) => db(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The PostgreSQL test URL, or `None` when it is not reachable (and
+    /// `NETWORK_REQUIRE_POSTGRES` is not `1`).
+    async fn test_url() -> Option<String> {
+        let url = std::env::var("NETWORK_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+        let connect = tokio_postgres::connect(&url, NoTls);
+        match tokio::time::timeout(Duration::from_secs(5), connect).await {
+            Ok(Ok(_)) => Some(url),
+            _ if std::env::var("NETWORK_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+                panic!("PostgreSQL is required but not reachable at {url}")
+            }
+            _ => {
+                eprintln!("SKIPPED: PostgreSQL not reachable at {url}");
+                None
+            }
+        }
+    }
+
+    /// How many statements containing `marker` run (seen from a connection of its own).
+    async fn running(monitor: &tokio_postgres::Client, marker: &str) -> i64 {
+        let row = monitor
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 \
+                 AND pid <> pg_backend_pid()",
+                &[&format!("%{marker}%")],
+            )
+            .await
+            .unwrap();
+        row.get(0)
+    }
+
+    /// Issue 10: a read whose client went away ran on to completion on the
+    /// server. Dropping a read's future mid-statement cancels the statement
+    /// and keeps the connection out of the pool.
+    #[tokio::test]
+    async fn a_dropped_read_cancels_its_statement() {
+        let Some(url) = test_url().await else { return };
+        let schema = format!("cancel_{}", uuid::Uuid::new_v4().simple());
+        let options =
+            PostgresOptions { schema: Some(schema.clone()), pool_size: 2, statement_timeout: None };
+        let store = PostgresStore::connect(&url, options).await.unwrap();
+        let (monitor, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+        let driver = tokio::spawn(connection);
+        let marker = format!("marker_{}", uuid::Uuid::new_v4().simple());
+        let sql = format!("SELECT pg_sleep(30), '{marker}'");
+        let read = async {
+            let mut guard = Cancellable::new(store.client().await?);
+            guard.client().simple_query(&sql).await.map_err(db)?;
+            guard.finish();
+            Ok::<(), StoreError>(())
+        };
+        let mut read = Box::pin(read);
+        assert!(tokio::time::timeout(Duration::from_millis(300), &mut read).await.is_err());
+        assert_eq!(running(&monitor, &marker).await, 1, "the statement runs");
+        drop(read);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while running(&monitor, &marker).await > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the abandoned statement still runs");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(store.pool.status().size, 0, "the cancelled connection left the pool");
+        monitor.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+        store.close().await;
+        drop(monitor);
+        let _ = driver.await;
     }
 }

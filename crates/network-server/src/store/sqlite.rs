@@ -21,24 +21,32 @@
 //!
 //! `get`, `list` and `ping` borrow one of a few read-only connections (WAL
 //! lets them read while the writer writes) on tokio's blocking threads. A
-//! list reads its page and its count in one read transaction (one snapshot).
+//! list reads its page's ids and its count in one read transaction (one
+//! snapshot), then the customers by id in small batches.
+//!
+//! Every read installs a progress handler on its connection that stops the
+//! statement (SQLite's interrupt) when the read's future has been dropped (the
+//! request was cancelled because its client went away) or, for list reads,
+//! when [`SqliteOptions::query_timeout`] has passed ([`StoreError::Timeout`]).
+//! Writes are not cancelled: a job sent to the writer completes (and is
+//! durable) even if its caller went away, exactly as before.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, LazyLock, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{oneshot, Semaphore};
 
-use super::{CustomerStore, SeedCustomer, StoreError};
+use super::{CustomerStore, IdPage, SeedCustomer, StoreError};
 use crate::domain::{
     CountryCode, Customer, CustomerDraft, CustomerId, CustomerName, Direction, ListQuery,
-    NameSearch, Page, Precondition, Properties, SortField, TenantName, TimeZoneName, Version,
+    NameSearch, Precondition, Properties, SortField, TenantName, TimeZoneName, Version,
 };
 
 mod embedded {
@@ -63,6 +71,9 @@ pub struct SqliteOptions {
     pub read_connections: usize,
     /// How long a connection waits for a lock held by another connection.
     pub busy_timeout: Duration,
+    /// The longest a list query may run before it is interrupted
+    /// ([`StoreError::Timeout`]); `None`: no limit.
+    pub query_timeout: Option<Duration>,
 }
 
 impl Default for SqliteOptions {
@@ -72,6 +83,7 @@ impl Default for SqliteOptions {
             max_batch: DEFAULT_MAX_BATCH,
             read_connections: 4,
             busy_timeout: Duration::from_secs(5),
+            query_timeout: None,
         }
     }
 }
@@ -101,6 +113,7 @@ pub struct SqliteStore {
     readers: Arc<ReaderPool>,
     stats: Arc<StatsCounters>,
     close_lock: tokio::sync::Mutex<()>,
+    query_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -168,6 +181,7 @@ impl SqliteStore {
             readers,
             stats,
             close_lock: tokio::sync::Mutex::new(()),
+            query_timeout: options.query_timeout,
         })
     }
 
@@ -195,27 +209,70 @@ impl SqliteStore {
         answer.await.map_err(|_| writer_stopped())?
     }
 
-    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    /// Runs `work` on a pooled read connection, stopped if this future is
+    /// dropped or (with `limit`) once `limit` has passed.
+    async fn read<T, F>(&self, limit: Option<Duration>, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let permit = self.readers.permits.clone().acquire_owned().await.map_err(|_| closed())?;
         let readers = self.readers.clone();
+        // Set when this future completes or is dropped: a statement still
+        // running then is abandoned (its result has nobody to go to).
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let _abandon_on_drop = SetOnDrop(abandoned.clone());
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            if abandoned.load(Ordering::Relaxed) {
+                return Err(unavailable("SQLite", "the read was cancelled"));
+            }
             let pooled = readers.connections.lock().unwrap_or_else(PoisonError::into_inner).pop();
             // A connection is missing only if an earlier read panicked: replace it.
             let mut connection = match pooled {
                 Some(connection) => connection,
                 None => open_reader(&readers.path, readers.busy_timeout)?,
             };
-            let result = work(&mut connection);
+            let deadline = limit.map(|limit| Instant::now() + limit);
+            let watched = abandoned.clone();
+            let stop = move || {
+                watched.load(Ordering::Relaxed)
+                    || deadline.is_some_and(|deadline| Instant::now() >= deadline)
+            };
+            let result = connection
+                .progress_handler(PROGRESS_OPS, Some(stop))
+                .map_err(db)
+                .and_then(|()| work(&mut connection));
+            let _ = connection.progress_handler(0, None::<fn() -> bool>);
             readers.connections.lock().unwrap_or_else(PoisonError::into_inner).push(connection);
-            result
+            match (result, limit) {
+                // `db` reports an interrupted statement as a timeout without its limit.
+                (Err(StoreError::Timeout { .. }), Some(limit))
+                    if !abandoned.load(Ordering::Relaxed) =>
+                {
+                    Err(StoreError::Timeout { limit })
+                }
+                (Err(StoreError::Timeout { .. }), _) => {
+                    Err(unavailable("SQLite", "the read was cancelled"))
+                }
+                (result, _) => result,
+            }
         })
         .await
         .map_err(|e| unavailable("the SQLite read task failed", e))?
+    }
+}
+
+/// How many SQLite virtual-machine instructions run between two checks of a
+/// read's cancellation and deadline (a few microseconds of work).
+const PROGRESS_OPS: std::ffi::c_int = 1000;
+
+/// Sets its flag when dropped.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -272,7 +329,13 @@ fn writer_stopped() -> StoreError {
     StoreError::Unavailable("the SQLite writer has stopped".into())
 }
 
+/// A statement stopped by the progress handler comes back as a
+/// [`StoreError::Timeout`] with a zero limit; `SqliteStore::read` tells a
+/// timeout (and its limit) from a cancellation.
 fn db(error: rusqlite::Error) -> StoreError {
+    if error.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+        return StoreError::Timeout { limit: Duration::ZERO };
+    }
     unavailable("SQLite", error)
 }
 
@@ -799,17 +862,39 @@ fn order_by(sort: &[(SortField, Direction)]) -> String {
     terms.join(", ")
 }
 
-fn list_page(
+/// The index a sorted list reads: the first sort field's (each also carries
+/// the other sort fields, see `V2__covering_sort_indexes.sql`). Without
+/// statistics SQLite 3.54 would rather sort the whole tenant read from the
+/// smallest covering index (2.3 s for page 90 of `name,DESC&country,ASC` at
+/// 1,000,000 customers, 84 ms through `customers_by_name_covering`). An
+/// exact filter on the name or the country is left to the planner: it finds
+/// the few matching rows faster through their own index.
+fn sort_index(query: &ListQuery) -> &'static str {
+    let exact = query.name_equals.is_some()
+        || query.country.is_some()
+        || matches!(query.search, Some(NameSearch::Exactly(_)));
+    match query.sort.first() {
+        Some((field, _)) if !exact => match field {
+            SortField::Name => " INDEXED BY customers_by_name_covering",
+            SortField::Country => " INDEXED BY customers_by_country_covering",
+            SortField::CreationTimestamp => " INDEXED BY customers_by_creation_covering",
+        },
+        _ => "",
+    }
+}
+
+fn list_ids(
     connection: &mut Connection,
     tenant: &TenantName,
     query: &ListQuery,
-) -> Result<Page, StoreError> {
+) -> Result<IdPage, StoreError> {
     let (filter, mut params) = list_filter(tenant, query);
     let size = i64::from(query.size.max(1));
     let offset = i64::from(query.page) * size;
     let n = params.len();
     let page_sql = format!(
-        "SELECT {COLUMNS} FROM customers WHERE {filter} ORDER BY {} LIMIT ?{} OFFSET ?{}",
+        "SELECT id FROM customers{} WHERE {filter} ORDER BY {} LIMIT ?{} OFFSET ?{}",
+        sort_index(query),
         order_by(&query.sort),
         n + 1,
         n + 2
@@ -821,16 +906,16 @@ fn list_page(
     let mut page_params = params.clone();
     page_params.push(Value::Integer(size));
     page_params.push(Value::Integer(offset));
-    let rows = {
+    let ids = {
         let mut select = transaction.prepare_cached(&page_sql).map_err(db)?;
-        let mut rows = Vec::new();
+        let mut ids = Vec::new();
         let mut cursor = select.query(params_from_iter(page_params.iter())).map_err(db)?;
         while let Some(row) = cursor.next().map_err(db)? {
-            rows.push(StoredCustomer::from_row(row).map_err(db)?);
+            ids.push(row.get::<_, String>(0).map_err(db)?);
         }
-        rows
+        ids
     };
-    let returned = rows.len() as i64;
+    let returned = ids.len() as i64;
     // A short, non-empty page (or an empty first page) tells the total by itself.
     let total = if (returned > 0 && returned < size) || (returned == 0 && offset == 0) {
         offset + returned
@@ -840,8 +925,45 @@ fn list_page(
         count.query_row(params_from_iter(params.iter()), |row| row.get::<_, i64>(0)).map_err(db)?
     };
     drop(transaction);
-    let content = rows.into_iter().map(StoredCustomer::into_customer).collect::<Result<_, _>>()?;
-    Ok(Page { content, total_elements: u64::try_from(total).unwrap_or(0) })
+    let ids = ids
+        .iter()
+        .map(|id| {
+            CustomerId::parse(id).map_err(|error| {
+                StoreError::Unavailable(format!("stored customer `{id}` is not valid: {error}"))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(IdPage { ids, total_elements: u64::try_from(total).unwrap_or(0) })
+}
+
+fn get_many(
+    connection: &mut Connection,
+    tenant: &TenantName,
+    ids: &[CustomerId],
+) -> Result<Vec<Customer>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (2..ids.len() + 2).map(|n| format!("?{n}")).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM customers WHERE tenant = ?1 AND id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut params = vec![Value::Text(tenant.as_str().to_string())];
+    params.extend(ids.iter().map(|id| Value::Text(id.as_str().to_string())));
+    let mut found: BTreeMap<String, StoredCustomer> = BTreeMap::new();
+    {
+        let mut select = connection.prepare_cached(&sql).map_err(db)?;
+        let mut cursor = select.query(params_from_iter(params.iter())).map_err(db)?;
+        while let Some(row) = cursor.next().map_err(db)? {
+            let stored = StoredCustomer::from_row(row).map_err(db)?;
+            found.insert(stored.id.clone(), stored);
+        }
+    }
+    ids.iter()
+        .filter_map(|id| found.remove(id.as_str()))
+        .map(StoredCustomer::into_customer)
+        .collect()
 }
 
 #[async_trait]
@@ -871,7 +993,7 @@ impl CustomerStore for SqliteStore {
         id: &CustomerId,
     ) -> Result<Option<Customer>, StoreError> {
         let (tenant, id) = (tenant.clone(), id.clone());
-        self.read(move |connection| {
+        self.read(None, move |connection| {
             let sql = format!("SELECT {COLUMNS} FROM customers WHERE tenant = ?1 AND id = ?2");
             let row = connection
                 .prepare_cached(&sql)
@@ -919,9 +1041,18 @@ impl CustomerStore for SqliteStore {
         self.write(op).await.map(|_| ())
     }
 
-    async fn list(&self, tenant: &TenantName, query: &ListQuery) -> Result<Page, StoreError> {
+    async fn list_ids(&self, tenant: &TenantName, query: &ListQuery) -> Result<IdPage, StoreError> {
         let (tenant, query) = (tenant.clone(), query.clone());
-        self.read(move |connection| list_page(connection, &tenant, &query)).await
+        self.read(self.query_timeout, move |connection| list_ids(connection, &tenant, &query)).await
+    }
+
+    async fn get_many(
+        &self,
+        tenant: &TenantName,
+        ids: &[CustomerId],
+    ) -> Result<Vec<Customer>, StoreError> {
+        let (tenant, ids) = (tenant.clone(), ids.to_vec());
+        self.read(self.query_timeout, move |connection| get_many(connection, &tenant, &ids)).await
     }
 
     async fn bulk_insert(
@@ -944,7 +1075,7 @@ impl CustomerStore for SqliteStore {
                 Some(_) => {}
             }
         }
-        self.read(|connection| {
+        self.read(None, |connection| {
             connection.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())).map_err(db)
         })
         .await

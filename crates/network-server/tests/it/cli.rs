@@ -75,6 +75,7 @@ fn token_prints_only_a_token_that_the_dev_key_verifies() {
                 kid: None,
             }],
             leeway_seconds: 0,
+            claims: Default::default(),
         })
         .unwrap();
     let principal = authenticator
@@ -144,4 +145,31 @@ fn dev_mode_prints_a_working_token_and_sigterm_exits_cleanly() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "SIGTERM is a clean shutdown");
     assert!(dir.path().join("dev-signing-key.pem").exists());
+}
+
+/// Under a low open-files hard limit the default connection cap shrinks to
+/// fit (the server starts), while an explicit cap that does not fit is refused
+/// with a message naming the variable.
+#[test]
+fn the_connection_cap_fits_a_low_open_files_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef").unwrap();
+    let run = |extra: &str| {
+        let script = format!(
+            "ulimit -Sn 512 && ulimit -Hn 512 && exec timeout 3 '{}' --bind 127.0.0.1:0 \
+             --data-dir '{}' --jwt-hs256-secret-file '{}' {extra}",
+            env!("CARGO_BIN_EXE_network-server"),
+            dir.path().join("data").display(),
+            secret.display()
+        );
+        Command::new("sh").arg("-c").arg(script).output().expect("sh runs")
+    };
+    let default = run("");
+    let log = String::from_utf8_lossy(&default.stdout);
+    assert!(log.contains("\"listening\""), "starts with the default cap: {log}");
+    let explicit = run("--max-connections 1000");
+    let stderr = String::from_utf8_lossy(&explicit.stderr);
+    assert!(!explicit.status.success());
+    assert!(stderr.contains("NETWORK_MAX_CONNECTIONS"), "{stderr}");
 }

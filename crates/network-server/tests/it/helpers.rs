@@ -85,11 +85,13 @@ pub fn settings(data_dir: &std::path::Path, backend: &Backend, rate: &RateLimitC
             audience: AUDIENCE.to_string(),
             keys: vec![KeySource::HmacSecret { secret: SECRET.to_vec(), kid: None }],
             leeway_seconds: 0,
+            claims: Default::default(),
         },
         rate: rate.clone(),
         body_limit: 262_144,
         connections: Default::default(),
         cors_allow_origins: Vec::new(),
+        list: network_server::listing::ListLimits::default(),
     }
 }
 
@@ -108,21 +110,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, rate: RateLimitConfig) -> TestApp {
-    let data_dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
-    let running = server::start(
-        settings(data_dir.path(), &backend, &rate),
-        network_server::telemetry::discard(),
-    )
-    .await
-    .expect("the server starts");
-    TestApp {
-        base_url: format!("http://{}", running.local_addr()),
-        data_dir,
-        backend,
-        rate,
-        running: Some(running),
-        is_replica: false,
-    }
+    spawn_app_on(backend, rate, |_| {}).await
 }
 
 /// A SQLite server that verifies tokens with `auth` instead of the HS256 test secret.
@@ -132,9 +120,18 @@ pub async fn spawn_app_with_auth(auth: AuthConfig) -> TestApp {
 
 /// A SQLite server with relaxed rate limits and its settings edited by `tune`.
 pub async fn spawn_app_tuned(tune: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(Backend::Sqlite, relaxed_rate(), tune).await
+}
+
+/// The one way test servers start: a fresh data directory, `backend`,
+/// `rate`, and any other setting edited by `tune`.
+async fn spawn_app_on(
+    backend: Backend,
+    rate: RateLimitConfig,
+    tune: impl FnOnce(&mut Settings),
+) -> TestApp {
     let data_dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
-    let backend = Backend::Sqlite;
-    let mut settings = settings(data_dir.path(), &backend, &relaxed_rate());
+    let mut settings = settings(data_dir.path(), &backend, &rate);
     tune(&mut settings);
     let rate = settings.rate.clone();
     let running = server::start(settings, network_server::telemetry::discard())

@@ -58,6 +58,7 @@ fn auth_config(keys: Vec<KeySource>) -> AuthConfig {
         audience: AUDIENCE.to_string(),
         keys,
         leeway_seconds: 0,
+        claims: Default::default(),
     }
 }
 

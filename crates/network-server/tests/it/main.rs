@@ -5,14 +5,18 @@
 mod helpers;
 mod wire;
 
+mod backup;
 mod cli;
 mod concurrency;
 mod contract;
+mod copy_store;
 mod docs;
 mod hostile;
 mod isolation;
+mod jwks;
 mod jwt_attacks;
 mod list_create_delete;
+mod list_limits;
 mod ops;
 mod persistence;
 mod rate_limit;

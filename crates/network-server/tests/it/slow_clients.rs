@@ -243,6 +243,12 @@ async fn failed_authentications_are_limited_per_address_before_any_signature_che
         async move { raw(reqwest::Method::GET, &url, Some(&token), Some(TENANT), None).await }
     };
     assert_eq!(get(good.clone()).await.status(), 200, "a good token, verified and cached");
+    // Requests without a token are not failures: they use none of the budget.
+    for _ in 0..10 {
+        let url = app.url("/v2/network/customers");
+        let response = raw(reqwest::Method::GET, &url, None, Some(TENANT), None).await;
+        assert_eq!(response.status(), 401);
+    }
     let forged = format!("{}x", &good[..good.len() - 1]);
     let forged = if forged == good { format!("{}y", &good[..good.len() - 1]) } else { forged };
     for attempt in 1..=5 {
