@@ -12,11 +12,13 @@ reads only the spec, whether each request is valid. They agree when:
 Every response must also pass openapi-core's response validator. The requests:
 for each body, header and parameter constraint of the spec, values on both
 sides of it (hand-picked edge cases), plus 25 countries and 25 time zones
-drawn from the spec's own lists, for create and update: at least 200. Prints every disagreement and the counts; exits 1 on any.
+drawn from the spec's own lists, for create and update, and every `sort`
+list of up to 3 terms (repeated fields included) with 20 of 4: at least 200. Prints every disagreement and the counts; exits 1 on any.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -127,6 +129,8 @@ bodies = [
     ("value of 4097", {"name": "a", "properties": {"k": "v" * 4097}}),
     ("value a number", {"name": "a", "properties": {"k": 1}}),
     ("properties an array", {"name": "a", "properties": ["k"]}),
+    ("property key empty", {"name": "a", "properties": {"": "v"}}),
+    ("property key of 128", {"name": "a", "properties": {"k" * 128: "v"}}),
     ("timestamp a string", {"name": "a", "creationTimestamp": "1"}),
     ("timestamp past int64", {"name": "a", "creationTimestamp": 2**63}),
     ("body an array", [{"name": "a"}]),
@@ -160,6 +164,10 @@ queries = [
     ("sort two fields", [("sort", "country,DESC"), ("sort", "name,ASC")]),
     ("sort unknown field", [("sort", "id,ASC")]),
     ("sort lower-case direction", [("sort", "name,asc")]),
+    ("sort without direction", [("sort", "name")]),
+    ("sort three fields", [("sort", "creationTimestamp,DESC"), ("sort", "name,ASC"), ("sort", "country,ASC")]),
+    ("sort a field twice", [("sort", "name,ASC"), ("sort", "name,DESC")]),
+    ("sort a term twice", [("sort", "name,ASC"), ("sort", "name,ASC")]),
     ("sort four terms", [("sort", "name,ASC"), ("sort", "country,ASC"), ("sort", "creationTimestamp,ASC"), ("sort", "name,DESC")]),
     ("search ac*", [("searchText", "ac*"), ("searchField", "name")]),
     ("search of 255", [("searchText", "s" * 255)]),
@@ -173,6 +181,14 @@ queries = [
 ]
 for label, query in queries:
     add(f"list: {label}", "GET", LIST, LIST, query=query)
+# Every `sort` list of up to 3 terms, and 20 of 4, over the six valid terms
+# (repeats included): the schema (`uniqueItems` and its `not`) must allow
+# exactly what the server accepts, each field at most once.
+terms = [f"{field},{direction}" for field in ("name", "country", "creationTimestamp") for direction in ("ASC", "DESC")]
+sort_lists = [list(combo) for n in range(1, 4) for combo in itertools.product(terms, repeat=n)]
+sort_lists += random.sample([list(combo) for combo in itertools.product(terms, repeat=4)], 20)
+for sort_list in sort_lists:
+    add(f"list: sort {'&'.join(sort_list)}", "GET", LIST, LIST, query=[("sort", term) for term in sort_list])
 to_delete, delete_etag = create("To delete")
 add("delete: stale If-Match", "DELETE", ONE, f"/network/customers/{to_delete}", headers={"If-Match": '"999"'})
 add("delete: current If-Match", "DELETE", ONE, f"/network/customers/{to_delete}", headers={"If-Match": delete_etag})

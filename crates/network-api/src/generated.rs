@@ -2942,7 +2942,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000).
+    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000). The schema states the empty key (`not` with `required: [""]`); the other rules on keys stay in this description, because OpenAPI 3.0 has no `propertyNames`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
     pub struct Properties(
@@ -3199,7 +3199,7 @@ pub mod types {
             _generator: &mut ::schemars::r#gen::SchemaGenerator,
         ) -> ::schemars::schema::Schema {
             ::serde_json::from_str(
-                    "{\"description\":\"The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000).\",\"type\":\"object\",\"maxProperties\":200,\"additionalProperties\":{\"type\":\"string\",\"maxLength\":4096,\"pattern\":\"^[^\\\\u0000]*$\"}}",
+                    "{\"description\":\"The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000). The schema states the empty key (`not` with `required: [\\\"\\\"]`); the other rules on keys stay in this description, because OpenAPI 3.0 has no `propertyNames`.\",\"type\":\"object\",\"not\":{\"type\":\"object\",\"required\":[\"\"]},\"maxProperties\":200,\"additionalProperties\":{\"type\":\"string\",\"maxLength\":4096,\"pattern\":\"^[^\\\\u0000]*$\"}}",
                 )
                 .expect("the spec's schema is valid")
         }
@@ -3660,7 +3660,7 @@ pub struct GetCustomersQueryParams {
     #[serde(default)]
     #[schemars(range(min = 1f64, max = 1000f64))]
     pub size: Option<i32>,
-    /// The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable (e.g. `sort=country,ASC&sort=name,DESC`), each field at most once (a repeated field is a 400), so at most 3 terms; the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
+    /// The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC` (upper case, required). Repeatable (e.g. `sort=country,ASC&sort=name,DESC`), each field at most once (a repeated field is a 400), so at most 3 terms; the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable. The schema states the rule with `uniqueItems` and a `not` that refuses both directions of one field (`["name,ASC", "name,DESC"]`), because OpenAPI 3.0 has no `contains`: a list is valid for the schema exactly when the server accepts it.
     #[serde(rename = "sort")]
     #[serde(default)]
     #[schemars(

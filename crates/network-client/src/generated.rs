@@ -3493,7 +3493,7 @@ pub mod types {
                 })
         }
     }
-    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000).
+    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000). The schema states the empty key (`not` with `required: [""]`); the other rules on keys stay in this description, because OpenAPI 3.0 has no `propertyNames`.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -4573,7 +4573,7 @@ Arguments:
 - `search_field`: The field `searchText` applies to.
 - `search_text`: The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with).
 - `size`: The number of customers per page (1 to 1000).
-- `sort`: The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable (e.g. `sort=country,ASC&sort=name,DESC`), each field at most once (a repeated field is a 400), so at most 3 terms; the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
+- `sort`: The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC` (upper case, required). Repeatable (e.g. `sort=country,ASC&sort=name,DESC`), each field at most once (a repeated field is a 400), so at most 3 terms; the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable. The schema states the rule with `uniqueItems` and a `not` that refuses both directions of one field (`["name,ASC", "name,DESC"]`), because OpenAPI 3.0 has no `contains`: a list is valid for the schema exactly when the server accepts it.
 - `x_servitly_tenant`: The name of the target tenant (e.g. acme).
 ```ignore
 let response = client.get_customers()
