@@ -81,10 +81,13 @@ fn nullable_for_openapi(value: Value) -> Value {
 /// Who reads the converted schema. They differ in `not` only: the published
 /// schema keeps it (a validator reads it), typify does not get it, because it
 /// can subtract only a few shapes (an `enum` from an `enum`) and fails or
-/// guesses on the rest. The generated types then accept a superset of the
-/// schema (for example a `Properties` map with the empty key that
-/// `not: {required: [""]}` refuses), so the implementation must refuse what
-/// `not` excludes itself; the `not` is still converted, so its errors are found.
+/// guesses on the rest. A member of `properties` whose schema is `{"not": {}}`
+/// (no value is valid: the member is forbidden, JSON Schema draft 4's way of
+/// saying it) is left out of the types with it, so that a map that forbids
+/// one key (`Properties` forbids the empty key) stays a map. The generated
+/// types then accept a superset of the schema, so the implementation must
+/// refuse what `not` excludes itself; the `not` is still converted, so its
+/// errors are found.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Dialect {
     Types,
@@ -134,9 +137,15 @@ fn convert(
                 let mut converted = Map::new();
                 for (name, schema) in properties {
                     let at = format!("{child}/{}", pointer_segment(name));
-                    converted.insert(name.clone(), convert(&at, schema, known, dialect)?);
+                    let schema = convert(&at, schema, known, dialect)?;
+                    // A forbidden member has no value to type (see `Dialect`).
+                    if dialect == Dialect::Published || !is_forbidden(&properties[name]) {
+                        converted.insert(name.clone(), schema);
+                    }
                 }
-                out.insert(key.clone(), Value::Object(converted));
+                if dialect == Dialect::Published || !converted.is_empty() || properties.is_empty() {
+                    out.insert(key.clone(), Value::Object(converted));
+                }
             }
             "items" | "additionalProperties" if item.is_object() => {
                 out.insert(key.clone(), convert(&child, item, known, dialect)?);
@@ -196,10 +205,16 @@ fn convert(
     Ok(Value::Object(out))
 }
 
-/// `value` (a spec, or any part of one) without its `not` keywords, for
+/// `{"not": {}}`: a schema no value satisfies (a forbidden member).
+fn is_forbidden(schema: &Value) -> bool {
+    *schema == serde_json::json!({ "not": {} })
+}
+
+/// `value` (a spec, or any part of one) without its `not` keywords (and
+/// without forbidden members, see [`Dialect`]), for
 /// progenitor, which hands schemas to typify as they are: the client's types
 /// are the server's (see [`Dialect`]; typify would turn a `Properties` map
-/// with `not: {required: [""]}` into a struct with an `extra` map). A member
+/// with a forbidden member into a struct with an `extra` map). A member
 /// called `not` of a `properties` map is kept, and so are examples, defaults
 /// and enum values.
 pub fn without_not(value: &Value) -> Value {
@@ -207,7 +222,17 @@ pub fn without_not(value: &Value) -> Value {
         match value {
             Value::Object(map) => Value::Object(
                 map.iter()
-                    .filter(|(key, _)| is_properties_map || key.as_str() != "not")
+                    .filter(|(key, child)| {
+                        if is_properties_map {
+                            !is_forbidden(child)
+                        } else {
+                            key.as_str() != "not"
+                                && !(key.as_str() == "properties"
+                                    && child.as_object().is_some_and(|members| {
+                                        !members.is_empty() && members.values().all(is_forbidden)
+                                    }))
+                        }
+                    })
                     .map(|(key, child)| {
                         let child = match key.as_str() {
                             _ if is_properties_map => strip(child, false),
@@ -476,7 +501,8 @@ mod tests {
         let schema = json!({
             "type": "object",
             "additionalProperties": {"type": "string"},
-            "not": {"type": "object", "required": [""], "example": {"": "x"}}
+            "properties": {"": {"not": {}}},
+            "not": {"type": "object", "required": ["x"], "example": {"x": "x"}}
         });
         assert_eq!(
             convert_ok(schema.clone()),
@@ -489,7 +515,8 @@ mod tests {
             json!({
                 "type": "object",
                 "additionalProperties": {"type": "string"},
-                "not": {"type": "object", "required": [""]}
+                "properties": {"": {"not": {}}},
+                "not": {"type": "object", "required": ["x"]}
             })
         );
     }
@@ -498,9 +525,13 @@ mod tests {
     fn the_client_view_loses_not_but_not_a_property_called_not() {
         let spec = json!({"components": {"schemas": {"A": {
             "type": "object",
-            "properties": {"not": {"type": "string", "not": {"enum": ["x"]}}},
+            "properties": {"not": {"type": "string", "not": {"enum": ["x"]}}, "": {"not": {}}},
             "not": {"required": ["not"]},
             "example": {"not": 1}
+        }, "B": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "properties": {"": {"not": {}}}
         }}}});
         assert_eq!(
             without_not(&spec),
@@ -508,6 +539,9 @@ mod tests {
                 "type": "object",
                 "properties": {"not": {"type": "string"}},
                 "example": {"not": 1}
+            }, "B": {
+                "type": "object",
+                "additionalProperties": {"type": "string"}
             }}}})
         );
     }

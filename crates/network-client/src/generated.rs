@@ -3493,7 +3493,7 @@ pub mod types {
                 })
         }
     }
-    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000). The schema states the empty key (`not` with `required: [""]`); the other rules on keys stay in this description, because OpenAPI 3.0 has no `propertyNames`.
+    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000). The schema forbids the empty key (`properties: {"": {"not": {}}}`: no value is valid for it); the other rules on keys stay in this description, because OpenAPI 3.0 has no `propertyNames`.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
