@@ -4420,7 +4420,7 @@ Timestamps are int64 milliseconds since the Unix epoch. `id`, `creationTimestamp
 
 A request body may have at most 10485760 bytes (10 MiB, `x-request-body-max-bytes`), which every body made of the members the schemas name fits, however it is encoded (without insignificant white space); members the schemas do not name are ignored and count against the limit: the worst case, a `Customer` sent back whole with 200 properties of 128-character keys and 4096-character values, every character written as a JSON escape of a surrogate pair (`\ud83d\ude00`, 12 bytes per character), is 10144224 bytes. Larger bodies are a 400, however they are framed.
 
-Version: 1.0.0*/
+Version: 2.0.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -4456,7 +4456,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "1.0.0"
+        "2.0.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -5460,5 +5460,5 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// The version of the API this client was generated for: the spec's `info.version`, 1.0.0. The same as `Client::api_version()`, which every request sends as the `api-version` header.
-pub const API_VERSION: &str = "1.0.0";
+/// The version of the API this client was generated for: the spec's `info.version`, 2.0.0. The same as `Client::api_version()`, which every request sends as the `api-version` header.
+pub const API_VERSION: &str = "2.0.0";
