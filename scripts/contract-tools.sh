@@ -79,7 +79,7 @@ echo "network-server on $base"
 
 echo
 echo "=== 1. Schemathesis 4.32.5, default settings, no hooks ==="
-# `properties` may not have the empty key (the Properties schema's `not`),
+# `properties` may not have the empty key (the Properties schema forbids it),
 # and `sort` may not name a field twice (the parameter's `uniqueItems` and
 # `not`), so what the schema allows, the server accepts.
 # Run from $reports: Schemathesis keeps its default cache in ./.schemathesis/.
