@@ -499,16 +499,17 @@ fn reference_to_an_external_file() {
     );
 }
 
+/// `not` is published but not typed (see `schema.rs`); `if` is not supported.
 #[test]
-fn not_keyword() {
+fn if_keyword() {
     let spec = patched(|spec| {
         spec["components"]["schemas"]["Thing"]["properties"]["name"] =
-            json!({ "type": "string", "not": { "enum": ["x"] } });
+            json!({ "type": "string", "if": { "enum": ["x"] } });
     });
     assert_skipped(
         spec,
-        "#/components/schemas/Thing/properties/name/not",
-        "the `not` keyword is not supported",
+        "#/components/schemas/Thing/properties/name/if",
+        "the `if` keyword is not supported",
     );
 }
 

@@ -196,8 +196,16 @@ pub struct ServerArgs {
     #[arg(long, env = "NETWORK_RATE_LIMIT_HEARTBEAT_MS", default_value_t = 5000)]
     pub rate_limit_heartbeat_ms: u64,
 
-    /// Largest accepted request body, in bytes (at most the contract's 262144).
-    #[arg(long, env = "NETWORK_BODY_LIMIT", default_value_t = 262_144)]
+    /// An origin (`scheme://host[:port]`) allowed to call the API from a
+    /// browser (CORS). Repeatable; the variable takes a comma-separated list.
+    /// None (the default): no CORS header is ever sent.
+    #[arg(long = "cors-allow-origin", env = "NETWORK_CORS_ALLOW_ORIGINS", value_delimiter = ',')]
+    pub cors_allow_origins: Vec<String>,
+
+    /// Largest accepted request body, in bytes (at most the contract's
+    /// 10485760, which every schema-valid body fits; a lower value refuses
+    /// some valid requests).
+    #[arg(long, env = "NETWORK_BODY_LIMIT", default_value_t = crate::server::CONTRACT_BODY_LIMIT)]
     pub body_limit: usize,
 
     /// A request body must arrive whole within this time once the server

@@ -42,6 +42,8 @@ pub struct AppContext {
     pub list_gate: Arc<ListGate>,
     /// Logins of customers' users, recorded as their access timestamps.
     pub access: Arc<crate::access::AccessRecorder>,
+    /// The origins allowed to call from a browser (CORS headers on responses).
+    pub cors: crate::cors::Cors,
 }
 
 /// The server's implementation of the contract.
@@ -150,9 +152,12 @@ fn tenant_of(
     Ok(TenantName::parse(header_tenant)?)
 }
 
+/// The spec's `maxLength` of `If-Match` (repeated headers joined by `, `).
+const MAX_IF_MATCH_CHARS: usize = 1024;
+
 /// `If-Match` as one list: repeated headers are combined (RFC 9110 §5.3), where
-/// the header extractor would keep only the last.
-fn if_match_of(rqctx: &RequestContext<AppContext>) -> Option<String> {
+/// the header extractor would keep only the last. Longer than the spec allows: 400.
+fn if_match_of(rqctx: &RequestContext<AppContext>) -> Result<Option<String>, AppError> {
     let values: Vec<&str> = rqctx
         .request
         .headers()
@@ -160,7 +165,20 @@ fn if_match_of(rqctx: &RequestContext<AppContext>) -> Option<String> {
         .iter()
         .filter_map(|value| value.to_str().ok())
         .collect();
-    (!values.is_empty()).then(|| values.join(", "))
+    let joined = (!values.is_empty()).then(|| values.join(", "));
+    if let Some(value) = &joined {
+        if value.len() > MAX_IF_MATCH_CHARS {
+            return Err(ValidationError::new(
+                "If-Match",
+                format!(
+                    "must be at most {MAX_IF_MATCH_CHARS} characters long (got {})",
+                    value.len()
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(joined)
 }
 
 /// A 400 from the header extractor. Its message for a value that is not
@@ -191,14 +209,35 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 
 fn draft_from(details: CustomerDetails) -> Result<CustomerDraft, ValidationError> {
     let name: String = details.name.into();
-    let country: Option<String> = details.country.map(Into::into);
+    let country: Option<String> = details.country.map(|country| country.to_string());
     let timezone: Option<String> = details.timezone.map(Into::into);
     let properties: Option<BTreeMap<String, String>> =
         details.properties.map(|p| p.0.into_iter().map(|(k, v)| (k, v.into())).collect());
     CustomerDraft::parse(&name, country.as_deref(), timezone.as_deref(), properties)
 }
 
-/// Adds the rate-limit headers to any reply and records the request.
+/// The headers every success response carries (documented on each 2xx):
+/// the state of the rate limit that admitted the request and the request id
+/// (which dropshot also sets, to the same value).
+struct Admitted {
+    rate_limit: String,
+    rate_limit_policy: String,
+    x_request_id: String,
+}
+
+impl Admitted {
+    /// Only called once `admit` succeeded, so the rate status is known.
+    fn of(rqctx: &RequestContext<AppContext>, caller: &Caller) -> Admitted {
+        let rate = caller.rate.as_ref().expect("an admitted request has a rate status");
+        Admitted {
+            rate_limit: rate.rate_limit(),
+            rate_limit_policy: rate.policy.clone(),
+            x_request_id: rqctx.request_id.clone(),
+        }
+    }
+}
+
+/// Adds the rate-limit and CORS headers to any reply and records the request.
 fn finish<T>(
     rqctx: &RequestContext<AppContext>,
     operation: &'static str,
@@ -207,7 +246,7 @@ fn finish<T>(
     result: Result<T, AppError>,
 ) -> Reply<T>
 where
-    T: MaybeHeaders,
+    T: SuccessHeaders,
 {
     Reply::from(record(rqctx, operation, started, caller, result))
 }
@@ -222,17 +261,20 @@ fn record<T>(
     result: Result<T, AppError>,
 ) -> Result<T, ApiError>
 where
-    T: MaybeHeaders,
+    T: SuccessHeaders,
 {
     let ctx = rqctx.context();
     let rate_headers = caller.rate.as_ref().map(RateStatus::headers).unwrap_or_default();
+    let request_headers = rqctx.request.headers();
     let (reply, status, problem) = match result {
         Ok(mut success) => {
-            if let Some(headers) = success.headers() {
-                for (name, value) in rate_headers {
-                    insert_header(headers, name, &value);
-                }
+            // A typed success has the rate-limit headers in its headers struct
+            // already (see [`Admitted`]); the streamed page gets them here.
+            let headers = success.headers_mut();
+            for (name, value) in rate_headers {
+                insert_header(headers, name, &value);
             }
+            ctx.cors.decorate(request_headers, headers);
             (Ok(success), 0, None)
         }
         Err(error) => {
@@ -241,6 +283,7 @@ where
             for (name, value) in rate_headers {
                 insert_header(&mut api_error.headers, name, &value);
             }
+            ctx.cors.decorate(request_headers, &mut api_error.headers);
             let status = api_error.status.as_u16();
             (Err(api_error), status, Some(problem))
         }
@@ -274,34 +317,27 @@ where
     reply
 }
 
-/// Success responses that can carry extra headers (the rate-limit ones).
-trait MaybeHeaders {
-    fn headers(&mut self) -> Option<&mut http::HeaderMap>;
+/// Every success response has a header map (they all carry documented headers).
+trait SuccessHeaders {
+    fn headers_mut(&mut self) -> &mut http::HeaderMap;
 }
 
 impl<
         T: dropshot::HttpCodedResponse,
         H: schemars::JsonSchema + serde::Serialize + Send + Sync + 'static,
-    > MaybeHeaders for dropshot::HttpResponseHeaders<T, H>
+    > SuccessHeaders for dropshot::HttpResponseHeaders<T, H>
 {
-    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
-        Some(self.headers_mut())
-    }
-}
-
-/// The 204 of a delete and the list page have no header slot: no rate-limit headers there.
-impl MaybeHeaders for DeleteCustomerSuccess {
-    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
-        None
+    fn headers_mut(&mut self) -> &mut http::HeaderMap {
+        dropshot::HttpResponseHeaders::headers_mut(self)
     }
 }
 
 /// A streamed list page (see `listing`).
 struct StreamedPage(http::Response<dropshot::Body>);
 
-impl MaybeHeaders for StreamedPage {
-    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
-        None
+impl SuccessHeaders for StreamedPage {
+    fn headers_mut(&mut self) -> &mut http::HeaderMap {
+        self.0.headers_mut()
     }
 }
 
@@ -347,13 +383,23 @@ impl NetworkApi for NetworkServerImpl {
                 .into_inner();
             let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
             let id = CustomerId::parse(&path.customer_id)?;
+            let if_match = if_match_of(&rqctx)?;
             let draft = draft_from(read_json(&rqctx, body).await?)?;
-            let precondition = Precondition::from_if_match(if_match_of(&rqctx).as_deref());
+            let precondition = Precondition::from_if_match(if_match.as_deref());
             let updated = rqctx.context().store.update(&tenant, &id, &draft, &precondition).await?;
             let etag = updated.version.etag();
+            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
+                Admitted::of(&rqctx, &caller);
             Ok(UpdateCustomerResponse::new(
                 UpdateCustomerSuccess(to_wire(&updated)),
-                UpdateCustomerResponseHeaders { e_tag: etag },
+                UpdateCustomerResponseHeaders {
+                    e_tag: etag,
+                    rate_limit,
+                    rate_limit_policy,
+                    x_request_id,
+                    access_control_allow_origin: None,
+                    access_control_expose_headers: None,
+                },
             ))
         }
         .await;
@@ -383,9 +429,18 @@ impl NetworkApi for NetworkServerImpl {
                 .get(&tenant, &id)
                 .await?
                 .ok_or(AppError::Store(crate::store::StoreError::NotFound))?;
+            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
+                Admitted::of(&rqctx, &caller);
             Ok(GetCustomerResponse::new(
                 GetCustomerSuccess(to_wire(&customer)),
-                GetCustomerResponseHeaders { e_tag: customer.version.etag() },
+                GetCustomerResponseHeaders {
+                    e_tag: customer.version.etag(),
+                    rate_limit,
+                    rate_limit_policy,
+                    x_request_id,
+                    access_control_allow_origin: None,
+                    access_control_expose_headers: None,
+                },
             ))
         }
         .await;
@@ -410,11 +465,18 @@ impl NetworkApi for NetworkServerImpl {
             let id = domain::new_customer_id();
             let created =
                 rqctx.context().store.create(&tenant, &id, &draft, domain::now_millis()).await?;
+            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
+                Admitted::of(&rqctx, &caller);
             Ok(CreateCustomerResponse::new(
                 CreateCustomerSuccess(to_wire(&created)),
                 CreateCustomerResponseHeaders {
                     e_tag: created.version.etag(),
                     location: format!("/network/customers/{}", created.id.as_str()),
+                    rate_limit,
+                    rate_limit_policy,
+                    x_request_id,
+                    access_control_allow_origin: None,
+                    access_control_expose_headers: None,
                 },
             ))
         }
@@ -426,7 +488,7 @@ impl NetworkApi for NetworkServerImpl {
         rqctx: RequestContext<AppContext>,
         path: Deferred<Path<DeleteCustomerPathParams>>,
         headers: Deferred<Header<DeleteCustomerHeaderParams>>,
-    ) -> Result<Reply<DeleteCustomerSuccess>, ApiError> {
+    ) -> Result<Reply<DeleteCustomerResponse>, ApiError> {
         let started = Instant::now();
         let mut caller = Caller::default();
         let result = async {
@@ -439,9 +501,20 @@ impl NetworkApi for NetworkServerImpl {
                 .into_inner();
             let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
             let id = CustomerId::parse(&path.customer_id)?;
-            let precondition = Precondition::from_if_match(if_match_of(&rqctx).as_deref());
+            let precondition = Precondition::from_if_match(if_match_of(&rqctx)?.as_deref());
             rqctx.context().store.delete(&tenant, &id, &precondition).await?;
-            Ok(DeleteCustomerSuccess)
+            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
+                Admitted::of(&rqctx, &caller);
+            Ok(DeleteCustomerResponse::new(
+                DeleteCustomerSuccess,
+                DeleteCustomerResponseHeaders {
+                    rate_limit,
+                    rate_limit_policy,
+                    x_request_id,
+                    access_control_allow_origin: None,
+                    access_control_expose_headers: None,
+                },
+            ))
         }
         .await;
         Ok(finish(&rqctx, "deleteCustomer", started, &caller, result))
@@ -451,7 +524,7 @@ impl NetworkApi for NetworkServerImpl {
         rqctx: RequestContext<AppContext>,
         query: Deferred<Query<GetCustomersQueryParams>>,
         headers: Deferred<Header<GetCustomersHeaderParams>>,
-    ) -> Result<Reply<GetCustomersSuccess>, ApiError> {
+    ) -> Result<Reply<GetCustomersResponse>, ApiError> {
         let started = Instant::now();
         let mut caller = Caller::default();
         let result = async {

@@ -7,7 +7,8 @@
 //! and its two implementations), `auth` (bearer JWT verification and minting),
 //! `ratelimit` (token buckets), `http` (the trait implementation: check order,
 //! error mapping), `listing` (list admission and streamed pages), `ops` (health, readiness, metrics, the published contract),
-//! `docs` (`/docs`: the contract rendered by a vendored Redoc), `backup` (online
+//! `cors` (CORS headers and preflights), `docs` (`/docs`: the contract rendered
+//! by a vendored Redoc), `backup` (online
 //! SQLite backups and restores), `copy_store` (SQLite to PostgreSQL), `config` (flags
 //! and environment), `server` (wiring, start, shutdown), `telemetry` (JSON logs).
 
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod backup;
 pub mod config;
 pub mod copy_store;
+pub mod cors;
 pub mod docs;
 pub mod domain;
 pub mod error;

@@ -184,7 +184,7 @@ pub fn to_wire(customer: &Customer) -> WireCustomer {
     // spec's, so the wire newtypes accept them.
     let details = &customer.details;
     WireCustomer {
-        id: customer.id.as_str().to_string(),
+        id: customer.id.as_str().parse().expect("a valid id fits the wire type"),
         name: details.name.as_str().parse().expect("a valid name fits the wire type"),
         country: details
             .country

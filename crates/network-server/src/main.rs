@@ -241,6 +241,7 @@ async fn serve(args: &ServerArgs) -> Result<(), String> {
             max_connections: args.max_connections.unwrap_or_else(server::default_max_connections),
             shutdown_grace: args.shutdown_grace,
         },
+        cors_allow_origins: args.cors_allow_origins.clone(),
         list: ListLimits {
             query_timeout: Duration::from_millis(args.list_query_timeout_ms),
             per_tenant: args.list_concurrency_per_tenant,

@@ -110,13 +110,12 @@ pub struct RateStatus {
 impl RateStatus {
     /// `RateLimit-Policy` and `RateLimit`.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("RateLimit-Policy", self.policy.clone()),
-            (
-                "RateLimit",
-                format!("\"{}\";r={};t={}", self.scope, self.remaining, self.reset_seconds),
-            ),
-        ]
+        vec![("RateLimit-Policy", self.policy.clone()), ("RateLimit", self.rate_limit())]
+    }
+
+    /// The `RateLimit` header value.
+    pub fn rate_limit(&self) -> String {
+        format!("\"{}\";r={};t={}", self.scope, self.remaining, self.reset_seconds)
     }
 }
 

@@ -179,6 +179,9 @@ pub struct ListParams<'a> {
     pub country: Option<&'a str>,
 }
 
+/// The spec's `maxLength` of the `name` filter: `eq;` and a name of at most 255.
+const MAX_NAME_FILTER_CHARS: usize = 258;
+
 /// The default page size.
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 /// The contract's largest page size.
@@ -202,7 +205,7 @@ impl ListQuery {
     /// `^(name|country|creationTimestamp),(ASC|DESC)$`: no default direction,
     /// no lower case), each field at most once (a repeated field would add
     /// nothing to the order, and unbounded repetition made the database sort
-    /// by thousands of terms); `name` `eq;` and the name; `country` two
+    /// by thousands of terms); `name` `eq;` and the name (at most 258 characters); `country` two
     /// upper-case letters; `searchText` at most 255 characters. Errors name
     /// the parameter.
     pub fn parse(params: ListParams<'_>) -> Result<ListQuery, ValidationError> {
@@ -227,6 +230,14 @@ impl ListQuery {
                 ));
             }
             sort.push((field, direction));
+        }
+        if let Some(filter) = params.name {
+            if filter.chars().count() > MAX_NAME_FILTER_CHARS {
+                return Err(ValidationError::new(
+                    "name",
+                    format!("must be at most {MAX_NAME_FILTER_CHARS} characters long"),
+                ));
+            }
         }
         let name_equals = params
             .name

@@ -45,7 +45,7 @@ async fn a_sqlite_store_copied_into_postgres_serves_the_same_customers() {
         .await
         .unwrap()
         .into_inner();
-    ids.push((OTHER_TENANT, created.id));
+    ids.push((OTHER_TENANT, created.id.to_string()));
     // A restart proves the data is on disk; the copy reads one consistent
     // snapshot of it (it would even while a server writes).
     app.restart().await;

@@ -9,6 +9,7 @@ mod access;
 mod backup;
 mod cli;
 mod concurrency;
+mod contract;
 mod copy_store;
 mod docs;
 mod hostile;
