@@ -90,6 +90,86 @@ pub struct Param {
     pub description: Option<String>,
     /// The parameter's schema (possibly a `$ref`).
     pub schema: Value,
+    /// Its Rust type.
+    pub ty: ValueType,
+}
+
+/// The Rust type of a parameter or a response header, decided when lowering
+/// (the emitters only write it out).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueType {
+    /// A primitive type the generator names itself.
+    Scalar(Scalar),
+    /// The type typify generates for the schema: a `$ref`, an enum, a
+    /// composition (`oneOf`, `anyOf`, `allOf`).
+    Generated,
+    /// A query array (repeated keys) of scalars or generated types.
+    Array {
+        /// The items' schema (possibly a `$ref`) and type.
+        items: Value,
+        item: Box<ValueType>,
+        min_items: Option<u64>,
+        max_items: Option<u64>,
+    },
+}
+
+/// A primitive Rust type, from a schema's `type` and `format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar {
+    Uuid,
+    DateTime,
+    String,
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U16,
+    U32,
+    U64,
+    F32,
+    F64,
+    Bool,
+}
+
+impl Scalar {
+    /// The type of `type`/`format`, or `None` for a kind that is no scalar.
+    pub fn of(kind: &str, format: &str) -> Option<Scalar> {
+        Some(match (kind, format) {
+            ("string", "uuid") => Scalar::Uuid,
+            ("string", "date-time") => Scalar::DateTime,
+            ("string", _) => Scalar::String,
+            ("integer", "int8") => Scalar::I8,
+            ("integer", "int16") => Scalar::I16,
+            ("integer", "int32") => Scalar::I32,
+            ("integer", "uint8") => Scalar::U8,
+            ("integer", "uint16") => Scalar::U16,
+            ("integer", "uint32") => Scalar::U32,
+            ("integer", "uint64" | "uint") => Scalar::U64,
+            ("integer", _) => Scalar::I64,
+            ("number", "float") => Scalar::F32,
+            ("number", _) => Scalar::F64,
+            ("boolean", _) => Scalar::Bool,
+            _ => return None,
+        })
+    }
+
+    /// Integers, numbers and booleans are parsed with `FromStr`; the rest
+    /// are deserialized.
+    pub fn parse_with_from_str(self) -> bool {
+        !matches!(self, Scalar::Uuid | Scalar::DateTime | Scalar::String)
+    }
+}
+
+impl ValueType {
+    /// Whether the value is parsed with `FromStr` (an array: its items).
+    pub fn parse_with_from_str(&self) -> bool {
+        match self {
+            ValueType::Scalar(scalar) => scalar.parse_with_from_str(),
+            ValueType::Generated => false,
+            ValueType::Array { item, .. } => item.parse_with_from_str(),
+        }
+    }
 }
 
 /// How a request body is read.
@@ -153,6 +233,8 @@ pub struct ResponseHeader {
     pub required: bool,
     pub description: Option<String>,
     pub schema: Value,
+    /// Its Rust type (a scalar or a generated type).
+    pub ty: ValueType,
 }
 
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
@@ -724,6 +806,7 @@ impl Reader<'_> {
                 }
             }
         }
+        let ty = self.value_type(&schema_pointer, &schema, "a parameter")?;
         Ok(Some(Param {
             pointer: pointer.clone(),
             name,
@@ -731,7 +814,44 @@ impl Reader<'_> {
             required,
             description: param.get("description").and_then(Value::as_str).map(str::to_string),
             schema,
+            ty,
         }))
+    }
+
+    /// The Rust type of a parameter's or header's schema (`what` names it in errors).
+    fn value_type(&self, pointer: &str, schema: &Value, what: &str) -> Result<ValueType, GenError> {
+        let resolved = self.resolve_schema(pointer, schema)?;
+        let kind = resolved.get("type").and_then(Value::as_str).unwrap_or_default();
+        if kind == "array" {
+            let items_pointer = format!("{pointer}/items");
+            let items = resolved
+                .get("items")
+                .ok_or_else(|| GenError::new(&items_pointer, format!("an array in {what} needs `items`")))?;
+            let item = self.value_type(&items_pointer, items, what)?;
+            if matches!(item, ValueType::Array { .. }) {
+                return Err(GenError::new(
+                    items_pointer,
+                    "arrays of arrays are not supported in parameters",
+                )
+                .construct("array of arrays parameter"));
+            }
+            return Ok(ValueType::Array {
+                items: items.clone(),
+                item: Box::new(item),
+                min_items: resolved.get("minItems").and_then(Value::as_u64),
+                max_items: resolved.get("maxItems").and_then(Value::as_u64),
+            });
+        }
+        let is_reference = schema.get("$ref").is_some();
+        let is_composition = ["oneOf", "anyOf", "allOf"].iter().any(|k| resolved.get(*k).is_some());
+        if is_reference || is_composition || resolved.get("enum").is_some() {
+            return Ok(ValueType::Generated);
+        }
+        let format = resolved.get("format").and_then(Value::as_str).unwrap_or_default();
+        Scalar::of(kind, format).map(ValueType::Scalar).ok_or_else(|| {
+            GenError::new(pointer, format!("{what} of type `{kind}` is not supported"))
+                .construct(format!("parameter of type `{kind}`"))
+        })
     }
 
     /// Refuses a parameter schema (possibly a `$ref`) that cannot be read from
@@ -1168,6 +1288,7 @@ impl Reader<'_> {
                     )
                     .construct(format!("response header of type `{kind}`")));
                 }
+                let ty = self.value_type(&format!("{header_at}/schema"), &schema, "a response header")?;
                 headers.push(ResponseHeader {
                     pointer: header_at.clone(),
                     name: name.clone(),
@@ -1177,6 +1298,7 @@ impl Reader<'_> {
                         .and_then(Value::as_str)
                         .map(str::to_string),
                     schema,
+                    ty,
                 });
             }
         }
