@@ -49,12 +49,13 @@ impl ErrorSchema for DropshotError {
 /// headers (`Retry-After`, `WWW-Authenticate`, ...) and, for an error schema
 /// that is neither `{message}` nor dropshot's, the whole body.
 ///
-/// Returned inside a [`crate::Reply`], it is sent with its headers; for
-/// dropshot's shape dropshot itself writes the body, with the request's id.
-/// Returned as `Err` (which is also what dropshot's extractor failures become),
-/// it is sent with its status and body only (dropshot cannot attach headers to
-/// a custom error type), and dropshot's shape carries the request id the error
-/// carries ([`ApiError::with_request_id`]; the extractors set it), else `""`.
+/// Returned inside a [`crate::Reply`], it is sent with its headers; returned
+/// as `Err` (which is also what dropshot's extractor failures become), with
+/// its status and body only (dropshot cannot attach headers to a custom error
+/// type). dropshot's shape carries the request id the error carries (the
+/// extractors set it on their failures; a handler sets it with
+/// [`ApiError::with_request_id`]), else `""`: dropshot hands a custom error
+/// type no request id, though it always sends the `x-request-id` header.
 pub struct ApiError<S> {
     /// The 4xx or 5xx status of the response.
     pub status: ErrorStatusCode,
@@ -146,12 +147,6 @@ impl<S: ErrorSchema> ApiError<S> {
         serde_json::Value::Object(body)
     }
 
-    /// Whether dropshot writes this error's body itself (its own shape, no
-    /// explicit body): then [`ApiError::into_http_error`] keeps it exact.
-    pub fn is_dropshot_shaped(&self) -> bool {
-        S::SHAPE == ErrorShape::Dropshot && self.body.is_none()
-    }
-
     /// The HTTP response for this error: status, headers and the JSON body.
     pub fn into_response(self) -> http::Response<dropshot::Body> {
         let body = serde_json::to_string(&self.body_value())
@@ -164,21 +159,6 @@ impl<S: ErrorSchema> ApiError<S> {
             http::HeaderValue::from_static(dropshot::CONTENT_TYPE_JSON),
         );
         response
-    }
-}
-
-impl<S> ApiError<S> {
-    /// This error as dropshot's, which dropshot sends in its own shape with
-    /// the request's id and the headers.
-    pub fn into_http_error(self) -> HttpError {
-        let headers = (!self.headers.is_empty()).then(|| Box::new(self.headers));
-        HttpError {
-            status_code: self.status,
-            error_code: self.error_code,
-            internal_message: self.message.clone(),
-            external_message: self.message,
-            headers,
-        }
     }
 }
 
@@ -284,19 +264,17 @@ mod tests {
             serde_json::to_value(&error).unwrap(),
             serde_json::json!({"request_id": "r-1", "error_code": "E1", "message": "gone"})
         );
-        assert!(error.is_dropshot_shaped());
         let error = ApiError::<DropshotError>::new(ErrorStatusCode::CONFLICT, "no");
         assert_eq!(
             serde_json::to_value(&error).unwrap(),
             serde_json::json!({"request_id": "", "message": "no"})
         );
         let error = error.with_body(serde_json::json!({"reason": "taken"}));
-        assert!(!error.is_dropshot_shaped());
         assert_eq!(serde_json::to_value(&error).unwrap(), serde_json::json!({"reason": "taken"}));
     }
 
     #[test]
-    fn an_http_error_keeps_code_and_headers_both_ways() {
+    fn an_http_error_keeps_its_code_and_headers() {
         let mut http_error = HttpError::for_client_error(
             Some("Throttled".to_string()),
             dropshot::ClientErrorStatusCode::TOO_MANY_REQUESTS,
@@ -307,9 +285,7 @@ mod tests {
         assert_eq!(error.status, ErrorStatusCode::TOO_MANY_REQUESTS);
         assert_eq!(error.error_code.as_deref(), Some("Throttled"));
         assert_eq!(error.headers[http::header::RETRY_AFTER], "3");
-        let back = error.into_http_error();
-        assert_eq!(back.external_message, "slow down");
-        assert_eq!(back.headers.unwrap()[http::header::RETRY_AFTER], "3");
+        assert_eq!(error.message, "slow down");
     }
 
     #[test]

@@ -237,10 +237,8 @@ mod tests {
         assert!(error.message.contains("exceeds the limit of 4 bytes"), "{}", error.message);
         let error = unread::<Thing>(r#"{"name":1}"#).read(64).await.unwrap_err();
         assert!(error.message.starts_with("unable to parse JSON body: name:"), "{}", error.message);
-        let given: Thing = JsonBody::<Thing>::from(Thing { name: "b".to_string() })
-            .read(0)
-            .await
-            .unwrap();
+        let given: Thing =
+            JsonBody::<Thing>::from(Thing { name: "b".to_string() }).read(0).await.unwrap();
         assert_eq!(given.name, "b");
     }
 

@@ -13,7 +13,7 @@
 //!
 //! - [`ApiError`], generic over the [`ErrorSchema`] it publishes (the
 //!   generated crate names its spec's error schema with a marker type;
-//!   [`DropshotError`] is dropshot's own, written with `request_id`,
+//!   [`DropshotError`] is dropshot's own, written as `request_id`,
 //!   `error_code` and `message` without the handler building the body);
 //! - [`Reply`]: a success or an error, each with its headers, or a streamed response;
 //! - the extractors [`Deferred`], [`DeferredBody`], [`JsonBody`] and

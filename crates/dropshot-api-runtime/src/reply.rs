@@ -58,10 +58,6 @@ where
     fn to_result(self) -> Result<http::Response<dropshot::Body>, dropshot::HttpError> {
         match self.0 {
             ReplyKind::Typed(Ok(success)) => success.to_result(),
-            // dropshot writes its own shape, with the request id and the headers.
-            ReplyKind::Typed(Err(error)) if error.is_dropshot_shaped() => {
-                Err(error.into_http_error())
-            }
             ReplyKind::Typed(Err(error)) => Ok(error.into_response()),
             ReplyKind::Streamed(response) => Ok(response),
         }
@@ -87,15 +83,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_dropshot_shaped_error_is_left_to_dropshot_with_its_headers() {
+    fn an_error_is_sent_with_its_headers_and_the_default_body() {
         let error = ApiError::<DropshotError>::new(ErrorStatusCode::SERVICE_UNAVAILABLE, "busy")
-            .with_header(http::header::RETRY_AFTER, "1");
+            .with_header(http::header::RETRY_AFTER, "1")
+            .with_request_id("r-7");
         let reply = Reply::<HttpResponseOk<u8>>::err(error);
         assert_eq!(reply.status_code(), http::StatusCode::SERVICE_UNAVAILABLE);
-        // dropshot writes `request_id` (its own) and keeps the headers.
-        let http_error = reply.to_result().unwrap_err();
-        assert_eq!(http_error.external_message, "busy");
-        assert_eq!(http_error.headers.unwrap()[http::header::RETRY_AFTER], "1");
+        let response = reply.to_result().unwrap();
+        assert_eq!(response.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[http::header::RETRY_AFTER], "1");
     }
 
     #[test]
