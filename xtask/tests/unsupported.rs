@@ -245,8 +245,12 @@ fn only_a_default_response() {
             json!({ "default": { "description": "", "content": { "*/*": { "schema": {} } } } });
     });
     let generated = assert_accepted(spec);
+    // It documents no error either: dropshot's shape, which its reply carries.
+    let api: String = generated.api.split_whitespace().collect();
     assert!(
-        generated.api.contains("Reply<::http::Response<::dropshot::Body>>"),
+        api.contains(
+            "::dropshot_api_runtime::Reply<::http::Response<::dropshot::Body>,::dropshot_api_runtime::DropshotError,>"
+        ),
         "{}",
         generated.api
     );
@@ -450,7 +454,16 @@ fn error_responses_with_two_schemas_publish_both() {
         });
     });
     let generated = generated(&spec);
-    assert!(generated.api.contains("pub struct GetAError(pub ApiError)"), "{}", generated.api);
+    let api: String = generated.api.split_whitespace().collect();
+    assert!(api.contains("pubenumGetAErrorSchema{}"), "{}", generated.api);
+    assert!(
+        api.contains("pubtypeGetAError=::dropshot_api_runtime::ApiError<GetAErrorSchema>;"),
+        "{}",
+        generated.api
+    );
+    // The two schemas are published as one `anyOf`, written `{message}` by default.
+    assert!(api.contains("any_of:Some(vec!["), "{}", generated.api);
+    assert!(api.contains("ErrorShape::Message"), "{}", generated.api);
     // The client cannot type two error bodies: it says so, and still has the operation.
     let note = generated.warnings.iter().find(|w| w.effect == Effect::Partial).expect("a note");
     assert!(note.error.message.contains("different bodies"), "{note}");
@@ -469,8 +482,14 @@ fn any_error_schema_and_no_error_response() {
     });
     let generated = assert_accepted(spec);
     // `getOk` documents no error: dropshot's own error shape.
-    assert!(generated.api.contains("pub struct GetOkError(pub ApiError)"), "{}", generated.api);
-    assert!(generated.api.contains("::dropshot::HttpErrorResponseBody"), "{}", generated.api);
+    let api: String = generated.api.split_whitespace().collect();
+    assert!(
+        api.contains("pubtypeGetOkError=::dropshot_api_runtime::ApiError<::dropshot_api_runtime::DropshotError,>;"),
+        "{}",
+        generated.api
+    );
+    // The shared `{detail}` schema is written `{message}` unless the handler gives a body.
+    assert!(api.contains("pubenumApiErrorSchema{}"), "{}", generated.api);
 }
 
 #[test]
