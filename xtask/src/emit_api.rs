@@ -476,7 +476,9 @@ impl Emitter {
                 BodyKind::Form => {
                     let body_ty =
                         self.schema_type(&content_pointer, &body.schema, &format!("{base}Body"))?;
-                    args.push(quote!(body: #deferred_body<::dropshot::TypedBody<#body_ty> #schema_arg>));
+                    args.push(
+                        quote!(body: #deferred_body<::dropshot::TypedBody<#body_ty> #schema_arg>),
+                    );
                     content_type = Some("application/x-www-form-urlencoded");
                 }
                 BodyKind::Bytes => {
@@ -628,10 +630,12 @@ impl Emitter {
             },
             Some(name) => {
                 let pointer = format!("#/components/schemas/{}", pointer_segment(name));
-                let reference = serde_json::json!({ "$ref": format!("{}{}", schema::SCHEMA_REF_PREFIX, name) });
+                let reference =
+                    serde_json::json!({ "$ref": format!("{}{}", schema::SCHEMA_REF_PREFIX, name) });
                 let body = self.schema_type(&pointer, &reference, name)?;
                 let shape = self.error_shape(&pointer, &reference)?;
-                let doc = format!(" The error schema most operations publish: `{name}` (a marker type).");
+                let doc =
+                    format!(" The error schema most operations publish: `{name}` (a marker type).");
                 quote! {
                     #[doc = #doc]
                     #[derive(Debug)]
@@ -683,8 +687,8 @@ impl Emitter {
     fn error_shape(&self, pointer: &str, schema: &Value) -> Result<TokenStream, GenError> {
         let resolved = self.resolve(pointer, schema)?;
         let properties = resolved.get("properties").and_then(Value::as_object);
-        let dropshot = properties
-            .is_some_and(|p| p.contains_key("request_id") && p.contains_key("message"));
+        let dropshot =
+            properties.is_some_and(|p| p.contains_key("request_id") && p.contains_key("message"));
         Ok(if dropshot {
             quote!(::dropshot_api_runtime::ErrorShape::Dropshot)
         } else {

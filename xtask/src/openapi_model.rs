@@ -824,9 +824,9 @@ impl Reader<'_> {
         let kind = resolved.get("type").and_then(Value::as_str).unwrap_or_default();
         if kind == "array" {
             let items_pointer = format!("{pointer}/items");
-            let items = resolved
-                .get("items")
-                .ok_or_else(|| GenError::new(&items_pointer, format!("an array in {what} needs `items`")))?;
+            let items = resolved.get("items").ok_or_else(|| {
+                GenError::new(&items_pointer, format!("an array in {what} needs `items`"))
+            })?;
             let item = self.value_type(&items_pointer, items, what)?;
             if matches!(item, ValueType::Array { .. }) {
                 return Err(GenError::new(
@@ -1288,7 +1288,8 @@ impl Reader<'_> {
                     )
                     .construct(format!("response header of type `{kind}`")));
                 }
-                let ty = self.value_type(&format!("{header_at}/schema"), &schema, "a response header")?;
+                let ty =
+                    self.value_type(&format!("{header_at}/schema"), &schema, "a response header")?;
                 headers.push(ResponseHeader {
                     pointer: header_at.clone(),
                     name: name.clone(),
