@@ -421,6 +421,9 @@ impl Emitter {
             .construct("TRACE method"));
         }
 
+        if operation.channel {
+            return self.channel(operation).map(|(items, method)| (items, method, warnings));
+        }
         let (error_ty, error_schema) = self.error_type(operation, primary_error, &mut items)?;
         // The request-part wrappers and the reply carry the operation's error
         // schema: the crate's aliases for the shared one, else the runtime's types.
@@ -522,6 +525,57 @@ impl Emitter {
             ) -> Result<#reply<#response_ty #schema_arg>, #error_ty>;
         };
         Ok((quote!(#(#items)*), method_tokens, warnings))
+    }
+
+    /// A websocket channel: its parameter structs and the `#[channel]` method.
+    /// Its parameters use dropshot's extractors directly (a failure is
+    /// dropshot's 400, before the upgrade: the handler runs after the 101),
+    /// and it ends with the upgraded connection.
+    fn channel(&mut self, operation: &Operation) -> Result<(TokenStream, TokenStream), GenError> {
+        let base = operation.type_base.as_str();
+        let mut items = Vec::new();
+        let mut args = Vec::new();
+        for (location, suffix, extractor, arg) in [
+            (Location::Path, "PathParams", quote!(::dropshot::Path), "path"),
+            (Location::Query, "QueryParams", quote!(::dropshot::Query), "query"),
+            (Location::Header, "HeaderParams", quote!(::dropshot::Header), "headers"),
+        ] {
+            let params: Vec<&Param> =
+                operation.params.iter().filter(|p| p.location == location).collect();
+            if params.is_empty() {
+                continue;
+            }
+            let struct_ident = ident(&format!("{base}{suffix}"));
+            items.push(self.params_struct(&struct_ident, operation, location, &params)?);
+            let arg = ident(arg);
+            args.push(quote!(#arg: #extractor<#struct_ident>));
+        }
+        let method_ident = ident(&operation.ident);
+        let path = &operation.path;
+        let operation_id = &operation.operation_id;
+        let mut channel = vec![
+            quote!(protocol = WEBSOCKETS),
+            quote!(path = #path),
+            quote!(operation_id = #operation_id),
+        ];
+        if !operation.tags.is_empty() {
+            let tags = &operation.tags;
+            channel.push(quote!(tags = [#(#tags),*]));
+        }
+        if operation.deprecated {
+            channel.push(quote!(deprecated = true));
+        }
+        let docs = doc_lines(operation.summary.as_deref(), operation.description.as_deref());
+        let method = quote! {
+            #(#[doc = #docs])*
+            #[channel { #(#channel),* }]
+            async fn #method_ident(
+                rqctx: ::dropshot::RequestContext<Self::Context>,
+                #(#args,)*
+                upgraded: ::dropshot::WebsocketConnection,
+            ) -> ::dropshot::WebsocketChannelResult;
+        };
+        Ok((quote!(#(#items)*), method))
     }
 
     /// The operation's error type, and the marker of the schema it publishes

@@ -19,7 +19,9 @@
 //! or no body and scalar response headers; error responses (`4xx`, `5xx`,
 //! `4XX`, `5XX`, `default`) with any schema: an operation's error type comes from its
 //! own error responses, and is dropshot's own error shape when it documents
-//! none; `$ref`s to `#/components/{schemas,parameters,requestBodies,responses,headers}`.
+//! none; dropshot websocket channels (`x-dropshot-websocket` on a GET: a
+//! `#[channel]` with its path, query and header parameters);
+//! `$ref`s to `#/components/{schemas,parameters,requestBodies,responses,headers}`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,6 +64,28 @@ pub struct Operation {
     /// What of the spec the generated operation leaves out (each becomes a
     /// [`Effect::Partial`] warning when the operation is emitted).
     pub partial: Vec<GenError>,
+    /// A dropshot websocket channel (`x-dropshot-websocket`): a `#[channel]`
+    /// answering 101, whose errors are dropshot's own (failed extractors).
+    pub channel: bool,
+}
+
+/// A websocket channel's responses as dropshot publishes them: the 101
+/// upgrade, and dropshot's own errors for the extractors that fail before it.
+fn channel_responses(pointer: &str, operation: &Value) -> (Success, ErrorBody, Vec<GenError>) {
+    let description = operation
+        .pointer("/responses/101/description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let success = Success {
+        pointer: format!("{pointer}/responses/101"),
+        status: 101,
+        other_statuses: Vec::new(),
+        description,
+        body: SuccessBody::None,
+        headers: Vec::new(),
+    };
+    (success, ErrorBody::Dropshot, Vec::new())
 }
 
 impl Operation {
@@ -592,12 +616,16 @@ impl Reader<'_> {
             }
         };
         let ident = operation_ident(&operation_id);
-        if operation.get("x-dropshot-websocket").is_some() {
+        let channel = operation.get("x-dropshot-websocket").is_some();
+        if channel && method != "get" {
             return Err(vec![GenError::new(
                 format!("{pointer}/x-dropshot-websocket"),
-                "a dropshot websocket channel: not generated yet (write it as a `#[channel]` by hand next to the trait)",
+                format!(
+                    "a websocket channel on {}: dropshot upgrades only GET requests",
+                    method.to_uppercase()
+                ),
             )
-            .construct("websocket channel")]);
+            .construct("websocket channel not on GET")]);
         }
         if operation.get("callbacks").is_some() {
             problems.push(
@@ -688,7 +716,20 @@ impl Reader<'_> {
                 }
             },
         };
-        let responses = self.responses(&format!("{pointer}/responses"), operation);
+        if channel && body.is_some() {
+            problems.push(
+                GenError::new(
+                    format!("{pointer}/requestBody"),
+                    "a websocket channel takes no request body: remove it",
+                )
+                .construct("websocket channel with a body"),
+            );
+        }
+        let responses = if channel {
+            Ok(channel_responses(pointer, operation))
+        } else {
+            self.responses(&format!("{pointer}/responses"), operation)
+        };
         let (success, error, partial) = match responses {
             Ok(found) => found,
             Err(mut more) => {
@@ -715,6 +756,7 @@ impl Reader<'_> {
             success,
             error,
             partial,
+            channel,
         })
     }
 

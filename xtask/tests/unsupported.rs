@@ -700,10 +700,34 @@ fn a_typify_failure_is_reported_against_the_enum_that_caused_it() {
 }
 
 #[test]
-fn websocket_channels_are_skipped_with_the_reason() {
+fn websocket_channels_become_dropshot_channels() {
     let spec = patched(|spec| {
         get_a(spec)["x-dropshot-websocket"] = json!({});
-        get_a(spec)["responses"] = json!({ "default": { "description": "" } });
+        get_a(spec)["responses"] = json!({
+            "101": { "description": "Negotiating protocol upgrade from HTTP/1.1 to WebSocket" },
+            "4XX": { "description": "" }
+        });
     });
-    assert_skipped(spec, "#/paths/~1a/get/x-dropshot-websocket", "a dropshot websocket channel");
+    let generated = assert_accepted(spec);
+    let api: String = generated.api.split_whitespace().collect();
+    assert!(api.contains("#[channel{protocol=WEBSOCKETS,path=\"/a\""), "{}", generated.api);
+    assert!(api.contains("upgraded:::dropshot::WebsocketConnection,"), "{}", generated.api);
+    assert!(api.contains("->::dropshot::WebsocketChannelResult;"), "{}", generated.api);
+    assert!(generated.client.contains("reqwest::Upgraded"), "{}", generated.client);
+}
+
+#[test]
+fn a_websocket_channel_on_post_is_skipped() {
+    let spec = patched(|spec| {
+        let operation = get_a(spec).clone();
+        spec["paths"]["/a"].as_object_mut().unwrap().remove("get");
+        spec["paths"]["/a"]["post"] = operation;
+        spec["paths"]["/a"]["post"]["x-dropshot-websocket"] = json!({});
+    });
+    assert_skipped_at(
+        spec,
+        "#/paths/~1a/post",
+        "#/paths/~1a/post/x-dropshot-websocket",
+        "dropshot upgrades only GET requests",
+    );
 }
