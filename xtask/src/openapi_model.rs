@@ -263,6 +263,15 @@ pub struct ResponseHeader {
 
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
 
+/// Why a request body of this media type is not generated.
+fn unsupported_body_reason(media_type: &str) -> &'static str {
+    match media_essence(media_type).as_str() {
+        "multipart/form-data" => "dropshot's `MultipartBody` publishes an opaque binary body (not the spec's parts) and progenitor 0.15.1 cannot send multipart requests; supported are JSON, `application/x-www-form-urlencoded` and `application/octet-stream`",
+        "text/plain" => "dropshot publishes a raw request body only as `application/octet-stream` (the trait's spec would change the media type); document it as `application/octet-stream`",
+        _ => "dropshot reads and publishes request bodies only as JSON (`application/json`), `application/x-www-form-urlencoded`, `multipart/form-data` and `application/octet-stream`, and progenitor 0.15.1 sends no multipart; supported are the other three",
+    }
+}
+
 /// The essence of a media type (`application/json; charset=utf-8` -> `application/json`).
 pub fn media_essence(media_type: &str) -> String {
     media_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
@@ -975,7 +984,10 @@ impl Reader<'_> {
             }
             return Err(GenError::new(
                 content_pointer,
-                format!("request body media types {types:?}: supported are JSON (`application/json`, `+json`), `application/x-www-form-urlencoded` and `application/octet-stream` (progenitor 0.15.1 sends no other)"),
+                format!(
+                    "request body media types {types:?}: {}",
+                    unsupported_body_reason(types[0])
+                ),
             )
             .construct(format!("request body {}", media_essence(types[0]))));
         };
@@ -983,7 +995,7 @@ impl Reader<'_> {
         if kind == BodyKind::Json && media_essence(media_type) != "application/json" {
             return Err(GenError::new(
                 media_pointer,
-                format!("request body `{media_type}`: progenitor 0.15.1 sends JSON bodies only as `application/json`; document the body as `application/json`"),
+                format!("request body `{media_type}`: dropshot publishes a JSON body only as `application/json` (and progenitor 0.15.1 sends it so); document the body as `application/json`"),
             )
             .construct("request body +json"));
         }

@@ -416,6 +416,32 @@ fn xml_request_body() {
     );
 }
 
+/// Request bodies dropshot cannot publish as the spec says, each with its reason.
+#[test]
+fn multipart_and_text_request_bodies_name_what_cannot_express_them() {
+    for (media_type, reason) in [
+        ("multipart/form-data", "dropshot's `MultipartBody` publishes an opaque binary body"),
+        ("text/plain", "dropshot publishes a raw request body only as `application/octet-stream`"),
+    ] {
+        let spec = patched(|spec| {
+            let mut operation = get_a(spec).clone();
+            operation["operationId"] = json!("postA");
+            operation["requestBody"] = json!({
+                "required": true,
+                "content": { media_type: { "schema": { "type": "string" } } }
+            });
+            spec["paths"]["/a"]["post"] = operation;
+        });
+        let warning = assert_skipped_at(
+            spec,
+            "#/paths/~1a/post",
+            "#/paths/~1a/post/requestBody/content",
+            reason,
+        );
+        assert!(warning.contains(media_type), "{warning}");
+    }
+}
+
 #[test]
 fn a_json_response_among_other_media_types_is_used() {
     let spec = patched(|spec| {
