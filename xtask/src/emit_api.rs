@@ -445,20 +445,8 @@ impl Emitter {
         };
         let schema_arg = error_schema.map(|schema| quote!(, #schema));
 
-        for (location, suffix, extractor, arg) in [
-            (Location::Path, "PathParams", quote!(::dropshot::Path), "path"),
-            (Location::Query, "QueryParams", quote!(::dropshot::Query), "query"),
-            (Location::Header, "HeaderParams", quote!(::dropshot::Header), "headers"),
-        ] {
-            let params: Vec<&Param> =
-                operation.params.iter().filter(|p| p.location == location).collect();
-            if params.is_empty() {
-                continue;
-            }
-            let struct_ident = ident(&format!("{base}{suffix}"));
-            items.push(self.params_struct(&struct_ident, operation, location, &params)?);
-            let arg = ident(arg);
-            args.push(quote!(#arg: #deferred<#extractor<#struct_ident> #schema_arg>));
+        for (arg, extractor) in self.param_structs(operation, &mut items)? {
+            args.push(quote!(#arg: #deferred<#extractor #schema_arg>));
         }
 
         let mut body_limit = None;
@@ -527,14 +515,15 @@ impl Emitter {
         Ok((quote!(#(#items)*), method_tokens, warnings))
     }
 
-    /// A websocket channel: its parameter structs and the `#[channel]` method.
-    /// Its parameters use dropshot's extractors directly (a failure is
-    /// dropshot's 400, before the upgrade: the handler runs after the 101),
-    /// and it ends with the upgraded connection.
-    fn channel(&mut self, operation: &Operation) -> Result<(TokenStream, TokenStream), GenError> {
-        let base = operation.type_base.as_str();
-        let mut items = Vec::new();
-        let mut args = Vec::new();
+    /// The operation's parameter structs (pushed to `items`), one per
+    /// location that has parameters, and for each its argument name and
+    /// dropshot extractor (`::dropshot::Query<GetAQueryParams>`).
+    fn param_structs(
+        &mut self,
+        operation: &Operation,
+        items: &mut Vec<TokenStream>,
+    ) -> Result<Vec<(Ident, TokenStream)>, GenError> {
+        let mut extractors = Vec::new();
         for (location, suffix, extractor, arg) in [
             (Location::Path, "PathParams", quote!(::dropshot::Path), "path"),
             (Location::Query, "QueryParams", quote!(::dropshot::Query), "query"),
@@ -545,10 +534,22 @@ impl Emitter {
             if params.is_empty() {
                 continue;
             }
-            let struct_ident = ident(&format!("{base}{suffix}"));
+            let struct_ident = ident(&format!("{}{suffix}", operation.type_base));
             items.push(self.params_struct(&struct_ident, operation, location, &params)?);
-            let arg = ident(arg);
-            args.push(quote!(#arg: #extractor<#struct_ident>));
+            extractors.push((ident(arg), quote!(#extractor<#struct_ident>)));
+        }
+        Ok(extractors)
+    }
+
+    /// A websocket channel: its parameter structs and the `#[channel]` method.
+    /// Its parameters use dropshot's extractors directly (a failure is
+    /// dropshot's 400, before the upgrade: the handler runs after the 101),
+    /// and it ends with the upgraded connection.
+    fn channel(&mut self, operation: &Operation) -> Result<(TokenStream, TokenStream), GenError> {
+        let mut items = Vec::new();
+        let mut args = Vec::new();
+        for (arg, extractor) in self.param_structs(operation, &mut items)? {
+            args.push(quote!(#arg: #extractor));
         }
         let method_ident = ident(&operation.ident);
         let path = &operation.path;
