@@ -34,6 +34,7 @@ async fn start_server(data_dir: &Path) -> Running {
         connections: Default::default(),
         cors_allow_origins: Vec::new(),
         list: network_server::listing::ListLimits::default(),
+        access: Default::default(),
     };
     server::start(settings, network_server::telemetry::discard()).await.expect("the server starts")
 }
