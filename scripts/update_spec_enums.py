@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
 """Writes the server's country and time zone lists into openapi/network.json.
 
-`country` becomes an `enum` of the ISO 3166-1 alpha-2 codes. `timezone`
-becomes a `pattern` that is the alternation of the IANA names, anchored: an
-`enum` of them cannot be generated into Rust (typify 0.8 derives one variant
-name per value, and `Etc/GMT+1` and `Etc/GMT-1` get the same one), while the
-pattern is as exact for validators and test generators and keeps the
-generated client's `timezone` a string newtype (`"Europe/Rome".parse()`).
+`country` becomes an `enum` of the ISO 3166-1 alpha-2 codes, `timezone` an
+`enum` of the IANA names (with `maxLength`, the longest name's length). The
+generator types the latter as a string newtype (`"Europe/Rome".parse()`):
+typify 0.8 would give `Etc/GMT+1` and `Etc/GMT-1` the same variant name, and
+it has more than 300 values (ARCHITECTURE.md, "Enums typed as strings").
 
 The lists come from the crates the server validates with (celes, chrono-tz),
 written by the test `spec_enums_are_the_crates_lists` of network-server:
@@ -22,11 +21,6 @@ import json
 import pathlib
 import sys
 
-def escape(name):
-    """ECMA-262 escapes for the few metacharacters IANA names contain (`+`, `.`)."""
-    return "".join("\\" + c if c in ".+*?()[]{}|^$\\" else c for c in name)
-
-
 root = pathlib.Path(__file__).resolve().parent.parent
 lists = json.loads(pathlib.Path(sys.argv[1]).read_text())
 spec_path = root / "openapi" / "network.json"
@@ -41,12 +35,9 @@ for schema in ("CustomerDetails", "Customer"):
                 continue
             new[key] = value
             if key == "type":
-                if field == "country":
-                    new["enum"] = lists[field]
-                else:
-                    names = "|".join(escape(name) for name in lists[field])
+                if field == "timezone":
                     new["maxLength"] = max(len(name) for name in lists[field])
-                    new["pattern"] = f"^({names})$"
+                new["enum"] = lists[field]
         properties[field] = new
 spec_path.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
 print(f"{spec_path}: {len(lists['country'])} countries, {len(lists['timezone'])} time zones")
