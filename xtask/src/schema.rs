@@ -657,6 +657,9 @@ mod tests {
             json!({"type": ["string", "null"], "enum": ["on", "off", null]})
         );
         // The client view (progenitor) loses the enum the same way.
-        assert_eq!(without_not(&json!({"z": zone})), json!({"z": {"type": "string", "maxLength": 9}}));
+        assert_eq!(
+            without_not(&json!({"z": zone})),
+            json!({"z": {"type": "string", "maxLength": 9}})
+        );
     }
 }

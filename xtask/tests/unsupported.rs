@@ -736,7 +736,11 @@ fn a_colliding_enum_becomes_a_string_newtype_and_a_plain_enum_stays_an_enum() {
         assert!(flat.contains("pubenumMode{"), "{code}");
     }
     // The trait publishes the spec's schema, enum included.
-    assert!(generated.api.contains(r#"\"enum\":[\"Etc/GMT+1\",\"Etc/GMT-1\"]"#), "{}", generated.api);
+    assert!(
+        generated.api.contains(r#"\"enum\":[\"Etc/GMT+1\",\"Etc/GMT-1\"]"#),
+        "{}",
+        generated.api
+    );
 }
 
 #[test]
