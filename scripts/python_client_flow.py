@@ -14,7 +14,7 @@ from network_api_client.api.customers import (
     get_customers,
     update_customer,
 )
-from network_api_client.models import CustomerDetails, Error
+from network_api_client.models import CustomerDetails, Error, GetCustomersSearchField
 
 client = AuthenticatedClient(base_url=os.environ["NETWORK_URL"], token=os.environ["NETWORK_TOKEN"])
 tenant = os.environ["NETWORK_TENANT"]
@@ -53,7 +53,7 @@ print(f"unknown customer: 404, message {missing.parsed.message!r}")
 
 page = get_customers.sync_detailed(
     client=client, x_servitly_tenant=tenant, sort=["name,ASC"], search_text="Python*",
-    search_field="name",  # a `Literal["name"]` (literal_enums, see contract-tools.sh)
+    search_field=GetCustomersSearchField.NAME,
 )
 assert page.status_code == 200, page
 assert [c.id for c in page.parsed.content] == [customer.id], page.parsed
