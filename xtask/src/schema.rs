@@ -169,7 +169,14 @@ fn convert(
                     .collect::<Result<Vec<_>, _>>()?;
                 out.insert(key.clone(), Value::Array(converted));
             }
-            _ if key.starts_with("x-") => {}
+            // Extensions mean nothing to typify, but the published schema keeps
+            // them: other tools read them (`x-enum-varnames` names enum members
+            // in OpenAPI Generator and openapi-python-client).
+            _ if key.starts_with("x-") => {
+                if dialect == Dialect::Published {
+                    out.insert(key.clone(), item.clone());
+                }
+            }
             _ => {
                 out.insert(key.clone(), item.clone());
             }

@@ -380,6 +380,17 @@ mod tests {
                 properties["timezone"].get("pattern").is_none(),
                 "{schema}.timezone: the enum says it all; {how}"
             );
+            // One distinct member name per value, for the generators that read
+            // `x-enum-varnames` (`Etc/GMT+1` and `Etc/GMT-1` must not collide).
+            let names: std::collections::BTreeSet<&str> = properties["timezone"]["x-enum-varnames"]
+                .as_array()
+                .map(|names| names.iter().filter_map(|name| name.as_str()).collect())
+                .unwrap_or_default();
+            assert!(
+                names.len() == time_zones.len(),
+                "{schema}.timezone needs {} distinct x-enum-varnames; {how}",
+                time_zones.len()
+            );
         }
     }
 
