@@ -169,7 +169,14 @@ fn convert(
                     .collect::<Result<Vec<_>, _>>()?;
                 out.insert(key.clone(), Value::Array(converted));
             }
-            _ if key.starts_with("x-") => {}
+            // Extensions mean nothing to typify, but the published schema keeps
+            // them: other tools read them (`x-enum-varnames` names enum members
+            // in OpenAPI Generator and openapi-python-client).
+            _ if key.starts_with("x-") => {
+                if dialect == Dialect::Published {
+                    out.insert(key.clone(), item.clone());
+                }
+            }
             _ => {
                 out.insert(key.clone(), item.clone());
             }
@@ -184,6 +191,10 @@ fn convert(
             })?;
             out.insert(flag.to_string(), value);
         }
+    }
+
+    if dialect == Dialect::Types && is_string_enum_typed_as_string(&out) {
+        out.remove("enum");
     }
 
     if object.get("nullable") == Some(&Value::Bool(true)) {
@@ -203,6 +214,67 @@ fn convert(
         }
     }
     Ok(Value::Object(out))
+}
+
+/// Enums above this many values are typed as strings (see
+/// [`is_string_enum_typed_as_string`]).
+pub const MAX_RUST_ENUM_VALUES: usize = 300;
+
+/// Whether the string `enum` of `schema` (a schema object) is given to typify
+/// (server and client) as a plain string instead: when its values would not
+/// make distinct Rust variant names the way typify 0.8 names them (typify
+/// refuses it: `Etc/GMT+1` and `Etc/GMT-1` both become `EtcGmt1`), or when it
+/// has more than [`MAX_RUST_ENUM_VALUES`] values (a Rust enum of hundreds of
+/// variants is unpleasant to use and to read in `--help`). The rest of the
+/// schema (`maxLength`, ...) stays, so the Rust type is a string newtype with
+/// `FromStr`; the published schema keeps the `enum`, and the implementation
+/// checks membership itself (ARCHITECTURE.md, "Enums typed as strings").
+pub fn is_string_enum_typed_as_string(schema: &Map<String, Value>) -> bool {
+    let Some(Value::Array(values)) = schema.get("enum") else {
+        return false;
+    };
+    if schema.get("type").and_then(Value::as_str) != Some("string") {
+        return false;
+    }
+    let Some(names) = values.iter().map(Value::as_str).collect::<Option<Vec<&str>>>() else {
+        return false;
+    };
+    names.len() > MAX_RUST_ENUM_VALUES || !typify_variant_names_unique(&names)
+}
+
+/// typify 0.8's variant naming (`TypeEntryEnum::from_metadata` and
+/// `util::sanitize`): Pascal case of the value with the characters that cannot
+/// continue an identifier turned into `-`; if two collide, again with those
+/// characters (and `_`) turned into `X`; if they still collide, typify panics.
+fn typify_variant_names_unique(names: &[&str]) -> bool {
+    use heck::ToPascalCase;
+    fn sanitize(input: &str) -> String {
+        let out = match input {
+            "+1" => "plus1".to_pascal_case(),
+            "-1" => "minus1".to_pascal_case(),
+            _ => input
+                .replace('\'', "")
+                .replace(|c| !unicode_ident::is_xid_continue(c), "-")
+                .to_pascal_case(),
+        };
+        match out.chars().next() {
+            Some(c) if unicode_ident::is_xid_start(c) => out,
+            _ => format!("X{out}"),
+        }
+    }
+    let unique = |names: Vec<String>| {
+        let count = names.len();
+        names.into_iter().collect::<BTreeSet<String>>().len() == count
+    };
+    unique(names.iter().map(|name| sanitize(name)).collect())
+        || unique(
+            names
+                .iter()
+                .map(|name| {
+                    sanitize(&name.replace(|c| c == '_' || !unicode_ident::is_xid_continue(c), "X"))
+                })
+                .collect(),
+        )
 }
 
 /// `{"not": {}}`: a schema no value satisfies (a forbidden member).
@@ -232,6 +304,11 @@ pub fn without_not(value: &Value) -> Value {
                                         !members.is_empty() && members.values().all(is_forbidden)
                                     }))
                         }
+                    })
+                    .filter(|(key, _)| {
+                        is_properties_map
+                            || key.as_str() != "enum"
+                            || !value.as_object().is_some_and(is_string_enum_typed_as_string)
                     })
                     .map(|(key, child)| {
                         let child = match key.as_str() {
@@ -561,5 +638,35 @@ mod tests {
     fn if_keyword_is_an_error() {
         let error = convert("#/p", &json!({"if": {"type": "string"}}), &known()).unwrap_err();
         assert_eq!(error.to_string(), "#/p/if: the `if` keyword is not supported");
+    }
+
+    #[test]
+    fn a_colliding_or_large_string_enum_is_typed_as_a_string() {
+        let zone = json!({"type": "string", "maxLength": 9, "enum": ["Etc/GMT+1", "Etc/GMT-1"]});
+        assert_eq!(convert_ok(zone.clone()), json!({"type": "string", "maxLength": 9}));
+        assert_eq!(
+            serde_json::to_value(to_published_schema("#/x", &zone, &known()).unwrap()).unwrap(),
+            zone,
+            "published as written"
+        );
+        let case = json!({"type": "string", "enum": ["add", "Add"]});
+        assert_eq!(convert_ok(case), json!({"type": "string"}));
+        // typify's second try tells `a1` (`A1`) from `a_1` (`AX1`): that one it generates.
+        let retried = json!({"type": "string", "enum": ["a1", "a_1"]});
+        assert_eq!(convert_ok(retried.clone()), retried);
+        let many: Vec<String> = (0..=MAX_RUST_ENUM_VALUES).map(|n| format!("v{n}")).collect();
+        assert_eq!(convert_ok(json!({"type": "string", "enum": many})), json!({"type": "string"}));
+        // A plain enum, and a nullable one, stay enums.
+        let plain = json!({"type": "string", "enum": ["on", "off", "Etc/UTC"]});
+        assert_eq!(convert_ok(plain.clone()), plain);
+        assert_eq!(
+            convert_ok(json!({"type": "string", "nullable": true, "enum": ["on", "off"]})),
+            json!({"type": ["string", "null"], "enum": ["on", "off", null]})
+        );
+        // The client view (progenitor) loses the enum the same way.
+        assert_eq!(
+            without_not(&json!({"z": zone})),
+            json!({"z": {"type": "string", "maxLength": 9}})
+        );
     }
 }
