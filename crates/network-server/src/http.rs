@@ -7,7 +7,7 @@
 //! authorization succeeded: a malformed request never reveals whether a
 //! customer exists, and an anonymous one only learns that it needs a token.
 
-use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,32 +15,16 @@ use dropshot::{Header, Path, Query, RequestContext};
 use network_api::types::CustomerDetails;
 use network_api::*;
 
-use crate::auth::{AuthError, Authenticator, Cached, Permission, Principal};
+use crate::auth::{AuthError, Cached, Permission, Principal};
+use crate::context::AppContext;
 use crate::domain::{
-    self, CustomerDraft, CustomerId, ListParams, ListQuery, Precondition, TenantName,
-    ValidationError,
+    self, CustomerId, ListParams, ListQuery, Precondition, TenantName, ValidationError,
 };
 use crate::error::{malformed, AppError};
-use crate::listing::{self, to_wire, ListGate};
-use crate::ops::Metrics;
-use crate::ratelimit::{FailedAuthLimiter, RateLimiter, RateStatus};
-use crate::store::CustomerStore;
-
-/// What every request handler shares.
-pub struct AppContext {
-    pub store: Arc<dyn CustomerStore>,
-    pub auth: Arc<Authenticator>,
-    pub limiter: Arc<RateLimiter>,
-    /// Failed authentications per client address.
-    pub failed_auth: Arc<FailedAuthLimiter>,
-    pub metrics: Metrics,
-    /// Bodies larger than this are rejected (400), below the contract's own cap.
-    pub body_limit: usize,
-    /// A body must arrive whole within this time once the handler reads it (408).
-    pub body_deadline: std::time::Duration,
-    /// Admission of list requests (per tenant and in total).
-    pub list_gate: Arc<ListGate>,
-}
+use crate::listing;
+use crate::ratelimit::RateStatus;
+use crate::store::StoreError;
+use crate::wire::{draft_from, to_wire};
 
 /// The server's implementation of the contract.
 pub enum NetworkServerImpl {}
@@ -145,19 +129,6 @@ fn tenant_of(
     Ok(TenantName::parse(header_tenant)?)
 }
 
-/// `If-Match` as one list: repeated headers are combined (RFC 9110 §5.3), where
-/// the header extractor would keep only the last.
-fn if_match_of(rqctx: &RequestContext<AppContext>) -> Option<String> {
-    let values: Vec<&str> = rqctx
-        .request
-        .headers()
-        .get_all(http::header::IF_MATCH)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .collect();
-    (!values.is_empty()).then(|| values.join(", "))
-}
-
 /// A 400 from the header extractor. Its message for a value that is not
 /// visible ASCII does not say which header (dropshot converts every header
 /// of the request), so name it here.
@@ -184,30 +155,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     }
 }
 
-fn draft_from(details: CustomerDetails) -> Result<CustomerDraft, ValidationError> {
-    let name: String = details.name.into();
-    let country: Option<String> = details.country.map(Into::into);
-    let timezone: Option<String> = details.timezone.map(Into::into);
-    let properties: Option<BTreeMap<String, String>> =
-        details.properties.map(|p| p.0.into_iter().map(|(k, v)| (k, v.into())).collect());
-    CustomerDraft::parse(&name, country.as_deref(), timezone.as_deref(), properties)
-}
-
-/// Adds the rate-limit headers to any reply and records the request.
-fn finish<T>(
-    rqctx: &RequestContext<AppContext>,
-    operation: &'static str,
-    started: Instant,
-    caller: &Caller,
-    result: Result<T, AppError>,
-) -> Reply<T>
-where
-    T: MaybeHeaders,
-{
-    Reply::from(record(rqctx, operation, started, caller, result))
-}
-
-/// [`finish`] without the [`Reply`]: the outcome with its headers, recorded.
+/// The outcome with its rate-limit headers, recorded (log line and metrics).
 #[allow(clippy::result_large_err)] // `ApiError` carries a `HeaderMap`
 fn record<T>(
     rqctx: &RequestContext<AppContext>,
@@ -217,7 +165,7 @@ fn record<T>(
     result: Result<T, AppError>,
 ) -> Result<T, ApiError>
 where
-    T: MaybeHeaders,
+    T: Success,
 {
     let ctx = rqctx.context();
     let rate_headers = caller.rate.as_ref().map(RateStatus::headers).unwrap_or_default();
@@ -228,7 +176,7 @@ where
                     insert_header(headers, name, &value);
                 }
             }
-            (Ok(success), 0, None)
+            (Ok(success), T::STATUS.as_u16(), None)
         }
         Err(error) => {
             let problem = error.to_string();
@@ -240,7 +188,6 @@ where
             (Err(api_error), status, Some(problem))
         }
     };
-    let status = if status == 0 { success_status(operation) } else { status };
     let elapsed = started.elapsed();
     ctx.metrics.observe(operation, status, elapsed);
     let (tenant, subject) = caller
@@ -269,42 +216,56 @@ where
     reply
 }
 
-/// Success responses that can carry extra headers (the rate-limit ones).
-trait MaybeHeaders {
+/// A handler's success: the status the generated type declares (for the log
+/// line and the metrics), the header slot for the rate-limit headers, and
+/// the reply it becomes.
+trait Success {
+    type Reply;
+    const STATUS: http::StatusCode;
     fn headers(&mut self) -> Option<&mut http::HeaderMap>;
+    fn into_reply(self) -> Reply<Self::Reply>;
 }
 
-impl<
-        T: dropshot::HttpCodedResponse,
-        H: schemars::JsonSchema + serde::Serialize + Send + Sync + 'static,
-    > MaybeHeaders for dropshot::HttpResponseHeaders<T, H>
+impl<T, H> Success for dropshot::HttpResponseHeaders<T, H>
+where
+    T: dropshot::HttpCodedResponse,
+    H: schemars::JsonSchema + serde::Serialize + Send + Sync + 'static,
 {
+    type Reply = Self;
+    const STATUS: http::StatusCode = T::STATUS_CODE;
     fn headers(&mut self) -> Option<&mut http::HeaderMap> {
         Some(self.headers_mut())
     }
-}
-
-/// The 204 of a delete and the list page have no header slot: no rate-limit headers there.
-impl MaybeHeaders for DeleteCustomerSuccess {
-    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
-        None
+    fn into_reply(self) -> Reply<Self> {
+        Reply::ok(self)
     }
 }
 
-/// A streamed list page (see `listing`).
+/// The 204 of a delete has no header slot: no rate-limit headers there.
+impl Success for DeleteCustomerSuccess {
+    type Reply = Self;
+    const STATUS: http::StatusCode = <Self as dropshot::HttpCodedResponse>::STATUS_CODE;
+    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
+        None
+    }
+    fn into_reply(self) -> Reply<Self> {
+        Reply::ok(self)
+    }
+}
+
+/// A streamed list page (see `listing`): the generated page type's status,
+/// no header slot.
 struct StreamedPage(http::Response<dropshot::Body>);
 
-impl MaybeHeaders for StreamedPage {
+impl Success for StreamedPage {
+    type Reply = GetCustomersSuccess;
+    const STATUS: http::StatusCode =
+        <GetCustomersSuccess as dropshot::HttpCodedResponse>::STATUS_CODE;
     fn headers(&mut self) -> Option<&mut http::HeaderMap> {
         None
     }
-}
-
-fn success_status(operation: &str) -> u16 {
-    match operation {
-        "createCustomer" => 201,
-        "deleteCustomer" => 204,
-        _ => 200,
+    fn into_reply(self) -> Reply<GetCustomersSuccess> {
+        Reply::streamed(self.0)
     }
 }
 
@@ -316,6 +277,110 @@ fn insert_header(headers: &mut http::HeaderMap, name: &str, value: &str) {
     }
 }
 
+/// What an operation asks of admission, and its name in logs and metrics.
+struct Operation {
+    name: &'static str,
+    required: &'static [Permission],
+    /// Whether a customer-scoped token may use it (for its own customer).
+    customer_scoped_ok: bool,
+}
+
+/// The steps every handler shares (in the spirit of omicron's
+/// `instrument_dropshot_handler`): start the timer, admit the caller (401,
+/// 429, 403), run the operation's own `work`, then [`record`] the outcome
+/// (log line, metrics, rate-limit headers) with the success status the
+/// generated type declares.
+async fn handle<T, F, Fut>(
+    rqctx: &RequestContext<AppContext>,
+    operation: Operation,
+    work: F,
+) -> Result<Reply<T::Reply>, ApiError>
+where
+    T: Success,
+    F: FnOnce(Arc<Principal>) -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let started = Instant::now();
+    let mut caller = Caller::default();
+    let admitted = admit(rqctx, operation.required, operation.customer_scoped_ok, &mut caller);
+    let result = match admitted {
+        Ok(principal) => work(principal).await,
+        Err(error) => Err(error),
+    };
+    Ok(match record(rqctx, operation.name, started, &caller, result) {
+        Ok(success) => success.into_reply(),
+        Err(error) => Reply::err(error),
+    })
+}
+
+/// The customer a path names: a customer-scoped token may only name its own
+/// (403, before any 400 of the other parts), and the id must be valid.
+fn customer_of<P: CustomerPath>(
+    principal: &Principal,
+    path: Deferred<Path<P>>,
+) -> Result<CustomerId, AppError> {
+    let path = path.into_result().map_err(malformed)?.into_inner();
+    check_customer_scope(principal, path.customer_id())?;
+    Ok(CustomerId::parse(path.customer_id())?)
+}
+
+/// The tenant of a request's headers (a 400 names a malformed header).
+fn tenant_from<H: TenantHeaders>(
+    rqctx: &RequestContext<AppContext>,
+    headers: Deferred<Header<H>>,
+) -> Result<TenantName, AppError> {
+    let headers =
+        headers.into_result().map_err(|error| malformed_headers(rqctx, error))?.into_inner();
+    tenant_of(rqctx, headers.tenant())
+}
+
+/// The request's `If-Match` (every header of that name, as one list).
+fn precondition_of(rqctx: &RequestContext<AppContext>) -> Precondition {
+    let values = rqctx.request.headers().get_all(http::header::IF_MATCH);
+    Precondition::from_if_match(values.iter().filter_map(|value| value.to_str().ok()))
+}
+
+/// The generated path parameters that name a customer.
+trait CustomerPath: serde::de::DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static {
+    fn customer_id(&self) -> &str;
+}
+
+/// The generated header parameters (every operation takes the tenant header).
+trait TenantHeaders:
+    serde::de::DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static
+{
+    fn tenant(&self) -> &str;
+}
+
+macro_rules! customer_path {
+    ($($path:ty),*) => {$(
+        impl CustomerPath for $path {
+            fn customer_id(&self) -> &str {
+                &self.customer_id
+            }
+        }
+    )*};
+}
+
+macro_rules! tenant_headers {
+    ($($headers:ty),*) => {$(
+        impl TenantHeaders for $headers {
+            fn tenant(&self) -> &str {
+                &self.x_servitly_tenant
+            }
+        }
+    )*};
+}
+
+customer_path!(UpdateCustomerPathParams, GetCustomerPathParams, DeleteCustomerPathParams);
+tenant_headers!(
+    UpdateCustomerHeaderParams,
+    GetCustomerHeaderParams,
+    CreateCustomerHeaderParams,
+    DeleteCustomerHeaderParams,
+    GetCustomersHeaderParams
+);
+
 impl NetworkApi for NetworkServerImpl {
     type Context = AppContext;
 
@@ -325,34 +390,22 @@ impl NetworkApi for NetworkServerImpl {
         headers: Deferred<Header<UpdateCustomerHeaderParams>>,
         body: JsonBody<CustomerDetails>,
     ) -> Result<Reply<UpdateCustomerResponse>, ApiError> {
-        let started = Instant::now();
-        let mut caller = Caller::default();
-        let result = async {
-            let principal = admit(
-                &rqctx,
-                &[Permission::ReadCustomer, Permission::WriteCustomer],
-                true,
-                &mut caller,
-            )?;
-            let path = path.into_result().map_err(malformed)?.into_inner();
-            check_customer_scope(&principal, &path.customer_id)?;
-            let headers = headers
-                .into_result()
-                .map_err(|error| malformed_headers(&rqctx, error))?
-                .into_inner();
-            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
-            let id = CustomerId::parse(&path.customer_id)?;
-            let draft = draft_from(read_json(&rqctx, body).await?)?;
-            let precondition = Precondition::from_if_match(if_match_of(&rqctx).as_deref());
+        let rqctx = &rqctx;
+        let required = &[Permission::ReadCustomer, Permission::WriteCustomer];
+        let operation = Operation { name: "updateCustomer", required, customer_scoped_ok: true };
+        handle(rqctx, operation, |principal| async move {
+            let id = customer_of(&principal, path)?;
+            let tenant = tenant_from(rqctx, headers)?;
+            let draft = draft_from(read_json(rqctx, body).await?)?;
+            let precondition = precondition_of(rqctx);
             let updated = rqctx.context().store.update(&tenant, &id, &draft, &precondition).await?;
-            let etag = updated.version.etag();
+            let e_tag = updated.version.etag();
             Ok(UpdateCustomerResponse::new(
                 UpdateCustomerSuccess(to_wire(&updated)),
-                UpdateCustomerResponseHeaders { e_tag: etag },
+                UpdateCustomerResponseHeaders { e_tag },
             ))
-        }
-        .await;
-        Ok(finish(&rqctx, "updateCustomer", started, &caller, result))
+        })
+        .await
     }
 
     async fn get_customer(
@@ -360,31 +413,21 @@ impl NetworkApi for NetworkServerImpl {
         path: Deferred<Path<GetCustomerPathParams>>,
         headers: Deferred<Header<GetCustomerHeaderParams>>,
     ) -> Result<Reply<GetCustomerResponse>, ApiError> {
-        let started = Instant::now();
-        let mut caller = Caller::default();
-        let result = async {
-            let principal = admit(&rqctx, &[Permission::ReadCustomer], true, &mut caller)?;
-            let path = path.into_result().map_err(malformed)?.into_inner();
-            check_customer_scope(&principal, &path.customer_id)?;
-            let headers = headers
-                .into_result()
-                .map_err(|error| malformed_headers(&rqctx, error))?
-                .into_inner();
-            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
-            let id = CustomerId::parse(&path.customer_id)?;
-            let customer = rqctx
-                .context()
-                .store
-                .get(&tenant, &id)
-                .await?
-                .ok_or(AppError::Store(crate::store::StoreError::NotFound))?;
+        let rqctx = &rqctx;
+        let required = &[Permission::ReadCustomer];
+        let operation = Operation { name: "getCustomer", required, customer_scoped_ok: true };
+        handle(rqctx, operation, |principal| async move {
+            let id = customer_of(&principal, path)?;
+            let tenant = tenant_from(rqctx, headers)?;
+            let found = rqctx.context().store.get(&tenant, &id).await?;
+            let customer = found.ok_or(AppError::Store(StoreError::NotFound))?;
+            let e_tag = customer.version.etag();
             Ok(GetCustomerResponse::new(
                 GetCustomerSuccess(to_wire(&customer)),
-                GetCustomerResponseHeaders { e_tag: customer.version.etag() },
+                GetCustomerResponseHeaders { e_tag },
             ))
-        }
-        .await;
-        Ok(finish(&rqctx, "getCustomer", started, &caller, result))
+        })
+        .await
     }
 
     async fn create_customer(
@@ -392,29 +435,21 @@ impl NetworkApi for NetworkServerImpl {
         headers: Deferred<Header<CreateCustomerHeaderParams>>,
         body: JsonBody<CustomerDetails>,
     ) -> Result<Reply<CreateCustomerResponse>, ApiError> {
-        let started = Instant::now();
-        let mut caller = Caller::default();
-        let result = async {
-            admit(&rqctx, &[Permission::WriteCustomer], false, &mut caller)?;
-            let headers = headers
-                .into_result()
-                .map_err(|error| malformed_headers(&rqctx, error))?
-                .into_inner();
-            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
-            let draft = draft_from(read_json(&rqctx, body).await?)?;
-            let id = domain::new_customer_id();
-            let created =
-                rqctx.context().store.create(&tenant, &id, &draft, domain::now_millis()).await?;
+        let rqctx = &rqctx;
+        let required = &[Permission::WriteCustomer];
+        let operation = Operation { name: "createCustomer", required, customer_scoped_ok: false };
+        handle(rqctx, operation, |_| async move {
+            let tenant = tenant_from(rqctx, headers)?;
+            let draft = draft_from(read_json(rqctx, body).await?)?;
+            let (id, now) = (domain::new_customer_id(), domain::now_millis());
+            let created = rqctx.context().store.create(&tenant, &id, &draft, now).await?;
+            let location = format!("/network/customers/{}", created.id.as_str());
             Ok(CreateCustomerResponse::new(
                 CreateCustomerSuccess(to_wire(&created)),
-                CreateCustomerResponseHeaders {
-                    e_tag: created.version.etag(),
-                    location: format!("/network/customers/{}", created.id.as_str()),
-                },
+                CreateCustomerResponseHeaders { e_tag: created.version.etag(), location },
             ))
-        }
-        .await;
-        Ok(finish(&rqctx, "createCustomer", started, &caller, result))
+        })
+        .await
     }
 
     async fn delete_customer(
@@ -422,24 +457,17 @@ impl NetworkApi for NetworkServerImpl {
         path: Deferred<Path<DeleteCustomerPathParams>>,
         headers: Deferred<Header<DeleteCustomerHeaderParams>>,
     ) -> Result<Reply<DeleteCustomerSuccess>, ApiError> {
-        let started = Instant::now();
-        let mut caller = Caller::default();
-        let result = async {
-            let principal = admit(&rqctx, &[Permission::DeleteCustomer], true, &mut caller)?;
-            let path = path.into_result().map_err(malformed)?.into_inner();
-            check_customer_scope(&principal, &path.customer_id)?;
-            let headers = headers
-                .into_result()
-                .map_err(|error| malformed_headers(&rqctx, error))?
-                .into_inner();
-            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
-            let id = CustomerId::parse(&path.customer_id)?;
-            let precondition = Precondition::from_if_match(if_match_of(&rqctx).as_deref());
+        let rqctx = &rqctx;
+        let required = &[Permission::DeleteCustomer];
+        let operation = Operation { name: "deleteCustomer", required, customer_scoped_ok: true };
+        handle(rqctx, operation, |principal| async move {
+            let id = customer_of(&principal, path)?;
+            let tenant = tenant_from(rqctx, headers)?;
+            let precondition = precondition_of(rqctx);
             rqctx.context().store.delete(&tenant, &id, &precondition).await?;
             Ok(DeleteCustomerSuccess)
-        }
-        .await;
-        Ok(finish(&rqctx, "deleteCustomer", started, &caller, result))
+        })
+        .await
     }
 
     async fn get_customers(
@@ -447,37 +475,24 @@ impl NetworkApi for NetworkServerImpl {
         query: Deferred<Query<GetCustomersQueryParams>>,
         headers: Deferred<Header<GetCustomersHeaderParams>>,
     ) -> Result<Reply<GetCustomersSuccess>, ApiError> {
-        let started = Instant::now();
-        let mut caller = Caller::default();
-        let result = async {
-            admit(&rqctx, &[Permission::ReadAllCustomers], false, &mut caller)?;
-            let headers = headers
-                .into_result()
-                .map_err(|error| malformed_headers(&rqctx, error))?
-                .into_inner();
-            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
+        let rqctx = &rqctx;
+        let required = &[Permission::ReadAllCustomers];
+        let operation = Operation { name: "getCustomers", required, customer_scoped_ok: false };
+        handle(rqctx, operation, |_| async move {
+            let tenant = tenant_from(rqctx, headers)?;
             let query = list_query(query.into_result().map_err(malformed)?.into_inner())?;
             let ctx = rqctx.context();
             let permit = ctx.list_gate.admit(&tenant).await.map_err(AppError::ListBusy)?;
             let ids = ctx.store.list_ids(&tenant, &query).await?;
-            Ok(StreamedPage(listing::streamed_page(
-                ctx.store.clone(),
-                tenant,
-                query,
-                ids,
-                permit,
-                rqctx.log.clone(),
-            )))
-        }
-        .await;
-        Ok(match record(&rqctx, "getCustomers", started, &caller, result) {
-            Ok(StreamedPage(response)) => Reply::streamed(response),
-            Err(error) => Reply::err(error),
+            let log = rqctx.log.clone();
+            let page = listing::streamed_page(ctx.store.clone(), tenant, query, ids, permit, log);
+            Ok(StreamedPage(page))
         })
+        .await
     }
 }
 
-/// Validates the list parameters (the rules live in [`ListQuery::parse`]).
+/// The list parameters as [`ListQuery::parse`] takes them (every list rule lives there).
 fn list_query(params: GetCustomersQueryParams) -> Result<ListQuery, AppError> {
     let sort = params.sort.unwrap_or_default();
     Ok(ListQuery::parse(ListParams {

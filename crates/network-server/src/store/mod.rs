@@ -17,6 +17,8 @@
 //! went away).
 
 pub mod postgres;
+pub mod schema;
+pub mod sql;
 pub mod sqlite;
 
 use std::time::Duration;
@@ -24,7 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Customer, CustomerDraft, CustomerId, ListQuery, Page, Precondition, TenantName,
+    Customer, CustomerDraft, CustomerId, ListQuery, Page, Precondition, TenantName, Unmatched,
 };
 
 /// Why a store operation failed.
@@ -42,6 +44,17 @@ pub enum StoreError {
     /// A list query ran longer than the store's time limit and was stopped.
     #[error("the query exceeded the time limit of {} ms", .limit.as_millis())]
     Timeout { limit: Duration },
+}
+
+/// A conditional write that matched no row (decided by
+/// [`Precondition::unmatched`]).
+impl From<Unmatched> for StoreError {
+    fn from(unmatched: Unmatched) -> Self {
+        match unmatched {
+            Unmatched::NotFound => StoreError::NotFound,
+            Unmatched::Changed => StoreError::PreconditionFailed,
+        }
+    }
 }
 
 /// The ids of one page of a list, in order, and the total count of matches
