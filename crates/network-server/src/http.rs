@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dropshot::{Header, Path, Query, RequestContext};
-use network_api::types::CustomerDetails;
+use network_api::types::{Customer as WireCustomer, CustomerDetails};
 use network_api::*;
 
 use crate::auth::{AuthError, Cached, Permission, Principal};
 use crate::context::AppContext;
 use crate::domain::{
-    self, CustomerId, ListParams, ListQuery, Precondition, TenantName, ValidationError,
+    self, Customer, CustomerId, ListParams, ListQuery, Precondition, TenantName, ValidationError,
 };
 use crate::error::{malformed, AppError};
 use crate::listing;
@@ -285,26 +285,40 @@ struct Operation {
     customer_scoped_ok: bool,
 }
 
+impl Operation {
+    const fn new(name: &'static str, required: &'static [Permission], scoped_ok: bool) -> Self {
+        Operation { name, required, customer_scoped_ok: scoped_ok }
+    }
+}
+
+use Permission::{DeleteCustomer, ReadAllCustomers, ReadCustomer, WriteCustomer};
+const UPDATE_CUSTOMER: Operation =
+    Operation::new("updateCustomer", &[ReadCustomer, WriteCustomer], true);
+const GET_CUSTOMER: Operation = Operation::new("getCustomer", &[ReadCustomer], true);
+const CREATE_CUSTOMER: Operation = Operation::new("createCustomer", &[WriteCustomer], false);
+const DELETE_CUSTOMER: Operation = Operation::new("deleteCustomer", &[DeleteCustomer], true);
+const GET_CUSTOMERS: Operation = Operation::new("getCustomers", &[ReadAllCustomers], false);
+
 /// The steps every handler shares (in the spirit of omicron's
 /// `instrument_dropshot_handler`): start the timer, admit the caller (401,
 /// 429, 403), run the operation's own `work`, then [`record`] the outcome
 /// (log line, metrics, rate-limit headers) with the success status the
 /// generated type declares.
-async fn handle<T, F, Fut>(
-    rqctx: &RequestContext<AppContext>,
-    operation: Operation,
+async fn handle<'a, T, F, Fut>(
+    rqctx: &'a RequestContext<AppContext>,
+    operation: &Operation,
     work: F,
 ) -> Result<Reply<T::Reply>, ApiError>
 where
     T: Success,
-    F: FnOnce(Arc<Principal>) -> Fut,
-    Fut: Future<Output = Result<T, AppError>>,
+    F: FnOnce(&'a RequestContext<AppContext>, Arc<Principal>) -> Fut,
+    Fut: Future<Output = Result<T, AppError>> + 'a,
 {
     let started = Instant::now();
     let mut caller = Caller::default();
     let admitted = admit(rqctx, operation.required, operation.customer_scoped_ok, &mut caller);
     let result = match admitted {
-        Ok(principal) => work(principal).await,
+        Ok(principal) => work(rqctx, principal).await,
         Err(error) => Err(error),
     };
     Ok(match record(rqctx, operation.name, started, &caller, result) {
@@ -313,15 +327,19 @@ where
     })
 }
 
-/// The customer a path names: a customer-scoped token may only name its own
-/// (403, before any 400 of the other parts), and the id must be valid.
-fn customer_of<P: CustomerPath>(
+/// The tenant and the customer a request addresses, in the check order: the
+/// path, then the customer scope of the token (403, before any 400 of the
+/// other parts), then the headers and the tenant, then the id.
+fn addressed<P: CustomerPath, H: TenantHeaders>(
+    rqctx: &RequestContext<AppContext>,
     principal: &Principal,
     path: Deferred<Path<P>>,
-) -> Result<CustomerId, AppError> {
+    headers: Deferred<Header<H>>,
+) -> Result<(TenantName, CustomerId), AppError> {
     let path = path.into_result().map_err(malformed)?.into_inner();
     check_customer_scope(principal, path.customer_id())?;
-    Ok(CustomerId::parse(path.customer_id())?)
+    let tenant = tenant_from(rqctx, headers)?;
+    Ok((tenant, CustomerId::parse(path.customer_id())?))
 }
 
 /// The tenant of a request's headers (a 400 names a malformed header).
@@ -340,6 +358,19 @@ fn precondition_of(rqctx: &RequestContext<AppContext>) -> Precondition {
     Precondition::from_if_match(values.iter().filter_map(|value| value.to_str().ok()))
 }
 
+/// A customer in the body, its version as the `ETag` of the headers.
+fn customer_reply<S, H>(
+    customer: &Customer,
+    body: impl FnOnce(WireCustomer) -> S,
+    headers: impl FnOnce(String) -> H,
+) -> dropshot::HttpResponseHeaders<S, H>
+where
+    S: dropshot::HttpCodedResponse,
+    H: schemars::JsonSchema + serde::Serialize + Send + Sync + 'static,
+{
+    dropshot::HttpResponseHeaders::new(body(to_wire(customer)), headers(customer.version.etag()))
+}
+
 /// The generated path parameters that name a customer.
 trait CustomerPath: serde::de::DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static {
     fn customer_id(&self) -> &str;
@@ -352,37 +383,47 @@ trait TenantHeaders:
     fn tenant(&self) -> &str;
 }
 
-macro_rules! customer_path {
-    ($($path:ty),*) => {$(
-        impl CustomerPath for $path {
-            fn customer_id(&self) -> &str {
-                &self.customer_id
+/// Which field of each generated parameter type holds what the handlers need.
+macro_rules! parameters {
+    ($($type:ty: $trait:ident::$method:ident => $field:ident),* $(,)?) => {$(
+        impl $trait for $type {
+            fn $method(&self) -> &str {
+                &self.$field
             }
         }
     )*};
 }
 
-macro_rules! tenant_headers {
-    ($($headers:ty),*) => {$(
-        impl TenantHeaders for $headers {
-            fn tenant(&self) -> &str {
-                &self.x_servitly_tenant
-            }
-        }
-    )*};
-}
-
-customer_path!(UpdateCustomerPathParams, GetCustomerPathParams, DeleteCustomerPathParams);
-tenant_headers!(
-    UpdateCustomerHeaderParams,
-    GetCustomerHeaderParams,
-    CreateCustomerHeaderParams,
-    DeleteCustomerHeaderParams,
-    GetCustomersHeaderParams
+parameters!(
+    UpdateCustomerPathParams: CustomerPath::customer_id => customer_id,
+    GetCustomerPathParams: CustomerPath::customer_id => customer_id,
+    DeleteCustomerPathParams: CustomerPath::customer_id => customer_id,
+    UpdateCustomerHeaderParams: TenantHeaders::tenant => x_servitly_tenant,
+    GetCustomerHeaderParams: TenantHeaders::tenant => x_servitly_tenant,
+    CreateCustomerHeaderParams: TenantHeaders::tenant => x_servitly_tenant,
+    DeleteCustomerHeaderParams: TenantHeaders::tenant => x_servitly_tenant,
+    GetCustomersHeaderParams: TenantHeaders::tenant => x_servitly_tenant,
 );
 
+/// Each handler does only its operation's work; [`handle`] does the rest.
 impl NetworkApi for NetworkServerImpl {
     type Context = AppContext;
+
+    async fn get_customer(
+        rqctx: RequestContext<AppContext>,
+        path: Deferred<Path<GetCustomerPathParams>>,
+        headers: Deferred<Header<GetCustomerHeaderParams>>,
+    ) -> Result<Reply<GetCustomerResponse>, ApiError> {
+        handle(&rqctx, &GET_CUSTOMER, |rqctx, principal| async move {
+            let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
+            let found = rqctx.context().store.get(&tenant, &id).await?;
+            let customer = found.ok_or(AppError::Store(StoreError::NotFound))?;
+            Ok(customer_reply(&customer, GetCustomerSuccess, |e_tag| GetCustomerResponseHeaders {
+                e_tag,
+            }))
+        })
+        .await
+    }
 
     async fn update_customer(
         rqctx: RequestContext<AppContext>,
@@ -390,42 +431,14 @@ impl NetworkApi for NetworkServerImpl {
         headers: Deferred<Header<UpdateCustomerHeaderParams>>,
         body: JsonBody<CustomerDetails>,
     ) -> Result<Reply<UpdateCustomerResponse>, ApiError> {
-        let rqctx = &rqctx;
-        let required = &[Permission::ReadCustomer, Permission::WriteCustomer];
-        let operation = Operation { name: "updateCustomer", required, customer_scoped_ok: true };
-        handle(rqctx, operation, |principal| async move {
-            let id = customer_of(&principal, path)?;
-            let tenant = tenant_from(rqctx, headers)?;
+        let precondition = precondition_of(&rqctx);
+        handle(&rqctx, &UPDATE_CUSTOMER, |rqctx, principal| async move {
+            let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
             let draft = draft_from(read_json(rqctx, body).await?)?;
-            let precondition = precondition_of(rqctx);
             let updated = rqctx.context().store.update(&tenant, &id, &draft, &precondition).await?;
-            let e_tag = updated.version.etag();
-            Ok(UpdateCustomerResponse::new(
-                UpdateCustomerSuccess(to_wire(&updated)),
-                UpdateCustomerResponseHeaders { e_tag },
-            ))
-        })
-        .await
-    }
-
-    async fn get_customer(
-        rqctx: RequestContext<AppContext>,
-        path: Deferred<Path<GetCustomerPathParams>>,
-        headers: Deferred<Header<GetCustomerHeaderParams>>,
-    ) -> Result<Reply<GetCustomerResponse>, ApiError> {
-        let rqctx = &rqctx;
-        let required = &[Permission::ReadCustomer];
-        let operation = Operation { name: "getCustomer", required, customer_scoped_ok: true };
-        handle(rqctx, operation, |principal| async move {
-            let id = customer_of(&principal, path)?;
-            let tenant = tenant_from(rqctx, headers)?;
-            let found = rqctx.context().store.get(&tenant, &id).await?;
-            let customer = found.ok_or(AppError::Store(StoreError::NotFound))?;
-            let e_tag = customer.version.etag();
-            Ok(GetCustomerResponse::new(
-                GetCustomerSuccess(to_wire(&customer)),
-                GetCustomerResponseHeaders { e_tag },
-            ))
+            Ok(customer_reply(&updated, UpdateCustomerSuccess, |e_tag| {
+                UpdateCustomerResponseHeaders { e_tag }
+            }))
         })
         .await
     }
@@ -435,19 +448,15 @@ impl NetworkApi for NetworkServerImpl {
         headers: Deferred<Header<CreateCustomerHeaderParams>>,
         body: JsonBody<CustomerDetails>,
     ) -> Result<Reply<CreateCustomerResponse>, ApiError> {
-        let rqctx = &rqctx;
-        let required = &[Permission::WriteCustomer];
-        let operation = Operation { name: "createCustomer", required, customer_scoped_ok: false };
-        handle(rqctx, operation, |_| async move {
+        handle(&rqctx, &CREATE_CUSTOMER, |rqctx, _| async move {
             let tenant = tenant_from(rqctx, headers)?;
             let draft = draft_from(read_json(rqctx, body).await?)?;
             let (id, now) = (domain::new_customer_id(), domain::now_millis());
             let created = rqctx.context().store.create(&tenant, &id, &draft, now).await?;
             let location = format!("/network/customers/{}", created.id.as_str());
-            Ok(CreateCustomerResponse::new(
-                CreateCustomerSuccess(to_wire(&created)),
-                CreateCustomerResponseHeaders { e_tag: created.version.etag(), location },
-            ))
+            Ok(customer_reply(&created, CreateCustomerSuccess, |e_tag| {
+                CreateCustomerResponseHeaders { e_tag, location }
+            }))
         })
         .await
     }
@@ -457,13 +466,9 @@ impl NetworkApi for NetworkServerImpl {
         path: Deferred<Path<DeleteCustomerPathParams>>,
         headers: Deferred<Header<DeleteCustomerHeaderParams>>,
     ) -> Result<Reply<DeleteCustomerSuccess>, ApiError> {
-        let rqctx = &rqctx;
-        let required = &[Permission::DeleteCustomer];
-        let operation = Operation { name: "deleteCustomer", required, customer_scoped_ok: true };
-        handle(rqctx, operation, |principal| async move {
-            let id = customer_of(&principal, path)?;
-            let tenant = tenant_from(rqctx, headers)?;
-            let precondition = precondition_of(rqctx);
+        let precondition = precondition_of(&rqctx);
+        handle(&rqctx, &DELETE_CUSTOMER, |rqctx, principal| async move {
+            let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
             rqctx.context().store.delete(&tenant, &id, &precondition).await?;
             Ok(DeleteCustomerSuccess)
         })
@@ -471,16 +476,14 @@ impl NetworkApi for NetworkServerImpl {
     }
 
     async fn get_customers(
-        rqctx: RequestContext<AppContext>,
+        rqctx: RequestContext<Self::Context>,
         query: Deferred<Query<GetCustomersQueryParams>>,
         headers: Deferred<Header<GetCustomersHeaderParams>>,
     ) -> Result<Reply<GetCustomersSuccess>, ApiError> {
-        let rqctx = &rqctx;
-        let required = &[Permission::ReadAllCustomers];
-        let operation = Operation { name: "getCustomers", required, customer_scoped_ok: false };
-        handle(rqctx, operation, |_| async move {
+        let query = query.into_result();
+        handle(&rqctx, &GET_CUSTOMERS, |rqctx, _| async move {
             let tenant = tenant_from(rqctx, headers)?;
-            let query = list_query(query.into_result().map_err(malformed)?.into_inner())?;
+            let query = list_query(query.map_err(malformed)?.into_inner())?;
             let ctx = rqctx.context();
             let permit = ctx.list_gate.admit(&tenant).await.map_err(AppError::ListBusy)?;
             let ids = ctx.store.list_ids(&tenant, &query).await?;

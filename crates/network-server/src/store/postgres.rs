@@ -38,7 +38,7 @@ use super::schema::{
     total_from_page, written_customer, DETAILS,
 };
 use super::sql::{self, POSTGRES};
-use super::{CustomerStore, IdPage, SeedCustomer, StoreError};
+use super::{CustomerStore, IdPage, SeedCustomer, StoreError, Write};
 use crate::domain::{Customer, CustomerDraft, CustomerId, ListQuery, Precondition, TenantName};
 use crate::error::with_causes;
 
@@ -172,6 +172,70 @@ impl PostgresStore {
             }
             _ => db(error),
         }
+    }
+}
+
+/// The writes, each one statement (see the module documentation).
+impl PostgresStore {
+    async fn create_one(
+        &self,
+        tenant: &TenantName,
+        id: &CustomerId,
+        details: &CustomerDraft,
+        creation_timestamp: i64,
+    ) -> Result<Customer, StoreError> {
+        let (tenant_name, id_text) = (tenant.as_str(), id.as_str());
+        let values = detail_values(details);
+        let mut params = write_params(&tenant_name, &id_text, &values);
+        params.push(&creation_timestamp);
+        let client = self.client().await?;
+        let insert = client.prepare_cached(&STATEMENTS.insert).await.map_err(db)?;
+        client.execute(&insert, &params).await.map_err(|e| insert_error(e, id))?;
+        Ok(created_customer(id, details, creation_timestamp))
+    }
+
+    async fn update_one(
+        &self,
+        tenant: &TenantName,
+        id: &CustomerId,
+        details: &CustomerDraft,
+        precondition: &Precondition,
+    ) -> Result<Customer, StoreError> {
+        let values = detail_values(details);
+        let versions = precondition.acceptable_versions();
+        let (tenant_name, id_text) = (tenant.as_str(), id.as_str());
+        let mut params = write_params(&tenant_name, &id_text, &values);
+        if let Some(versions) = &versions {
+            params.push(versions);
+        }
+        let client = self.client().await?;
+        let sql = &STATEMENTS.update[usize::from(versions.is_some())];
+        let update = client.prepare_cached(sql).await.map_err(db)?;
+        match client.query_opt(&update, &params).await.map_err(db)? {
+            Some(row) => written_customer(&row, id, details),
+            None => Err(unmatched(&client, tenant, id, precondition).await),
+        }
+    }
+
+    async fn delete_one(
+        &self,
+        tenant: &TenantName,
+        id: &CustomerId,
+        precondition: &Precondition,
+    ) -> Result<(), StoreError> {
+        let versions = precondition.acceptable_versions();
+        let (tenant_name, id_text) = (tenant.as_str(), id.as_str());
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant_name, &id_text];
+        if let Some(versions) = &versions {
+            params.push(versions);
+        }
+        let client = self.client().await?;
+        let sql = &STATEMENTS.delete[usize::from(versions.is_some())];
+        let delete = client.prepare_cached(sql).await.map_err(db)?;
+        if client.execute(&delete, &params).await.map_err(db)? == 0 {
+            return Err(unmatched(&client, tenant, id, precondition).await);
+        }
+        Ok(())
     }
 }
 
@@ -348,21 +412,22 @@ fn write_params<'a>(
 
 #[async_trait]
 impl CustomerStore for PostgresStore {
-    async fn create(
+    async fn write(
         &self,
         tenant: &TenantName,
-        id: &CustomerId,
-        details: &CustomerDraft,
-        creation_timestamp: i64,
-    ) -> Result<Customer, StoreError> {
-        let values = detail_values(details);
-        let (tenant_name, id_text) = (tenant.as_str(), id.as_str());
-        let mut params = write_params(&tenant_name, &id_text, &values);
-        params.push(&creation_timestamp);
-        let client = self.client().await?;
-        let insert = client.prepare_cached(&STATEMENTS.insert).await.map_err(db)?;
-        client.execute(&insert, &params).await.map_err(|e| insert_error(e, id))?;
-        Ok(created_customer(id, details, creation_timestamp))
+        write: Write,
+    ) -> Result<Option<Customer>, StoreError> {
+        match write {
+            Write::Create { id, details, creation_timestamp } => {
+                self.create_one(tenant, &id, &details, creation_timestamp).await.map(Some)
+            }
+            Write::Update { id, details, precondition } => {
+                self.update_one(tenant, &id, &details, &precondition).await.map(Some)
+            }
+            Write::Delete { id, precondition } => {
+                self.delete_one(tenant, &id, &precondition).await.map(|()| None)
+            }
+        }
     }
 
     async fn get(
@@ -376,50 +441,6 @@ impl CustomerStore for PostgresStore {
         let row = client.query_opt(&select, &[&tenant.as_str(), &id.as_str()]).await.map_err(db)?;
         guard.finish();
         row.as_ref().map(customer_from_row).transpose()
-    }
-
-    async fn update(
-        &self,
-        tenant: &TenantName,
-        id: &CustomerId,
-        details: &CustomerDraft,
-        precondition: &Precondition,
-    ) -> Result<Customer, StoreError> {
-        let values = detail_values(details);
-        let versions = precondition.acceptable_versions();
-        let (tenant_name, id_text) = (tenant.as_str(), id.as_str());
-        let mut params = write_params(&tenant_name, &id_text, &values);
-        if let Some(versions) = &versions {
-            params.push(versions);
-        }
-        let client = self.client().await?;
-        let sql = &STATEMENTS.update[usize::from(versions.is_some())];
-        let update = client.prepare_cached(sql).await.map_err(db)?;
-        match client.query_opt(&update, &params).await.map_err(db)? {
-            Some(row) => written_customer(&row, id, details),
-            None => Err(unmatched(&client, tenant, id, precondition).await),
-        }
-    }
-
-    async fn delete(
-        &self,
-        tenant: &TenantName,
-        id: &CustomerId,
-        precondition: &Precondition,
-    ) -> Result<(), StoreError> {
-        let versions = precondition.acceptable_versions();
-        let (tenant_name, id_text) = (tenant.as_str(), id.as_str());
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant_name, &id_text];
-        if let Some(versions) = &versions {
-            params.push(versions);
-        }
-        let client = self.client().await?;
-        let sql = &STATEMENTS.delete[usize::from(versions.is_some())];
-        let delete = client.prepare_cached(sql).await.map_err(db)?;
-        if client.execute(&delete, &params).await.map_err(db)? == 0 {
-            return Err(unmatched(&client, tenant, id, precondition).await);
-        }
-        Ok(())
     }
 
     async fn list_ids(&self, tenant: &TenantName, query: &ListQuery) -> Result<IdPage, StoreError> {
@@ -484,9 +505,6 @@ impl CustomerStore for PostgresStore {
         tenant: &TenantName,
         customers: Vec<SeedCustomer>,
     ) -> Result<(), StoreError> {
-        if customers.is_empty() {
-            return Ok(());
-        }
         let mut client = self.client().await?;
         let insert = client.prepare_cached(&STATEMENTS.bulk_insert).await.map_err(db)?;
         let transaction = client.transaction().await.map_err(db)?;

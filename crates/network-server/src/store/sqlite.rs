@@ -48,7 +48,7 @@ use super::schema::{
     total_from_page, written_customer, DETAILS,
 };
 use super::sql::SQLITE;
-use super::{CustomerStore, IdPage, SeedCustomer, StoreError};
+use super::{CustomerStore, IdPage, SeedCustomer, StoreError, Write};
 use crate::domain::{
     Customer, CustomerDraft, CustomerId, ListQuery, NameSearch, Precondition, SortField, TenantName,
 };
@@ -203,7 +203,7 @@ impl SqliteStore {
         }
     }
 
-    async fn write(&self, op: WriteOp) -> Result<Outcome, StoreError> {
+    async fn write_job(&self, op: WriteOp) -> Result<Outcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         {
             let writer = self.writer.read().unwrap_or_else(PoisonError::into_inner);
@@ -347,33 +347,12 @@ pub(super) fn db(error: rusqlite::Error) -> StoreError {
 // The writer thread.
 
 enum WriteOp {
-    Create {
-        tenant: TenantName,
-        id: CustomerId,
-        details: CustomerDraft,
-        creation_timestamp: i64,
-    },
-    Update {
-        tenant: TenantName,
-        id: CustomerId,
-        details: CustomerDraft,
-        precondition: Precondition,
-    },
-    Delete {
-        tenant: TenantName,
-        id: CustomerId,
-        precondition: Precondition,
-    },
-    BulkInsert {
-        tenant: TenantName,
-        customers: Vec<SeedCustomer>,
-    },
+    One { tenant: TenantName, write: Write },
+    BulkInsert { tenant: TenantName, customers: Vec<SeedCustomer> },
 }
 
-enum Outcome {
-    Customer(Customer),
-    Done,
-}
+/// What a job wrote: the customer (create, update) or nothing.
+type Outcome = Option<Customer>;
 
 struct Job {
     op: WriteOp,
@@ -409,7 +388,7 @@ fn run_writer(
         };
         if first.is_bulk() {
             let WriteOp::BulkInsert { tenant, customers } = &first.op else { unreachable!() };
-            let result = bulk_insert(&connection, tenant, customers).map(|()| Outcome::Done);
+            let result = bulk_insert(&connection, tenant, customers).map(|()| None);
             first.answer(result);
             continue;
         }
@@ -563,18 +542,18 @@ fn write_params<'a>(
 }
 
 fn apply(connection: &Connection, op: &WriteOp) -> Result<Outcome, StoreError> {
-    match op {
-        WriteOp::Create { tenant, id, details, creation_timestamp } => {
-            create(connection, tenant, id, details, *creation_timestamp).map(Outcome::Customer)
+    let WriteOp::One { tenant, write } = op else {
+        return Err(StoreError::Unavailable("a bulk insert cannot join a batch".into()));
+    };
+    match write {
+        Write::Create { id, details, creation_timestamp } => {
+            create(connection, tenant, id, details, *creation_timestamp).map(Some)
         }
-        WriteOp::Update { tenant, id, details, precondition } => {
-            update(connection, tenant, id, details, precondition).map(Outcome::Customer)
+        Write::Update { id, details, precondition } => {
+            update(connection, tenant, id, details, precondition).map(Some)
         }
-        WriteOp::Delete { tenant, id, precondition } => {
-            delete(connection, tenant, id, precondition).map(|()| Outcome::Done)
-        }
-        WriteOp::BulkInsert { .. } => {
-            Err(StoreError::Unavailable("a bulk insert cannot join a batch".into()))
+        Write::Delete { id, precondition } => {
+            delete(connection, tenant, id, precondition).map(|()| None)
         }
     }
 }
@@ -800,23 +779,12 @@ fn get_many(
 
 #[async_trait]
 impl CustomerStore for SqliteStore {
-    async fn create(
+    async fn write(
         &self,
         tenant: &TenantName,
-        id: &CustomerId,
-        details: &CustomerDraft,
-        creation_timestamp: i64,
-    ) -> Result<Customer, StoreError> {
-        let op = WriteOp::Create {
-            tenant: tenant.clone(),
-            id: id.clone(),
-            details: details.clone(),
-            creation_timestamp,
-        };
-        match self.write(op).await? {
-            Outcome::Customer(customer) => Ok(customer),
-            Outcome::Done => Err(StoreError::Unavailable("the writer returned no customer".into())),
-        }
+        write: Write,
+    ) -> Result<Option<Customer>, StoreError> {
+        self.write_job(WriteOp::One { tenant: tenant.clone(), write }).await
     }
 
     async fn get(
@@ -841,39 +809,6 @@ impl CustomerStore for SqliteStore {
         .await
     }
 
-    async fn update(
-        &self,
-        tenant: &TenantName,
-        id: &CustomerId,
-        details: &CustomerDraft,
-        precondition: &Precondition,
-    ) -> Result<Customer, StoreError> {
-        let op = WriteOp::Update {
-            tenant: tenant.clone(),
-            id: id.clone(),
-            details: details.clone(),
-            precondition: precondition.clone(),
-        };
-        match self.write(op).await? {
-            Outcome::Customer(customer) => Ok(customer),
-            Outcome::Done => Err(StoreError::Unavailable("the writer returned no customer".into())),
-        }
-    }
-
-    async fn delete(
-        &self,
-        tenant: &TenantName,
-        id: &CustomerId,
-        precondition: &Precondition,
-    ) -> Result<(), StoreError> {
-        let op = WriteOp::Delete {
-            tenant: tenant.clone(),
-            id: id.clone(),
-            precondition: precondition.clone(),
-        };
-        self.write(op).await.map(|_| ())
-    }
-
     async fn list_ids(&self, tenant: &TenantName, query: &ListQuery) -> Result<IdPage, StoreError> {
         let (tenant, query) = (tenant.clone(), query.clone());
         self.read(self.query_timeout, move |connection| list_ids(connection, &tenant, &query)).await
@@ -893,10 +828,7 @@ impl CustomerStore for SqliteStore {
         tenant: &TenantName,
         customers: Vec<SeedCustomer>,
     ) -> Result<(), StoreError> {
-        if customers.is_empty() {
-            return Ok(());
-        }
-        self.write(WriteOp::BulkInsert { tenant: tenant.clone(), customers }).await.map(|_| ())
+        self.write_job(WriteOp::BulkInsert { tenant: tenant.clone(), customers }).await.map(|_| ())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
