@@ -19,6 +19,7 @@ use network_server::domain::{
     Precondition, Properties, SortField, TenantName, Version,
 };
 use network_server::store::postgres::{PostgresOptions, PostgresStore};
+use network_server::store::sql;
 use network_server::store::sqlite::{SqliteOptions, SqliteStore};
 use network_server::store::{CustomerStore, SeedCustomer, StoreError};
 
@@ -1214,4 +1215,44 @@ async fn list_over_the_time_limit_is_a_timeout(h: &Harness) {
     // Without the limit the same query answers, and the limited store still serves.
     assert_eq!(h.store().list_ids(&t, &heavy).await.unwrap().ids.len(), 1000);
     assert!(limited.get(&t, &cid("c000001")).await.unwrap().is_some());
+}
+
+/// The statements both stores run, as built from the column description
+/// (`store::sql`): every column once, parameters numbered in order.
+#[test]
+fn statements_name_every_column_once() {
+    assert_eq!(
+        sql::SQLITE.insert(),
+        "INSERT INTO customers (tenant, id, name, country, timezone, properties, \
+             creation_timestamp, first_access_timestamp, last_access_timestamp, version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, 1)"
+    );
+    assert_eq!(
+        sql::POSTGRES.update(|_| true, true),
+        "UPDATE customers SET name = $3, country = $4, timezone = $5, \
+             properties = $6::text::jsonb, version = version + 1 WHERE tenant = $1 AND id = $2 \
+             AND version = ANY($7::bigint[]) RETURNING creation_timestamp, \
+             first_access_timestamp, last_access_timestamp, version"
+    );
+    assert_eq!(
+        sql::SQLITE.update(|i| i >= 2, false),
+        "UPDATE customers SET timezone = ?5, properties = ?6, version = version + 1 \
+             WHERE tenant = ?1 AND id = ?2 RETURNING creation_timestamp, \
+             first_access_timestamp, last_access_timestamp, version"
+    );
+    assert_eq!(
+        sql::POSTGRES.select_one(),
+        "SELECT id, name, country, timezone, properties::text, creation_timestamp, \
+             first_access_timestamp, last_access_timestamp, version FROM customers \
+             WHERE tenant = $1 AND id = $2"
+    );
+    assert_eq!(
+        sql::postgres_bulk_insert(),
+        "INSERT INTO customers (tenant, id, name, country, timezone, properties, \
+             creation_timestamp, first_access_timestamp, last_access_timestamp, version) \
+             SELECT $1, u.id, u.name, u.country, u.timezone, u.properties::jsonb, \
+             u.creation_timestamp, NULL, NULL, 1 FROM unnest($2::text[], $3::text[], \
+             $4::text[], $5::text[], $6::text[], $7::bigint[]) AS u(id, name, country, \
+             timezone, properties, creation_timestamp)"
+    );
 }

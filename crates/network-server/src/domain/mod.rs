@@ -6,11 +6,7 @@
 
 mod validation;
 
-pub use validation::{
-    is_spec_white_space, CountryCode, CustomerDraft, CustomerId, CustomerName, DraftFields,
-    Properties, TenantName, TimeZoneName, ValidationError, COUNTRY_PATTERN, MAX_PROPERTIES,
-    MAX_PROPERTY_KEY_CHARS, MAX_PROPERTY_VALUE_CHARS, NAME_PATTERN, NO_NUL_PATTERN,
-};
+pub use validation::*;
 
 /// A customer as stored: its id, its mutable state and the server-managed fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
