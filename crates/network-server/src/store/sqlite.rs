@@ -477,15 +477,12 @@ struct Statements {
     updates: Vec<String>,
     delete: [String; 2],
     exists: String,
-}
-
-/// The positions in [`DETAILS`] of the indexed columns.
-fn indexed_columns() -> Vec<usize> {
-    (0..DETAILS.len()).filter(|&i| DETAILS[i].indexed).collect()
+    /// The positions in [`DETAILS`] of the indexed columns.
+    indexed: Vec<usize>,
 }
 
 static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
-    let indexed = indexed_columns();
+    let indexed: Vec<usize> = (0..DETAILS.len()).filter(|&i| DETAILS[i].indexed).collect();
     let names: Vec<&str> = indexed.iter().map(|&i| DETAILS[i].name).collect();
     let updates = (0..1usize << (indexed.len() + 1))
         .map(|bits| {
@@ -505,6 +502,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         updates,
         delete: [SQLITE.delete(false), SQLITE.delete(true)],
         exists: SQLITE.exists(),
+        indexed,
     }
 });
 
@@ -516,7 +514,7 @@ impl Statements {
     /// (bit `b`: the `b`-th indexed column). With `if_version`, the version
     /// must be one of the JSON array parameter. Every variant is built once.
     fn update(&self, changed: usize, if_version: bool) -> &str {
-        &self.updates[changed | usize::from(if_version) << indexed_columns().len()]
+        &self.updates[changed | usize::from(if_version) << self.indexed.len()]
     }
 }
 
@@ -582,7 +580,7 @@ fn update(
     details: &CustomerDraft,
     precondition: &Precondition,
 ) -> Result<Customer, StoreError> {
-    let indexed = indexed_columns();
+    let indexed = &STATEMENTS.indexed;
     let indexed_now = connection
         .prepare_cached(&STATEMENTS.indexed_now)
         .and_then(|mut select| {
