@@ -3,8 +3,8 @@
 //! type, and the `#[dropshot::api_description]` trait.
 //!
 //! Every trait method takes its path, query, header and body parts as
-//! [`Deferred`]/`JsonBody` extractors (see the support template) so that the
-//! implementation, not dropshot, decides the order in which checks fail, and
+//! [`Deferred`]/`JsonBody` extractors (from `dropshot-api-runtime`, aliased
+//! over the spec's error schema) so that the implementation, not dropshot, decides the order in which checks fail, and
 //! returns `Result<Reply<Response>, ApiError>` so that errors can carry headers.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,14 +16,12 @@ use serde_json::Value;
 use typify::{TypeSpace, TypeSpaceSettings};
 
 use crate::openapi_model::{
-    self, ApiModel, BodyKind, ErrorBody, Location, Operation, Param, SuccessBody,
+    self, ApiModel, BodyKind, ErrorBody, Location, Operation, Param, Scalar, SuccessBody, ValueType,
 };
 use crate::{no_panic, pointer_segment, schema, Effect, GenError, GenErrors, Warning};
 
 /// The request body limit used when the spec gives none (dropshot's own is 1 KiB).
 pub const DEFAULT_BODY_MAX_BYTES: u64 = 256 * 1024;
-
-const SUPPORT: &str = include_str!("templates/support.rs");
 
 /// The API crate's `generated.rs` (unformatted tokens), the operations it
 /// contains, and the operations it had to leave out.
@@ -83,18 +81,7 @@ pub fn emit(model: &ApiModel, trait_name: &str) -> Result<ApiOutput, GenErrors> 
         }
     }
     let types = emitter.types_with_spec_schemas(model, &bad_schemas)?;
-    let error_body = match &primary {
-        Some(name) => emitter.schema_type(
-            &format!("#/components/schemas/{}", pointer_segment(name)),
-            &serde_json::json!({ "$ref": format!("{}{}", schema::SCHEMA_REF_PREFIX, name) }),
-            name,
-        )?,
-        None => quote!(::dropshot::HttpErrorResponseBody),
-    };
-    let support: TokenStream = SUPPORT
-        .replace("__ErrorBody__", &error_body.to_string())
-        .parse()
-        .map_err(|error| GenError::new("#", format!("support template does not parse: {error}")))?;
+    let support = emitter.support(primary.as_deref())?;
     let trait_ident = ident(trait_name);
     let trait_doc = format!(
         " The API's operations, one method per `operationId` of the spec. \
@@ -355,90 +342,53 @@ impl Emitter {
         .map_err(|error| blame_enum(error, pointer, value, &self.schemas))
     }
 
-    /// The field type and schemars attributes of a parameter or header schema.
+    /// The field type and schemars attributes of a parameter or header: the
+    /// model decided its type (`ty`); this writes it, asking typify for the
+    /// generated ones.
     fn scalar_field(
         &mut self,
         pointer: &str,
         value: &Value,
+        ty: &ValueType,
         hint: &str,
     ) -> Result<ScalarField, GenError> {
-        let resolved = self.resolve(pointer, value)?;
-        let kind = resolved.get("type").and_then(Value::as_str).unwrap_or_default();
-        if kind == "array" {
-            let items_pointer = format!("{pointer}/items");
-            let items = resolved
-                .get("items")
-                .ok_or_else(|| GenError::new(&items_pointer, "an array parameter needs `items`"))?
-                .clone();
-            let item = self.scalar_field(&items_pointer, &items, hint)?;
-            if item.array.is_some() {
-                return Err(GenError::new(
-                    items_pointer,
-                    "arrays of arrays are not supported in parameters",
-                )
-                .construct("array of arrays parameter"));
+        match ty {
+            ValueType::Array { items, item, min_items, max_items } => {
+                let items_pointer = format!("{pointer}/items");
+                let item = self.scalar_field(&items_pointer, items, item, hint)?;
+                // dropshot accepts only scalar query parameters, so an array parameter
+                // is published with its item's schema (`params_struct` adds the
+                // `schemars(with = ...)`; the conformance test knows); the generated
+                // `TryFrom` collects the repeated keys into the `Vec` and checks
+                // `minItems`/`maxItems`.
+                let item_ty = item.ty;
+                Ok(ScalarField {
+                    ty: quote!(Vec<#item_ty>),
+                    validation: item.validation,
+                    parse_with_from_str: item.parse_with_from_str,
+                    array: Some(ArrayField {
+                        item_ty,
+                        min_items: *min_items,
+                        max_items: *max_items,
+                    }),
+                    is_string: false,
+                })
             }
-            // dropshot accepts only scalar query parameters, so an array parameter
-            // is published with its item's schema (`params_struct` adds the
-            // `schemars(with = ...)`; the conformance test knows); the generated
-            // `TryFrom` collects the repeated keys into the `Vec` and checks
-            // `minItems`/`maxItems`.
-            let item_ty = item.ty;
-            return Ok(ScalarField {
-                ty: quote!(Vec<#item_ty>),
-                validation: item.validation,
-                parse_with_from_str: item.parse_with_from_str,
-                array: Some(ArrayField {
-                    item_ty,
-                    min_items: resolved.get("minItems").and_then(Value::as_u64),
-                    max_items: resolved.get("maxItems").and_then(Value::as_u64),
-                }),
-                is_string: false,
-            });
-        }
-        let is_reference = value.get("$ref").is_some();
-        let is_composition = ["oneOf", "anyOf", "allOf"].iter().any(|k| resolved.get(*k).is_some());
-        if is_reference || is_composition || resolved.get("enum").is_some() {
-            let ty = self.schema_type(pointer, value, hint)?;
-            return Ok(ScalarField {
-                ty,
+            ValueType::Generated => Ok(ScalarField {
+                ty: self.schema_type(pointer, value, hint)?,
                 validation: Vec::new(),
                 parse_with_from_str: false,
                 array: None,
                 is_string: false,
-            });
+            }),
+            ValueType::Scalar(scalar) => Ok(ScalarField {
+                ty: scalar_tokens(*scalar),
+                validation: scalar_validation(&self.resolve(pointer, value)?),
+                parse_with_from_str: scalar.parse_with_from_str(),
+                array: None,
+                is_string: *scalar == Scalar::String,
+            }),
         }
-        let format = resolved.get("format").and_then(Value::as_str).unwrap_or_default();
-        let (ty, parse_with_from_str) = match (kind, format) {
-            ("string", "uuid") => (quote!(::uuid::Uuid), false),
-            ("string", "date-time") => (quote!(::chrono::DateTime<::chrono::Utc>), false),
-            ("string", _) => (quote!(String), false),
-            ("integer", "int8") => (quote!(i8), true),
-            ("integer", "int16") => (quote!(i16), true),
-            ("integer", "int32") => (quote!(i32), true),
-            ("integer", "uint8") => (quote!(u8), true),
-            ("integer", "uint16") => (quote!(u16), true),
-            ("integer", "uint32") => (quote!(u32), true),
-            ("integer", "uint64" | "uint") => (quote!(u64), true),
-            ("integer", _) => (quote!(i64), true),
-            ("number", "float") => (quote!(f32), true),
-            ("number", _) => (quote!(f64), true),
-            ("boolean", _) => (quote!(bool), true),
-            _ => {
-                return Err(GenError::new(
-                    pointer,
-                    format!("a parameter or header of type `{kind}` is not supported"),
-                )
-                .construct(format!("parameter of type `{kind}`")))
-            }
-        };
-        Ok(ScalarField {
-            ty,
-            validation: scalar_validation(&resolved),
-            parse_with_from_str,
-            array: None,
-            is_string: kind == "string" && !["uuid", "date-time"].contains(&format),
-        })
     }
 
     /// The schema a `$ref` points at, or the schema itself.
@@ -471,20 +421,32 @@ impl Emitter {
             .construct("TRACE method"));
         }
 
-        for (location, suffix, extractor, arg) in [
-            (Location::Path, "PathParams", quote!(::dropshot::Path), "path"),
-            (Location::Query, "QueryParams", quote!(::dropshot::Query), "query"),
-            (Location::Header, "HeaderParams", quote!(::dropshot::Header), "headers"),
-        ] {
-            let params: Vec<&Param> =
-                operation.params.iter().filter(|p| p.location == location).collect();
-            if params.is_empty() {
-                continue;
-            }
-            let struct_ident = ident(&format!("{base}{suffix}"));
-            items.push(self.params_struct(&struct_ident, operation, location, &params)?);
-            let arg = ident(arg);
-            args.push(quote!(#arg: Deferred<#extractor<#struct_ident>>));
+        if operation.channel {
+            return self.channel(operation).map(|(items, method)| (items, method, warnings));
+        }
+        let (error_ty, error_schema) = self.error_type(operation, primary_error, &mut items)?;
+        // The request-part wrappers and the reply carry the operation's error
+        // schema: the crate's aliases for the shared one, else the runtime's types.
+        let (deferred, deferred_body, json_body, optional_json_body, reply) = match &error_schema {
+            None => (
+                quote!(Deferred),
+                quote!(DeferredBody),
+                quote!(JsonBody),
+                quote!(OptionalJsonBody),
+                quote!(Reply),
+            ),
+            Some(_) => (
+                quote!(::dropshot_api_runtime::Deferred),
+                quote!(::dropshot_api_runtime::DeferredBody),
+                quote!(::dropshot_api_runtime::JsonBody),
+                quote!(::dropshot_api_runtime::OptionalJsonBody),
+                quote!(::dropshot_api_runtime::Reply),
+            ),
+        };
+        let schema_arg = error_schema.map(|schema| quote!(, #schema));
+
+        for (arg, extractor) in self.param_structs(operation, &mut items)? {
+            args.push(quote!(#arg: #deferred<#extractor #schema_arg>));
         }
 
         let mut body_limit = None;
@@ -497,26 +459,27 @@ impl Emitter {
                     let body_ty =
                         self.schema_type(&content_pointer, &body.schema, &format!("{base}Body"))?;
                     args.push(if body.required {
-                        quote!(body: JsonBody<#body_ty>)
+                        quote!(body: #json_body<#body_ty #schema_arg>)
                     } else {
-                        quote!(body: OptionalJsonBody<#body_ty>)
+                        quote!(body: #optional_json_body<#body_ty #schema_arg>)
                     });
                 }
                 BodyKind::Form => {
                     let body_ty =
                         self.schema_type(&content_pointer, &body.schema, &format!("{base}Body"))?;
-                    args.push(quote!(body: DeferredBody<::dropshot::TypedBody<#body_ty>>));
+                    args.push(
+                        quote!(body: #deferred_body<::dropshot::TypedBody<#body_ty> #schema_arg>),
+                    );
                     content_type = Some("application/x-www-form-urlencoded");
                 }
                 BodyKind::Bytes => {
-                    args.push(quote!(body: DeferredBody<::dropshot::UntypedBody>));
+                    args.push(quote!(body: #deferred_body<::dropshot::UntypedBody #schema_arg>));
                 }
             }
             body_limit = Some(body.max_bytes.unwrap_or(DEFAULT_BODY_MAX_BYTES) as usize);
         }
 
         let response_ty = self.success(operation, &mut items, &mut warnings)?;
-        let error_ty = self.error_type(operation, primary_error, &mut items)?;
 
         let method_ident = ident(&operation.ident);
         let method = ident(&operation.method);
@@ -547,43 +510,110 @@ impl Emitter {
             async fn #method_ident(
                 rqctx: ::dropshot::RequestContext<Self::Context>,
                 #(#args),*
-            ) -> Result<Reply<#response_ty>, #error_ty>;
+            ) -> Result<#reply<#response_ty #schema_arg>, #error_ty>;
         };
         Ok((quote!(#(#items)*), method_tokens, warnings))
     }
 
-    /// The operation's error type: [`ApiError`] when its error responses use
-    /// the schema `ApiError` publishes, else a wrapper publishing its own
-    /// (dropshot's error shape when it documents none).
+    /// The operation's parameter structs (pushed to `items`), one per
+    /// location that has parameters, and for each its argument name and
+    /// dropshot extractor (`::dropshot::Query<GetAQueryParams>`).
+    fn param_structs(
+        &mut self,
+        operation: &Operation,
+        items: &mut Vec<TokenStream>,
+    ) -> Result<Vec<(Ident, TokenStream)>, GenError> {
+        let mut extractors = Vec::new();
+        for (location, suffix, extractor, arg) in [
+            (Location::Path, "PathParams", quote!(::dropshot::Path), "path"),
+            (Location::Query, "QueryParams", quote!(::dropshot::Query), "query"),
+            (Location::Header, "HeaderParams", quote!(::dropshot::Header), "headers"),
+        ] {
+            let params: Vec<&Param> =
+                operation.params.iter().filter(|p| p.location == location).collect();
+            if params.is_empty() {
+                continue;
+            }
+            let struct_ident = ident(&format!("{}{suffix}", operation.type_base));
+            items.push(self.params_struct(&struct_ident, operation, location, &params)?);
+            extractors.push((ident(arg), quote!(#extractor<#struct_ident>)));
+        }
+        Ok(extractors)
+    }
+
+    /// A websocket channel: its parameter structs and the `#[channel]` method.
+    /// Its parameters use dropshot's extractors directly (a failure is
+    /// dropshot's 400, before the upgrade: the handler runs after the 101),
+    /// and it ends with the upgraded connection.
+    fn channel(&mut self, operation: &Operation) -> Result<(TokenStream, TokenStream), GenError> {
+        let mut items = Vec::new();
+        let mut args = Vec::new();
+        for (arg, extractor) in self.param_structs(operation, &mut items)? {
+            args.push(quote!(#arg: #extractor));
+        }
+        let method_ident = ident(&operation.ident);
+        let path = &operation.path;
+        let operation_id = &operation.operation_id;
+        let mut channel = vec![
+            quote!(protocol = WEBSOCKETS),
+            quote!(path = #path),
+            quote!(operation_id = #operation_id),
+        ];
+        if !operation.tags.is_empty() {
+            let tags = &operation.tags;
+            channel.push(quote!(tags = [#(#tags),*]));
+        }
+        if operation.deprecated {
+            channel.push(quote!(deprecated = true));
+        }
+        let docs = doc_lines(operation.summary.as_deref(), operation.description.as_deref());
+        let method = quote! {
+            #(#[doc = #docs])*
+            #[channel { #(#channel),* }]
+            async fn #method_ident(
+                rqctx: ::dropshot::RequestContext<Self::Context>,
+                #(#args,)*
+                upgraded: ::dropshot::WebsocketConnection,
+            ) -> ::dropshot::WebsocketChannelResult;
+        };
+        Ok((quote!(#(#items)*), method))
+    }
+
+    /// The operation's error type, and the marker of the schema it publishes
+    /// (`None`: the crate's shared [`ApiError`]): `ApiError` when its error
+    /// responses use the schema `ApiError` publishes, else the runtime's
+    /// `ApiError` over a marker publishing its own (dropshot's error shape
+    /// when it documents none).
     fn error_type(
         &mut self,
         operation: &Operation,
         primary: Option<&str>,
         items: &mut Vec<TokenStream>,
-    ) -> Result<TokenStream, GenError> {
+    ) -> Result<(TokenStream, Option<TokenStream>), GenError> {
         let primary_ref = primary.map(
             |name| serde_json::json!({ "$ref": format!("{}{name}", schema::SCHEMA_REF_PREFIX) }),
         );
-        let schema_body = match &operation.error {
-            ErrorBody::Dropshot if primary.is_none() => return Ok(quote!(ApiError)),
+        let error_ident = ident(&format!("{}Error", operation.type_base));
+        let doc = format!(" The error type of `{}`.", operation.operation_id);
+        let (schema_body, shape) = match &operation.error {
+            ErrorBody::Dropshot if primary.is_none() => return Ok((quote!(ApiError), None)),
             ErrorBody::Schemas(schemas)
                 if Some(schemas) == primary_ref.map(|r| vec![r]).as_ref() =>
             {
-                return Ok(quote!(ApiError))
+                return Ok((quote!(ApiError), None))
             }
             ErrorBody::Dropshot => {
-                let name = "Error";
-                quote! {
-                    fn schema_name() -> String { #name.to_string() }
-                    fn json_schema(generator: &mut ::schemars::r#gen::SchemaGenerator) -> ::schemars::schema::Schema {
-                        <::dropshot::HttpErrorResponseBody as ::schemars::JsonSchema>::json_schema(generator)
-                    }
-                }
+                let schema = quote!(::dropshot_api_runtime::DropshotError);
+                items.push(quote! {
+                    #[doc = #doc]
+                    pub type #error_ident = ::dropshot_api_runtime::ApiError<#schema>;
+                });
+                return Ok((quote!(#error_ident), Some(schema)));
             }
             ErrorBody::Schemas(schemas) => {
                 let mut types = Vec::new();
+                let pointer = format!("{}/responses", operation.pointer);
                 for (index, schema) in schemas.iter().enumerate() {
-                    let pointer = format!("{}/responses", operation.pointer);
                     let hint = if schemas.len() == 1 {
                         format!("{}ErrorBody", operation.type_base)
                     } else {
@@ -591,8 +621,12 @@ impl Emitter {
                     };
                     types.push(self.schema_type(&pointer, schema, &hint)?);
                 }
+                let shape = match schemas.as_slice() {
+                    [single] => self.error_shape(&pointer, single)?,
+                    _ => quote!(::dropshot_api_runtime::ErrorShape::Message),
+                };
                 let name = format!("{}Error", operation.type_base);
-                if let [single] = types.as_slice() {
+                let body = if let [single] = types.as_slice() {
                     quote! {
                         fn schema_name() -> String { <#single as ::schemars::JsonSchema>::schema_name() }
                         fn json_schema(generator: &mut ::schemars::r#gen::SchemaGenerator) -> ::schemars::schema::Schema {
@@ -612,52 +646,109 @@ impl Emitter {
                             })
                         }
                     }
-                }
+                };
+                (body, shape)
             }
         };
-        let error_ident = ident(&format!("{}Error", operation.type_base));
-        let doc = format!(
-            " The error type of `{}`: an [`ApiError`] that publishes the operation's own error schema.",
-            operation.operation_id
-        );
+        let schema_ident = ident(&format!("{}ErrorSchema", operation.type_base));
+        let schema_doc =
+            format!(" The error schema of `{}` (a marker type).", operation.operation_id);
         items.push(quote! {
-            #[doc = #doc]
+            #[doc = #schema_doc]
             #[derive(Debug)]
-            pub struct #error_ident(pub ApiError);
+            pub enum #schema_ident {}
 
-            impl From<ApiError> for #error_ident {
-                fn from(error: ApiError) -> Self { Self(error) }
-            }
-
-            impl From<::dropshot::HttpError> for #error_ident {
-                fn from(error: ::dropshot::HttpError) -> Self { Self(ApiError::from(error)) }
-            }
-
-            impl ::std::fmt::Display for #error_ident {
-                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                    ::std::fmt::Display::fmt(&self.0, f)
-                }
-            }
-
-            impl ::std::error::Error for #error_ident {}
-
-            impl ::serde::Serialize for #error_ident {
-                fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                    self.0.serialize(serializer)
-                }
-            }
-
-            impl ::schemars::JsonSchema for #error_ident {
+            impl ::schemars::JsonSchema for #schema_ident {
                 #schema_body
             }
 
-            impl ::dropshot::HttpResponseError for #error_ident {
-                fn status_code(&self) -> ::dropshot::ErrorStatusCode {
-                    self.0.status
+            impl ::dropshot_api_runtime::ErrorSchema for #schema_ident {
+                const SHAPE: ::dropshot_api_runtime::ErrorShape = #shape;
+            }
+
+            #[doc = #doc]
+            pub type #error_ident = ::dropshot_api_runtime::ApiError<#schema_ident>;
+        });
+        Ok((quote!(#error_ident), Some(quote!(#schema_ident))))
+    }
+
+    /// The crate's shared error type and the runtime's types over it: the
+    /// marker of the error schema most operations share (dropshot's own when
+    /// no operation documents one) and the aliases the trait and the
+    /// implementation name (`ApiError`, `Reply`, `Deferred`, ...).
+    fn support(&mut self, primary: Option<&str>) -> Result<TokenStream, GenError> {
+        let marker = match primary {
+            None => quote! {
+                /// The error schema most operations publish: dropshot's own
+                /// (`request_id`, `error_code`, `message`).
+                pub type ApiErrorSchema = ::dropshot_api_runtime::DropshotError;
+            },
+            Some(name) => {
+                let pointer = format!("#/components/schemas/{}", pointer_segment(name));
+                let reference =
+                    serde_json::json!({ "$ref": format!("{}{}", schema::SCHEMA_REF_PREFIX, name) });
+                let body = self.schema_type(&pointer, &reference, name)?;
+                let shape = self.error_shape(&pointer, &reference)?;
+                let doc =
+                    format!(" The error schema most operations publish: `{name}` (a marker type).");
+                quote! {
+                    #[doc = #doc]
+                    #[derive(Debug)]
+                    pub enum ApiErrorSchema {}
+
+                    impl ::schemars::JsonSchema for ApiErrorSchema {
+                        fn schema_name() -> String {
+                            <#body as ::schemars::JsonSchema>::schema_name()
+                        }
+
+                        fn json_schema(generator: &mut ::schemars::r#gen::SchemaGenerator) -> ::schemars::schema::Schema {
+                            <#body as ::schemars::JsonSchema>::json_schema(generator)
+                        }
+                    }
+
+                    impl ::dropshot_api_runtime::ErrorSchema for ApiErrorSchema {
+                        const SHAPE: ::dropshot_api_runtime::ErrorShape = #shape;
+                    }
                 }
             }
-        });
-        Ok(quote!(#error_ident))
+        };
+        Ok(quote! {
+            #marker
+
+            /// The error most operations return (see `dropshot_api_runtime::ApiError`).
+            pub type ApiError = ::dropshot_api_runtime::ApiError<ApiErrorSchema>;
+            /// What an operation answers (see `dropshot_api_runtime::Reply`).
+            pub type Reply<T> = ::dropshot_api_runtime::Reply<T, ApiErrorSchema>;
+            /// A request part whose failure goes to the handler (see `dropshot_api_runtime::Deferred`).
+            pub type Deferred<E> = ::dropshot_api_runtime::Deferred<E, ApiErrorSchema>;
+            /// A body extractor whose failure goes to the handler (see `dropshot_api_runtime::DeferredBody`).
+            pub type DeferredBody<E> = ::dropshot_api_runtime::DeferredBody<E, ApiErrorSchema>;
+            /// A required JSON body, read when the handler asks (see `dropshot_api_runtime::JsonBody`).
+            pub type JsonBody<T> = ::dropshot_api_runtime::JsonBody<T, ApiErrorSchema>;
+            /// An optional JSON body, read when the handler asks (see `dropshot_api_runtime::OptionalJsonBody`).
+            pub type OptionalJsonBody<T> = ::dropshot_api_runtime::OptionalJsonBody<T, ApiErrorSchema>;
+
+            // Named by generated code (`#[serde(...)]` attributes, query parsing).
+            #[allow(unused_imports)]
+            use ::dropshot_api_runtime::{
+                deserialize_non_null, deserialize_query_value, parse_query_value, serialize_header_value,
+            };
+        })
+    }
+
+    /// How an error of this schema is written by default: dropshot's shape
+    /// for an object with `request_id` and `message` properties (what dropshot
+    /// emits), else `{"message": ...}`.
+    fn error_shape(&self, pointer: &str, schema: &Value) -> Result<TokenStream, GenError> {
+        let resolved = self.resolve(pointer, schema)?;
+        let properties = resolved.get("properties").and_then(Value::as_object);
+        let dropshot =
+            properties.is_some_and(|p| p.contains_key("request_id") && p.contains_key("message"));
+        Ok(if dropshot {
+            quote!(::dropshot_api_runtime::ErrorShape::Dropshot)
+        } else {
+            quote!(::dropshot_api_runtime::ErrorShape::Message)
+        })
     }
 
     fn params_struct(
@@ -679,6 +770,7 @@ impl Emitter {
             let field = self.scalar_field(
                 &schema_pointer,
                 &param.schema,
+                &param.ty,
                 &format!("{base}{}", param.name.to_upper_camel_case()),
             )?;
             let field_ident = field_ident(&param.name);
@@ -994,6 +1086,7 @@ impl Emitter {
             let field = self.scalar_field(
                 &format!("{}/schema", header.pointer),
                 &header.schema,
+                &header.ty,
                 &format!("{base}{}", header.name.to_upper_camel_case()),
             )?;
             let field_ident = field_ident(&header.name);
@@ -1057,6 +1150,26 @@ impl Emitter {
             pub type #response_ident = ::dropshot::HttpResponseHeaders<#coded, #headers_ident>;
         });
         Ok(quote!(#response_ident))
+    }
+}
+
+/// The Rust type of a primitive.
+fn scalar_tokens(scalar: Scalar) -> TokenStream {
+    match scalar {
+        Scalar::Uuid => quote!(::uuid::Uuid),
+        Scalar::DateTime => quote!(::chrono::DateTime<::chrono::Utc>),
+        Scalar::String => quote!(String),
+        Scalar::I8 => quote!(i8),
+        Scalar::I16 => quote!(i16),
+        Scalar::I32 => quote!(i32),
+        Scalar::I64 => quote!(i64),
+        Scalar::U8 => quote!(u8),
+        Scalar::U16 => quote!(u16),
+        Scalar::U32 => quote!(u32),
+        Scalar::U64 => quote!(u64),
+        Scalar::F32 => quote!(f32),
+        Scalar::F64 => quote!(f64),
+        Scalar::Bool => quote!(bool),
     }
 }
 

@@ -26,8 +26,9 @@ const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "op
 
 /// The spec progenitor is given: only the operations whose pointers are in
 /// `keep` (those the trait has), with what progenitor 0.15.1 cannot read
-/// rewritten, without the component schemas not in `schemas`, and a note (pointer, what changed) for each operation whose
-/// client loses something:
+/// rewritten, without the component schemas not in `schemas`, without `not`
+/// (the types are the server's, see `schema::without_not`), and a note
+/// (pointer, what changed) for each operation whose client loses something:
 /// - `+json` response bodies are read as JSON (progenitor types only
 ///   `application/json`);
 /// - a `default` response is an error response (`4XX`/`5XX`) when the
@@ -41,7 +42,7 @@ pub fn client_view(
     schemas: &BTreeSet<String>,
 ) -> (Value, Vec<(String, GenError)>) {
     let mut notes = Vec::new();
-    let mut view = spec.clone();
+    let mut view = crate::schema::without_not(spec);
     // The component schemas the generator could not express (progenitor generates them all).
     if let Some(all) = view.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
         all.retain(|name, _| schemas.contains(name));
@@ -56,7 +57,7 @@ pub fn client_view(
             let Some(target) = pointer.strip_prefix('#').and_then(|p| spec.pointer(p)) else {
                 break;
             };
-            value = target.clone();
+            value = crate::schema::without_not(target);
         }
         value
     };

@@ -19,7 +19,9 @@
 //! or no body and scalar response headers; error responses (`4xx`, `5xx`,
 //! `4XX`, `5XX`, `default`) with any schema: an operation's error type comes from its
 //! own error responses, and is dropshot's own error shape when it documents
-//! none; `$ref`s to `#/components/{schemas,parameters,requestBodies,responses,headers}`.
+//! none; dropshot websocket channels (`x-dropshot-websocket` on a GET: a
+//! `#[channel]` with its path, query and header parameters);
+//! `$ref`s to `#/components/{schemas,parameters,requestBodies,responses,headers}`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,6 +64,28 @@ pub struct Operation {
     /// What of the spec the generated operation leaves out (each becomes a
     /// [`Effect::Partial`] warning when the operation is emitted).
     pub partial: Vec<GenError>,
+    /// A dropshot websocket channel (`x-dropshot-websocket`): a `#[channel]`
+    /// answering 101, whose errors are dropshot's own (failed extractors).
+    pub channel: bool,
+}
+
+/// A websocket channel's responses as dropshot publishes them: the 101
+/// upgrade, and dropshot's own errors for the extractors that fail before it.
+fn channel_responses(pointer: &str, operation: &Value) -> (Success, ErrorBody, Vec<GenError>) {
+    let description = operation
+        .pointer("/responses/101/description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let success = Success {
+        pointer: format!("{pointer}/responses/101"),
+        status: 101,
+        other_statuses: Vec::new(),
+        description,
+        body: SuccessBody::None,
+        headers: Vec::new(),
+    };
+    (success, ErrorBody::Dropshot, Vec::new())
 }
 
 impl Operation {
@@ -90,6 +114,86 @@ pub struct Param {
     pub description: Option<String>,
     /// The parameter's schema (possibly a `$ref`).
     pub schema: Value,
+    /// Its Rust type.
+    pub ty: ValueType,
+}
+
+/// The Rust type of a parameter or a response header, decided when lowering
+/// (the emitters only write it out).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueType {
+    /// A primitive type the generator names itself.
+    Scalar(Scalar),
+    /// The type typify generates for the schema: a `$ref`, an enum, a
+    /// composition (`oneOf`, `anyOf`, `allOf`).
+    Generated,
+    /// A query array (repeated keys) of scalars or generated types.
+    Array {
+        /// The items' schema (possibly a `$ref`) and type.
+        items: Value,
+        item: Box<ValueType>,
+        min_items: Option<u64>,
+        max_items: Option<u64>,
+    },
+}
+
+/// A primitive Rust type, from a schema's `type` and `format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar {
+    Uuid,
+    DateTime,
+    String,
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U16,
+    U32,
+    U64,
+    F32,
+    F64,
+    Bool,
+}
+
+impl Scalar {
+    /// The type of `type`/`format`, or `None` for a kind that is no scalar.
+    pub fn of(kind: &str, format: &str) -> Option<Scalar> {
+        Some(match (kind, format) {
+            ("string", "uuid") => Scalar::Uuid,
+            ("string", "date-time") => Scalar::DateTime,
+            ("string", _) => Scalar::String,
+            ("integer", "int8") => Scalar::I8,
+            ("integer", "int16") => Scalar::I16,
+            ("integer", "int32") => Scalar::I32,
+            ("integer", "uint8") => Scalar::U8,
+            ("integer", "uint16") => Scalar::U16,
+            ("integer", "uint32") => Scalar::U32,
+            ("integer", "uint64" | "uint") => Scalar::U64,
+            ("integer", _) => Scalar::I64,
+            ("number", "float") => Scalar::F32,
+            ("number", _) => Scalar::F64,
+            ("boolean", _) => Scalar::Bool,
+            _ => return None,
+        })
+    }
+
+    /// Integers, numbers and booleans are parsed with `FromStr`; the rest
+    /// are deserialized.
+    pub fn parse_with_from_str(self) -> bool {
+        !matches!(self, Scalar::Uuid | Scalar::DateTime | Scalar::String)
+    }
+}
+
+impl ValueType {
+    /// Whether the value is parsed with `FromStr` (an array: its items).
+    pub fn parse_with_from_str(&self) -> bool {
+        match self {
+            ValueType::Scalar(scalar) => scalar.parse_with_from_str(),
+            ValueType::Generated => false,
+            ValueType::Array { item, .. } => item.parse_with_from_str(),
+        }
+    }
 }
 
 /// How a request body is read.
@@ -153,9 +257,20 @@ pub struct ResponseHeader {
     pub required: bool,
     pub description: Option<String>,
     pub schema: Value,
+    /// Its Rust type (a scalar or a generated type).
+    pub ty: ValueType,
 }
 
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
+
+/// Why a request body of this media type is not generated.
+fn unsupported_body_reason(media_type: &str) -> &'static str {
+    match media_essence(media_type).as_str() {
+        "multipart/form-data" => "dropshot's `MultipartBody` publishes an opaque binary body (not the spec's parts) and progenitor 0.15.1 cannot send multipart requests; supported are JSON, `application/x-www-form-urlencoded` and `application/octet-stream`",
+        "text/plain" => "dropshot publishes a raw request body only as `application/octet-stream` (the trait's spec would change the media type); document it as `application/octet-stream`",
+        _ => "dropshot reads and publishes request bodies only as JSON (`application/json`), `application/x-www-form-urlencoded`, `multipart/form-data` and `application/octet-stream`, and progenitor 0.15.1 sends no multipart; supported are the other three",
+    }
+}
 
 /// The essence of a media type (`application/json; charset=utf-8` -> `application/json`).
 pub fn media_essence(media_type: &str) -> String {
@@ -510,12 +625,16 @@ impl Reader<'_> {
             }
         };
         let ident = operation_ident(&operation_id);
-        if operation.get("x-dropshot-websocket").is_some() {
+        let channel = operation.get("x-dropshot-websocket").is_some();
+        if channel && method != "get" {
             return Err(vec![GenError::new(
                 format!("{pointer}/x-dropshot-websocket"),
-                "a dropshot websocket channel: not generated yet (write it as a `#[channel]` by hand next to the trait)",
+                format!(
+                    "a websocket channel on {}: dropshot upgrades only GET requests",
+                    method.to_uppercase()
+                ),
             )
-            .construct("websocket channel")]);
+            .construct("websocket channel not on GET")]);
         }
         if operation.get("callbacks").is_some() {
             problems.push(
@@ -606,7 +725,20 @@ impl Reader<'_> {
                 }
             },
         };
-        let responses = self.responses(&format!("{pointer}/responses"), operation);
+        if channel && body.is_some() {
+            problems.push(
+                GenError::new(
+                    format!("{pointer}/requestBody"),
+                    "a websocket channel takes no request body: remove it",
+                )
+                .construct("websocket channel with a body"),
+            );
+        }
+        let responses = if channel {
+            Ok(channel_responses(pointer, operation))
+        } else {
+            self.responses(&format!("{pointer}/responses"), operation)
+        };
         let (success, error, partial) = match responses {
             Ok(found) => found,
             Err(mut more) => {
@@ -633,6 +765,7 @@ impl Reader<'_> {
             success,
             error,
             partial,
+            channel,
         })
     }
 
@@ -724,6 +857,7 @@ impl Reader<'_> {
                 }
             }
         }
+        let ty = self.value_type(&schema_pointer, &schema, "a parameter")?;
         Ok(Some(Param {
             pointer: pointer.clone(),
             name,
@@ -731,7 +865,44 @@ impl Reader<'_> {
             required,
             description: param.get("description").and_then(Value::as_str).map(str::to_string),
             schema,
+            ty,
         }))
+    }
+
+    /// The Rust type of a parameter's or header's schema (`what` names it in errors).
+    fn value_type(&self, pointer: &str, schema: &Value, what: &str) -> Result<ValueType, GenError> {
+        let resolved = self.resolve_schema(pointer, schema)?;
+        let kind = resolved.get("type").and_then(Value::as_str).unwrap_or_default();
+        if kind == "array" {
+            let items_pointer = format!("{pointer}/items");
+            let items = resolved.get("items").ok_or_else(|| {
+                GenError::new(&items_pointer, format!("an array in {what} needs `items`"))
+            })?;
+            let item = self.value_type(&items_pointer, items, what)?;
+            if matches!(item, ValueType::Array { .. }) {
+                return Err(GenError::new(
+                    items_pointer,
+                    "arrays of arrays are not supported in parameters",
+                )
+                .construct("array of arrays parameter"));
+            }
+            return Ok(ValueType::Array {
+                items: items.clone(),
+                item: Box::new(item),
+                min_items: resolved.get("minItems").and_then(Value::as_u64),
+                max_items: resolved.get("maxItems").and_then(Value::as_u64),
+            });
+        }
+        let is_reference = schema.get("$ref").is_some();
+        let is_composition = ["oneOf", "anyOf", "allOf"].iter().any(|k| resolved.get(*k).is_some());
+        if is_reference || is_composition || resolved.get("enum").is_some() {
+            return Ok(ValueType::Generated);
+        }
+        let format = resolved.get("format").and_then(Value::as_str).unwrap_or_default();
+        Scalar::of(kind, format).map(ValueType::Scalar).ok_or_else(|| {
+            GenError::new(pointer, format!("{what} of type `{kind}` is not supported"))
+                .construct(format!("parameter of type `{kind}`"))
+        })
     }
 
     /// Refuses a parameter schema (possibly a `$ref`) that cannot be read from
@@ -813,7 +984,10 @@ impl Reader<'_> {
             }
             return Err(GenError::new(
                 content_pointer,
-                format!("request body media types {types:?}: supported are JSON (`application/json`, `+json`), `application/x-www-form-urlencoded` and `application/octet-stream` (progenitor 0.15.1 sends no other)"),
+                format!(
+                    "request body media types {types:?}: {}",
+                    unsupported_body_reason(types[0])
+                ),
             )
             .construct(format!("request body {}", media_essence(types[0]))));
         };
@@ -821,7 +995,7 @@ impl Reader<'_> {
         if kind == BodyKind::Json && media_essence(media_type) != "application/json" {
             return Err(GenError::new(
                 media_pointer,
-                format!("request body `{media_type}`: progenitor 0.15.1 sends JSON bodies only as `application/json`; document the body as `application/json`"),
+                format!("request body `{media_type}`: dropshot publishes a JSON body only as `application/json` (and progenitor 0.15.1 sends it so); document the body as `application/json`"),
             )
             .construct("request body +json"));
         }
@@ -1168,6 +1342,8 @@ impl Reader<'_> {
                     )
                     .construct(format!("response header of type `{kind}`")));
                 }
+                let ty =
+                    self.value_type(&format!("{header_at}/schema"), &schema, "a response header")?;
                 headers.push(ResponseHeader {
                     pointer: header_at.clone(),
                     name: name.clone(),
@@ -1177,6 +1353,7 @@ impl Reader<'_> {
                         .and_then(Value::as_str)
                         .map(str::to_string),
                     schema,
+                    ty,
                 });
             }
         }

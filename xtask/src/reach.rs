@@ -23,7 +23,7 @@ use crate::codegen::{generate_from_value, workspace_root};
 use crate::Effect;
 
 /// The dependencies of a generated crate (as the fixtures crate has them).
-const DEPENDENCIES: [&str; 17] = [
+const DEPENDENCIES: [&str; 19] = [
     "dropshot-api-runtime",
     "httpmock",
     "regex",
@@ -41,6 +41,8 @@ const DEPENDENCIES: [&str; 17] = [
     "reqwest",
     "futures",
     "bytes",
+    "base64",
+    "rand",
 ];
 
 /// One spec's result.

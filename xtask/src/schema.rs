@@ -23,7 +23,7 @@ pub fn to_json_schema(
     value: &Value,
     known: &BTreeSet<String>,
 ) -> Result<schemars::schema::Schema, GenError> {
-    let converted = convert(pointer, value, known)?;
+    let converted = convert(pointer, value, known, Dialect::Types)?;
     serde_json::from_value(converted)
         .map_err(|error| GenError::new(pointer, format!("not a valid schema: {error}")))
 }
@@ -37,7 +37,7 @@ pub fn to_published_schema(
     value: &Value,
     known: &BTreeSet<String>,
 ) -> Result<schemars::schema::Schema, GenError> {
-    let converted = nullable_for_openapi(convert(pointer, value, known)?);
+    let converted = nullable_for_openapi(convert(pointer, value, known, Dialect::Published)?);
     serde_json::from_value(converted)
         .map_err(|error| GenError::new(pointer, format!("not a valid schema: {error}")))
 }
@@ -78,7 +78,28 @@ fn nullable_for_openapi(value: Value) -> Value {
     }
 }
 
-fn convert(pointer: &str, value: &Value, known: &BTreeSet<String>) -> Result<Value, GenError> {
+/// Who reads the converted schema. They differ in `not` only: the published
+/// schema keeps it (a validator reads it), typify does not get it, because it
+/// can subtract only a few shapes (an `enum` from an `enum`) and fails or
+/// guesses on the rest. A member of `properties` whose schema is `{"not": {}}`
+/// (no value is valid: the member is forbidden, JSON Schema draft 4's way of
+/// saying it) is left out of the types with it, so that a map that forbids
+/// one key (`Properties` forbids the empty key) stays a map. The generated
+/// types then accept a superset of the schema, so the implementation must
+/// refuse what `not` excludes itself; the `not` is still converted, so its
+/// errors are found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Types,
+    Published,
+}
+
+fn convert(
+    pointer: &str,
+    value: &Value,
+    known: &BTreeSet<String>,
+    dialect: Dialect,
+) -> Result<Value, GenError> {
     let Value::Object(object) = value else {
         return Err(GenError::new(pointer, "a schema must be an object"));
     };
@@ -89,7 +110,7 @@ fn convert(pointer: &str, value: &Value, known: &BTreeSet<String>) -> Result<Val
         // Siblings of `$ref` are ignored in OpenAPI 3.0.
         return Ok(Value::Object(Map::from_iter([("$ref".to_string(), reference.into())])));
     }
-    for keyword in ["not", "if", "then", "else", "patternProperties", "dependencies"] {
+    for keyword in ["if", "then", "else", "patternProperties", "dependencies"] {
         if object.contains_key(keyword) {
             return Err(GenError::new(
                 format!("{pointer}/{keyword}"),
@@ -116,12 +137,24 @@ fn convert(pointer: &str, value: &Value, known: &BTreeSet<String>) -> Result<Val
                 let mut converted = Map::new();
                 for (name, schema) in properties {
                     let at = format!("{child}/{}", pointer_segment(name));
-                    converted.insert(name.clone(), convert(&at, schema, known)?);
+                    let schema = convert(&at, schema, known, dialect)?;
+                    // A forbidden member has no value to type (see `Dialect`).
+                    if dialect == Dialect::Published || !is_forbidden(&properties[name]) {
+                        converted.insert(name.clone(), schema);
+                    }
                 }
-                out.insert(key.clone(), Value::Object(converted));
+                if dialect == Dialect::Published || !converted.is_empty() || properties.is_empty() {
+                    out.insert(key.clone(), Value::Object(converted));
+                }
             }
             "items" | "additionalProperties" if item.is_object() => {
-                out.insert(key.clone(), convert(&child, item, known)?);
+                out.insert(key.clone(), convert(&child, item, known, dialect)?);
+            }
+            "not" => {
+                let converted = convert(&child, item, known, dialect)?;
+                if dialect == Dialect::Published {
+                    out.insert(key.clone(), converted);
+                }
             }
             "allOf" | "oneOf" | "anyOf" => {
                 let Value::Array(members) = item else {
@@ -130,7 +163,9 @@ fn convert(pointer: &str, value: &Value, known: &BTreeSet<String>) -> Result<Val
                 let converted = members
                     .iter()
                     .enumerate()
-                    .map(|(index, member)| convert(&format!("{child}/{index}"), member, known))
+                    .map(|(index, member)| {
+                        convert(&format!("{child}/{index}"), member, known, dialect)
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 out.insert(key.clone(), Value::Array(converted));
             }
@@ -168,6 +203,54 @@ fn convert(pointer: &str, value: &Value, known: &BTreeSet<String>) -> Result<Val
         }
     }
     Ok(Value::Object(out))
+}
+
+/// `{"not": {}}`: a schema no value satisfies (a forbidden member).
+fn is_forbidden(schema: &Value) -> bool {
+    *schema == serde_json::json!({ "not": {} })
+}
+
+/// `value` (a spec, or any part of one) without its `not` keywords (and
+/// without forbidden members, see [`Dialect`]), for
+/// progenitor, which hands schemas to typify as they are: the client's types
+/// are the server's (see [`Dialect`]; typify would turn a `Properties` map
+/// with a forbidden member into a struct with an `extra` map). A member
+/// called `not` of a `properties` map is kept, and so are examples, defaults
+/// and enum values.
+pub fn without_not(value: &Value) -> Value {
+    fn strip(value: &Value, is_properties_map: bool) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .filter(|(key, child)| {
+                        if is_properties_map {
+                            !is_forbidden(child)
+                        } else {
+                            key.as_str() != "not"
+                                && !(key.as_str() == "properties"
+                                    && child.as_object().is_some_and(|members| {
+                                        !members.is_empty() && members.values().all(is_forbidden)
+                                    }))
+                        }
+                    })
+                    .map(|(key, child)| {
+                        let child = match key.as_str() {
+                            _ if is_properties_map => strip(child, false),
+                            "example" | "examples" | "default" | "enum" => child.clone(),
+                            "properties" => strip(child, true),
+                            _ => strip(child, false),
+                        };
+                        (key.clone(), child)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|item| strip(item, false)).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    strip(value, false)
 }
 
 /// The component schemas without the `title`s typify (or progenitor) would
@@ -336,6 +419,10 @@ mod tests {
         ["Thing".to_string()].into()
     }
 
+    fn convert(pointer: &str, value: &Value, known: &BTreeSet<String>) -> Result<Value, GenError> {
+        super::convert(pointer, value, known, Dialect::Types)
+    }
+
     fn convert_ok(value: Value) -> Value {
         convert("#/x", &value, &known()).unwrap()
     }
@@ -410,8 +497,69 @@ mod tests {
     }
 
     #[test]
-    fn not_keyword_is_an_error() {
-        let error = convert("#/p", &json!({"not": {"type": "string"}}), &known()).unwrap_err();
-        assert_eq!(error.to_string(), "#/p/not: the `not` keyword is not supported");
+    fn not_is_published_and_left_out_of_the_types() {
+        let schema = json!({
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "properties": {"": {"not": {}}},
+            "not": {"type": "object", "required": ["x"], "example": {"x": "x"}}
+        });
+        assert_eq!(
+            convert_ok(schema.clone()),
+            json!({"type": "object", "additionalProperties": {"type": "string"}})
+        );
+        let published =
+            serde_json::to_value(to_published_schema("#/x", &schema, &known()).unwrap()).unwrap();
+        assert_eq!(
+            published,
+            json!({
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "properties": {"": {"not": {}}},
+                "not": {"type": "object", "required": ["x"]}
+            })
+        );
+    }
+
+    #[test]
+    fn the_client_view_loses_not_but_not_a_property_called_not() {
+        let spec = json!({"components": {"schemas": {"A": {
+            "type": "object",
+            "properties": {"not": {"type": "string", "not": {"enum": ["x"]}}, "": {"not": {}}},
+            "not": {"required": ["not"]},
+            "example": {"not": 1}
+        }, "B": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "properties": {"": {"not": {}}}
+        }}}});
+        assert_eq!(
+            without_not(&spec),
+            json!({"components": {"schemas": {"A": {
+                "type": "object",
+                "properties": {"not": {"type": "string"}},
+                "example": {"not": 1}
+            }, "B": {
+                "type": "object",
+                "additionalProperties": {"type": "string"}
+            }}}})
+        );
+    }
+
+    #[test]
+    fn an_error_inside_not_is_still_found() {
+        let error = convert(
+            "#/p",
+            &json!({"type": "object", "not": {"$ref": "#/components/schemas/Nope"}}),
+            &known(),
+        )
+        .unwrap_err();
+        assert_eq!(error.pointer, "#/p/not");
+    }
+
+    #[test]
+    fn if_keyword_is_an_error() {
+        let error = convert("#/p", &json!({"if": {"type": "string"}}), &known()).unwrap_err();
+        assert_eq!(error.to_string(), "#/p/if: the `if` keyword is not supported");
     }
 }

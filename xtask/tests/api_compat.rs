@@ -14,9 +14,11 @@ use serde_json::{json, Value};
 use xtask::compat::{self, Change, Class, Kind};
 use xtask::release::{self, Outcome, Version};
 
+/// The project's spec as the base of every mutation, at version 1.0.0 whatever
+/// its `info.version` (the tests release and compare it in scratch folders).
 fn spec() -> Value {
     let path = xtask::codegen::workspace_root().join("openapi/network.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    with_version(serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap(), "1.0.0")
 }
 
 fn with_version(mut spec: Value, version: &str) -> Value {
@@ -352,14 +354,14 @@ fn mutations() -> Vec<Mutation> {
             old: unchanged,
             new: || {
                 let mut s = spec();
-                s["paths"][CUSTOMER_BY_ID]["get"]["responses"]["200"]["headers"]["X-Request-Id"] =
-                    json!({"description": "The request's id.", "schema": {"type": "string"}});
+                s["paths"][CUSTOMER_BY_ID]["get"]["responses"]["200"]["headers"]["X-Trace-Id"] =
+                    json!({"description": "A trace id.", "schema": {"type": "string"}});
                 s
             },
             expect: (
                 Class::Compatible,
                 Kind::Added,
-                "#/paths/~1network~1customers~1{customerId}/get/responses/200/headers/X-Request-Id",
+                "#/paths/~1network~1customers~1{customerId}/get/responses/200/headers/X-Trace-Id",
             ),
             needs: Needs::Minor,
         },
@@ -539,8 +541,8 @@ fn the_report_lists_changes_by_class_and_a_changelog() {
         .unwrap()
         .remove("country");
     new["paths"][CUSTOMERS_V2]["get"]["deprecated"] = json!(true);
-    new["paths"][CUSTOMER_BY_ID]["get"]["responses"]["200"]["headers"]["X-Request-Id"] =
-        json!({"description": "The request's id.", "schema": {"type": "string"}});
+    new["paths"][CUSTOMER_BY_ID]["get"]["responses"]["200"]["headers"]["X-Trace-Id"] =
+        json!({"description": "A trace id.", "schema": {"type": "string"}});
     let outcome = Outcome::of(&spec(), &with_version(new, "2.0.0")).unwrap();
     assert!(outcome.verdict.is_ok(), "{:?}", outcome.verdict);
     let report = outcome.report("openapi/network.json", "openapi/released/network-1.0.0.json");
@@ -548,7 +550,7 @@ fn the_report_lists_changes_by_class_and_a_changelog() {
         "api-compat: openapi/network.json (2.0.0) against openapi/released/network-1.0.0.json (1.0.0)",
         "backward-incompatible (1):\n  #/components/schemas/Customer/properties/country: field `Customer.country` removed: old clients read it",
         "changelog (1.0.0 → 2.0.0):",
-        "### Added\n- Header `X-Request-Id` of response 200 of `getCustomer` (GET /network/customers/{customerId})\n",
+        "### Added\n- Header `X-Trace-Id` of response 200 of `getCustomer` (GET /network/customers/{customerId})\n",
         "### Deprecated\n- Operation `getCustomers` (GET /v2/network/customers)\n",
         "### Removed\n- Field `Customer.country` (backward-incompatible)\n",
         "ok: the version allows every change",

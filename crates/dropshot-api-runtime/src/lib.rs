@@ -11,9 +11,24 @@
 //! - [`serialize_header_value`]: a response header value as text;
 //! - [`deserialize_non_null`]: an optional property that refuses `null`.
 //!
-//! Every error is the message of a 400; the generated crate turns it into its
-//! own error type (whose published schema comes from the spec). The crate
-//! knows nothing about any API.
+//! - [`ApiError`], generic over the [`ErrorSchema`] it publishes (the
+//!   generated crate names its spec's error schema with a marker type;
+//!   [`DropshotError`] is dropshot's own, written as `request_id`,
+//!   `error_code` and `message` without the handler building the body);
+//! - [`Reply`]: a success or an error, each with its headers, or a streamed response;
+//! - the extractors [`Deferred`], [`DeferredBody`], [`JsonBody`] and
+//!   [`OptionalJsonBody`], whose failures go to the handler.
+//!
+//! The functions return a 400's message as text; the extractors turn it into
+//! an [`ApiError`]. The crate knows nothing about any API.
+
+mod error;
+mod extract;
+mod reply;
+
+pub use error::{ApiError, DropshotError, ErrorSchema, ErrorShape};
+pub use extract::{Deferred, DeferredBody, JsonBody, OptionalJsonBody};
+pub use reply::Reply;
 
 /// Reads a request body into memory, refusing it (400) as soon as more than
 /// `max_bytes` have arrived, whatever the framing: a chunked body is counted

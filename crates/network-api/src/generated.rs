@@ -2,6 +2,67 @@
 
 #[allow(clippy::all, unused_imports, dead_code, missing_docs)]
 pub mod types {
+    ///`CreateCustomerAccessControlExposeHeaders`
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum CreateCustomerAccessControlExposeHeaders {
+        #[serde(
+            rename = "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id"
+        )]
+        ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId,
+    }
+    impl ::std::fmt::Display for CreateCustomerAccessControlExposeHeaders {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId => {
+                    f.write_str(
+                        "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id",
+                    )
+                }
+            }
+        }
+    }
+    impl ::std::str::FromStr for CreateCustomerAccessControlExposeHeaders {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id" => {
+                    Ok(Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId)
+                }
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CreateCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CreateCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///The bean providing customer details.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Customer {
@@ -20,7 +81,7 @@ pub mod types {
         #[serde(default, deserialize_with = "super::deserialize_non_null")]
         pub first_access_timestamp: ::std::option::Option<i64>,
         ///The customer object identifier.
-        pub id: ::std::string::String,
+        pub id: CustomerId,
         ///The timestamp at which a client's user last logged in.
         #[serde(
             rename = "lastAccessTimestamp",
@@ -39,8 +100,10 @@ pub mod types {
     ///The country the customer belongs to.
     #[derive(
         ::schemars::JsonSchema,
+        ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
+        Copy,
         Debug,
         Eq,
         Hash,
@@ -48,17 +111,762 @@ pub mod types {
         PartialEq,
         PartialOrd
     )]
-    #[serde(transparent)]
-    pub struct CustomerCountry(::std::string::String);
-    impl ::std::ops::Deref for CustomerCountry {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
+    pub enum CustomerCountry {
+        #[serde(rename = "AD")]
+        Ad,
+        #[serde(rename = "AE")]
+        Ae,
+        #[serde(rename = "AF")]
+        Af,
+        #[serde(rename = "AG")]
+        Ag,
+        #[serde(rename = "AI")]
+        Ai,
+        #[serde(rename = "AL")]
+        Al,
+        #[serde(rename = "AM")]
+        Am,
+        #[serde(rename = "AO")]
+        Ao,
+        #[serde(rename = "AQ")]
+        Aq,
+        #[serde(rename = "AR")]
+        Ar,
+        #[serde(rename = "AS")]
+        As,
+        #[serde(rename = "AT")]
+        At,
+        #[serde(rename = "AU")]
+        Au,
+        #[serde(rename = "AW")]
+        Aw,
+        #[serde(rename = "AX")]
+        Ax,
+        #[serde(rename = "AZ")]
+        Az,
+        #[serde(rename = "BA")]
+        Ba,
+        #[serde(rename = "BB")]
+        Bb,
+        #[serde(rename = "BD")]
+        Bd,
+        #[serde(rename = "BE")]
+        Be,
+        #[serde(rename = "BF")]
+        Bf,
+        #[serde(rename = "BG")]
+        Bg,
+        #[serde(rename = "BH")]
+        Bh,
+        #[serde(rename = "BI")]
+        Bi,
+        #[serde(rename = "BJ")]
+        Bj,
+        #[serde(rename = "BL")]
+        Bl,
+        #[serde(rename = "BM")]
+        Bm,
+        #[serde(rename = "BN")]
+        Bn,
+        #[serde(rename = "BO")]
+        Bo,
+        #[serde(rename = "BQ")]
+        Bq,
+        #[serde(rename = "BR")]
+        Br,
+        #[serde(rename = "BS")]
+        Bs,
+        #[serde(rename = "BT")]
+        Bt,
+        #[serde(rename = "BV")]
+        Bv,
+        #[serde(rename = "BW")]
+        Bw,
+        #[serde(rename = "BY")]
+        By,
+        #[serde(rename = "BZ")]
+        Bz,
+        #[serde(rename = "CA")]
+        Ca,
+        #[serde(rename = "CC")]
+        Cc,
+        #[serde(rename = "CD")]
+        Cd,
+        #[serde(rename = "CF")]
+        Cf,
+        #[serde(rename = "CG")]
+        Cg,
+        #[serde(rename = "CH")]
+        Ch,
+        #[serde(rename = "CI")]
+        Ci,
+        #[serde(rename = "CK")]
+        Ck,
+        #[serde(rename = "CL")]
+        Cl,
+        #[serde(rename = "CM")]
+        Cm,
+        #[serde(rename = "CN")]
+        Cn,
+        #[serde(rename = "CO")]
+        Co,
+        #[serde(rename = "CR")]
+        Cr,
+        #[serde(rename = "CU")]
+        Cu,
+        #[serde(rename = "CV")]
+        Cv,
+        #[serde(rename = "CW")]
+        Cw,
+        #[serde(rename = "CX")]
+        Cx,
+        #[serde(rename = "CY")]
+        Cy,
+        #[serde(rename = "CZ")]
+        Cz,
+        #[serde(rename = "DE")]
+        De,
+        #[serde(rename = "DJ")]
+        Dj,
+        #[serde(rename = "DK")]
+        Dk,
+        #[serde(rename = "DM")]
+        Dm,
+        #[serde(rename = "DO")]
+        Do,
+        #[serde(rename = "DZ")]
+        Dz,
+        #[serde(rename = "EC")]
+        Ec,
+        #[serde(rename = "EE")]
+        Ee,
+        #[serde(rename = "EG")]
+        Eg,
+        #[serde(rename = "EH")]
+        Eh,
+        #[serde(rename = "ER")]
+        Er,
+        #[serde(rename = "ES")]
+        Es,
+        #[serde(rename = "ET")]
+        Et,
+        #[serde(rename = "FI")]
+        Fi,
+        #[serde(rename = "FJ")]
+        Fj,
+        #[serde(rename = "FK")]
+        Fk,
+        #[serde(rename = "FM")]
+        Fm,
+        #[serde(rename = "FO")]
+        Fo,
+        #[serde(rename = "FR")]
+        Fr,
+        #[serde(rename = "GA")]
+        Ga,
+        #[serde(rename = "GB")]
+        Gb,
+        #[serde(rename = "GD")]
+        Gd,
+        #[serde(rename = "GE")]
+        Ge,
+        #[serde(rename = "GF")]
+        Gf,
+        #[serde(rename = "GG")]
+        Gg,
+        #[serde(rename = "GH")]
+        Gh,
+        #[serde(rename = "GI")]
+        Gi,
+        #[serde(rename = "GL")]
+        Gl,
+        #[serde(rename = "GM")]
+        Gm,
+        #[serde(rename = "GN")]
+        Gn,
+        #[serde(rename = "GP")]
+        Gp,
+        #[serde(rename = "GQ")]
+        Gq,
+        #[serde(rename = "GR")]
+        Gr,
+        #[serde(rename = "GS")]
+        Gs,
+        #[serde(rename = "GT")]
+        Gt,
+        #[serde(rename = "GU")]
+        Gu,
+        #[serde(rename = "GW")]
+        Gw,
+        #[serde(rename = "GY")]
+        Gy,
+        #[serde(rename = "HK")]
+        Hk,
+        #[serde(rename = "HM")]
+        Hm,
+        #[serde(rename = "HN")]
+        Hn,
+        #[serde(rename = "HR")]
+        Hr,
+        #[serde(rename = "HT")]
+        Ht,
+        #[serde(rename = "HU")]
+        Hu,
+        #[serde(rename = "ID")]
+        Id,
+        #[serde(rename = "IE")]
+        Ie,
+        #[serde(rename = "IL")]
+        Il,
+        #[serde(rename = "IM")]
+        Im,
+        #[serde(rename = "IN")]
+        In,
+        #[serde(rename = "IO")]
+        Io,
+        #[serde(rename = "IQ")]
+        Iq,
+        #[serde(rename = "IR")]
+        Ir,
+        #[serde(rename = "IS")]
+        Is,
+        #[serde(rename = "IT")]
+        It,
+        #[serde(rename = "JE")]
+        Je,
+        #[serde(rename = "JM")]
+        Jm,
+        #[serde(rename = "JO")]
+        Jo,
+        #[serde(rename = "JP")]
+        Jp,
+        #[serde(rename = "KE")]
+        Ke,
+        #[serde(rename = "KG")]
+        Kg,
+        #[serde(rename = "KH")]
+        Kh,
+        #[serde(rename = "KI")]
+        Ki,
+        #[serde(rename = "KM")]
+        Km,
+        #[serde(rename = "KN")]
+        Kn,
+        #[serde(rename = "KP")]
+        Kp,
+        #[serde(rename = "KR")]
+        Kr,
+        #[serde(rename = "KW")]
+        Kw,
+        #[serde(rename = "KY")]
+        Ky,
+        #[serde(rename = "KZ")]
+        Kz,
+        #[serde(rename = "LA")]
+        La,
+        #[serde(rename = "LB")]
+        Lb,
+        #[serde(rename = "LC")]
+        Lc,
+        #[serde(rename = "LI")]
+        Li,
+        #[serde(rename = "LK")]
+        Lk,
+        #[serde(rename = "LR")]
+        Lr,
+        #[serde(rename = "LS")]
+        Ls,
+        #[serde(rename = "LT")]
+        Lt,
+        #[serde(rename = "LU")]
+        Lu,
+        #[serde(rename = "LV")]
+        Lv,
+        #[serde(rename = "LY")]
+        Ly,
+        #[serde(rename = "MA")]
+        Ma,
+        #[serde(rename = "MC")]
+        Mc,
+        #[serde(rename = "MD")]
+        Md,
+        #[serde(rename = "ME")]
+        Me,
+        #[serde(rename = "MF")]
+        Mf,
+        #[serde(rename = "MG")]
+        Mg,
+        #[serde(rename = "MH")]
+        Mh,
+        #[serde(rename = "MK")]
+        Mk,
+        #[serde(rename = "ML")]
+        Ml,
+        #[serde(rename = "MM")]
+        Mm,
+        #[serde(rename = "MN")]
+        Mn,
+        #[serde(rename = "MO")]
+        Mo,
+        #[serde(rename = "MP")]
+        Mp,
+        #[serde(rename = "MQ")]
+        Mq,
+        #[serde(rename = "MR")]
+        Mr,
+        #[serde(rename = "MS")]
+        Ms,
+        #[serde(rename = "MT")]
+        Mt,
+        #[serde(rename = "MU")]
+        Mu,
+        #[serde(rename = "MV")]
+        Mv,
+        #[serde(rename = "MW")]
+        Mw,
+        #[serde(rename = "MX")]
+        Mx,
+        #[serde(rename = "MY")]
+        My,
+        #[serde(rename = "MZ")]
+        Mz,
+        #[serde(rename = "NA")]
+        Na,
+        #[serde(rename = "NC")]
+        Nc,
+        #[serde(rename = "NE")]
+        Ne,
+        #[serde(rename = "NF")]
+        Nf,
+        #[serde(rename = "NG")]
+        Ng,
+        #[serde(rename = "NI")]
+        Ni,
+        #[serde(rename = "NL")]
+        Nl,
+        #[serde(rename = "NO")]
+        No,
+        #[serde(rename = "NP")]
+        Np,
+        #[serde(rename = "NR")]
+        Nr,
+        #[serde(rename = "NU")]
+        Nu,
+        #[serde(rename = "NZ")]
+        Nz,
+        #[serde(rename = "OM")]
+        Om,
+        #[serde(rename = "PA")]
+        Pa,
+        #[serde(rename = "PE")]
+        Pe,
+        #[serde(rename = "PF")]
+        Pf,
+        #[serde(rename = "PG")]
+        Pg,
+        #[serde(rename = "PH")]
+        Ph,
+        #[serde(rename = "PK")]
+        Pk,
+        #[serde(rename = "PL")]
+        Pl,
+        #[serde(rename = "PM")]
+        Pm,
+        #[serde(rename = "PN")]
+        Pn,
+        #[serde(rename = "PR")]
+        Pr,
+        #[serde(rename = "PS")]
+        Ps,
+        #[serde(rename = "PT")]
+        Pt,
+        #[serde(rename = "PW")]
+        Pw,
+        #[serde(rename = "PY")]
+        Py,
+        #[serde(rename = "QA")]
+        Qa,
+        #[serde(rename = "RE")]
+        Re,
+        #[serde(rename = "RO")]
+        Ro,
+        #[serde(rename = "RS")]
+        Rs,
+        #[serde(rename = "RU")]
+        Ru,
+        #[serde(rename = "RW")]
+        Rw,
+        #[serde(rename = "SA")]
+        Sa,
+        #[serde(rename = "SB")]
+        Sb,
+        #[serde(rename = "SC")]
+        Sc,
+        #[serde(rename = "SD")]
+        Sd,
+        #[serde(rename = "SE")]
+        Se,
+        #[serde(rename = "SG")]
+        Sg,
+        #[serde(rename = "SH")]
+        Sh,
+        #[serde(rename = "SI")]
+        Si,
+        #[serde(rename = "SJ")]
+        Sj,
+        #[serde(rename = "SK")]
+        Sk,
+        #[serde(rename = "SL")]
+        Sl,
+        #[serde(rename = "SM")]
+        Sm,
+        #[serde(rename = "SN")]
+        Sn,
+        #[serde(rename = "SO")]
+        So,
+        #[serde(rename = "SR")]
+        Sr,
+        #[serde(rename = "SS")]
+        Ss,
+        #[serde(rename = "ST")]
+        St,
+        #[serde(rename = "SV")]
+        Sv,
+        #[serde(rename = "SX")]
+        Sx,
+        #[serde(rename = "SY")]
+        Sy,
+        #[serde(rename = "SZ")]
+        Sz,
+        #[serde(rename = "TC")]
+        Tc,
+        #[serde(rename = "TD")]
+        Td,
+        #[serde(rename = "TF")]
+        Tf,
+        #[serde(rename = "TG")]
+        Tg,
+        #[serde(rename = "TH")]
+        Th,
+        #[serde(rename = "TJ")]
+        Tj,
+        #[serde(rename = "TK")]
+        Tk,
+        #[serde(rename = "TL")]
+        Tl,
+        #[serde(rename = "TM")]
+        Tm,
+        #[serde(rename = "TN")]
+        Tn,
+        #[serde(rename = "TO")]
+        To,
+        #[serde(rename = "TR")]
+        Tr,
+        #[serde(rename = "TT")]
+        Tt,
+        #[serde(rename = "TV")]
+        Tv,
+        #[serde(rename = "TW")]
+        Tw,
+        #[serde(rename = "TZ")]
+        Tz,
+        #[serde(rename = "UA")]
+        Ua,
+        #[serde(rename = "UG")]
+        Ug,
+        #[serde(rename = "UM")]
+        Um,
+        #[serde(rename = "US")]
+        Us,
+        #[serde(rename = "UY")]
+        Uy,
+        #[serde(rename = "UZ")]
+        Uz,
+        #[serde(rename = "VA")]
+        Va,
+        #[serde(rename = "VC")]
+        Vc,
+        #[serde(rename = "VE")]
+        Ve,
+        #[serde(rename = "VG")]
+        Vg,
+        #[serde(rename = "VI")]
+        Vi,
+        #[serde(rename = "VN")]
+        Vn,
+        #[serde(rename = "VU")]
+        Vu,
+        #[serde(rename = "WF")]
+        Wf,
+        #[serde(rename = "WS")]
+        Ws,
+        #[serde(rename = "XK")]
+        Xk,
+        #[serde(rename = "YE")]
+        Ye,
+        #[serde(rename = "YT")]
+        Yt,
+        #[serde(rename = "ZA")]
+        Za,
+        #[serde(rename = "ZM")]
+        Zm,
+        #[serde(rename = "ZW")]
+        Zw,
     }
-    impl ::std::convert::From<CustomerCountry> for ::std::string::String {
-        fn from(value: CustomerCountry) -> Self {
-            value.0
+    impl ::std::fmt::Display for CustomerCountry {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Ad => f.write_str("AD"),
+                Self::Ae => f.write_str("AE"),
+                Self::Af => f.write_str("AF"),
+                Self::Ag => f.write_str("AG"),
+                Self::Ai => f.write_str("AI"),
+                Self::Al => f.write_str("AL"),
+                Self::Am => f.write_str("AM"),
+                Self::Ao => f.write_str("AO"),
+                Self::Aq => f.write_str("AQ"),
+                Self::Ar => f.write_str("AR"),
+                Self::As => f.write_str("AS"),
+                Self::At => f.write_str("AT"),
+                Self::Au => f.write_str("AU"),
+                Self::Aw => f.write_str("AW"),
+                Self::Ax => f.write_str("AX"),
+                Self::Az => f.write_str("AZ"),
+                Self::Ba => f.write_str("BA"),
+                Self::Bb => f.write_str("BB"),
+                Self::Bd => f.write_str("BD"),
+                Self::Be => f.write_str("BE"),
+                Self::Bf => f.write_str("BF"),
+                Self::Bg => f.write_str("BG"),
+                Self::Bh => f.write_str("BH"),
+                Self::Bi => f.write_str("BI"),
+                Self::Bj => f.write_str("BJ"),
+                Self::Bl => f.write_str("BL"),
+                Self::Bm => f.write_str("BM"),
+                Self::Bn => f.write_str("BN"),
+                Self::Bo => f.write_str("BO"),
+                Self::Bq => f.write_str("BQ"),
+                Self::Br => f.write_str("BR"),
+                Self::Bs => f.write_str("BS"),
+                Self::Bt => f.write_str("BT"),
+                Self::Bv => f.write_str("BV"),
+                Self::Bw => f.write_str("BW"),
+                Self::By => f.write_str("BY"),
+                Self::Bz => f.write_str("BZ"),
+                Self::Ca => f.write_str("CA"),
+                Self::Cc => f.write_str("CC"),
+                Self::Cd => f.write_str("CD"),
+                Self::Cf => f.write_str("CF"),
+                Self::Cg => f.write_str("CG"),
+                Self::Ch => f.write_str("CH"),
+                Self::Ci => f.write_str("CI"),
+                Self::Ck => f.write_str("CK"),
+                Self::Cl => f.write_str("CL"),
+                Self::Cm => f.write_str("CM"),
+                Self::Cn => f.write_str("CN"),
+                Self::Co => f.write_str("CO"),
+                Self::Cr => f.write_str("CR"),
+                Self::Cu => f.write_str("CU"),
+                Self::Cv => f.write_str("CV"),
+                Self::Cw => f.write_str("CW"),
+                Self::Cx => f.write_str("CX"),
+                Self::Cy => f.write_str("CY"),
+                Self::Cz => f.write_str("CZ"),
+                Self::De => f.write_str("DE"),
+                Self::Dj => f.write_str("DJ"),
+                Self::Dk => f.write_str("DK"),
+                Self::Dm => f.write_str("DM"),
+                Self::Do => f.write_str("DO"),
+                Self::Dz => f.write_str("DZ"),
+                Self::Ec => f.write_str("EC"),
+                Self::Ee => f.write_str("EE"),
+                Self::Eg => f.write_str("EG"),
+                Self::Eh => f.write_str("EH"),
+                Self::Er => f.write_str("ER"),
+                Self::Es => f.write_str("ES"),
+                Self::Et => f.write_str("ET"),
+                Self::Fi => f.write_str("FI"),
+                Self::Fj => f.write_str("FJ"),
+                Self::Fk => f.write_str("FK"),
+                Self::Fm => f.write_str("FM"),
+                Self::Fo => f.write_str("FO"),
+                Self::Fr => f.write_str("FR"),
+                Self::Ga => f.write_str("GA"),
+                Self::Gb => f.write_str("GB"),
+                Self::Gd => f.write_str("GD"),
+                Self::Ge => f.write_str("GE"),
+                Self::Gf => f.write_str("GF"),
+                Self::Gg => f.write_str("GG"),
+                Self::Gh => f.write_str("GH"),
+                Self::Gi => f.write_str("GI"),
+                Self::Gl => f.write_str("GL"),
+                Self::Gm => f.write_str("GM"),
+                Self::Gn => f.write_str("GN"),
+                Self::Gp => f.write_str("GP"),
+                Self::Gq => f.write_str("GQ"),
+                Self::Gr => f.write_str("GR"),
+                Self::Gs => f.write_str("GS"),
+                Self::Gt => f.write_str("GT"),
+                Self::Gu => f.write_str("GU"),
+                Self::Gw => f.write_str("GW"),
+                Self::Gy => f.write_str("GY"),
+                Self::Hk => f.write_str("HK"),
+                Self::Hm => f.write_str("HM"),
+                Self::Hn => f.write_str("HN"),
+                Self::Hr => f.write_str("HR"),
+                Self::Ht => f.write_str("HT"),
+                Self::Hu => f.write_str("HU"),
+                Self::Id => f.write_str("ID"),
+                Self::Ie => f.write_str("IE"),
+                Self::Il => f.write_str("IL"),
+                Self::Im => f.write_str("IM"),
+                Self::In => f.write_str("IN"),
+                Self::Io => f.write_str("IO"),
+                Self::Iq => f.write_str("IQ"),
+                Self::Ir => f.write_str("IR"),
+                Self::Is => f.write_str("IS"),
+                Self::It => f.write_str("IT"),
+                Self::Je => f.write_str("JE"),
+                Self::Jm => f.write_str("JM"),
+                Self::Jo => f.write_str("JO"),
+                Self::Jp => f.write_str("JP"),
+                Self::Ke => f.write_str("KE"),
+                Self::Kg => f.write_str("KG"),
+                Self::Kh => f.write_str("KH"),
+                Self::Ki => f.write_str("KI"),
+                Self::Km => f.write_str("KM"),
+                Self::Kn => f.write_str("KN"),
+                Self::Kp => f.write_str("KP"),
+                Self::Kr => f.write_str("KR"),
+                Self::Kw => f.write_str("KW"),
+                Self::Ky => f.write_str("KY"),
+                Self::Kz => f.write_str("KZ"),
+                Self::La => f.write_str("LA"),
+                Self::Lb => f.write_str("LB"),
+                Self::Lc => f.write_str("LC"),
+                Self::Li => f.write_str("LI"),
+                Self::Lk => f.write_str("LK"),
+                Self::Lr => f.write_str("LR"),
+                Self::Ls => f.write_str("LS"),
+                Self::Lt => f.write_str("LT"),
+                Self::Lu => f.write_str("LU"),
+                Self::Lv => f.write_str("LV"),
+                Self::Ly => f.write_str("LY"),
+                Self::Ma => f.write_str("MA"),
+                Self::Mc => f.write_str("MC"),
+                Self::Md => f.write_str("MD"),
+                Self::Me => f.write_str("ME"),
+                Self::Mf => f.write_str("MF"),
+                Self::Mg => f.write_str("MG"),
+                Self::Mh => f.write_str("MH"),
+                Self::Mk => f.write_str("MK"),
+                Self::Ml => f.write_str("ML"),
+                Self::Mm => f.write_str("MM"),
+                Self::Mn => f.write_str("MN"),
+                Self::Mo => f.write_str("MO"),
+                Self::Mp => f.write_str("MP"),
+                Self::Mq => f.write_str("MQ"),
+                Self::Mr => f.write_str("MR"),
+                Self::Ms => f.write_str("MS"),
+                Self::Mt => f.write_str("MT"),
+                Self::Mu => f.write_str("MU"),
+                Self::Mv => f.write_str("MV"),
+                Self::Mw => f.write_str("MW"),
+                Self::Mx => f.write_str("MX"),
+                Self::My => f.write_str("MY"),
+                Self::Mz => f.write_str("MZ"),
+                Self::Na => f.write_str("NA"),
+                Self::Nc => f.write_str("NC"),
+                Self::Ne => f.write_str("NE"),
+                Self::Nf => f.write_str("NF"),
+                Self::Ng => f.write_str("NG"),
+                Self::Ni => f.write_str("NI"),
+                Self::Nl => f.write_str("NL"),
+                Self::No => f.write_str("NO"),
+                Self::Np => f.write_str("NP"),
+                Self::Nr => f.write_str("NR"),
+                Self::Nu => f.write_str("NU"),
+                Self::Nz => f.write_str("NZ"),
+                Self::Om => f.write_str("OM"),
+                Self::Pa => f.write_str("PA"),
+                Self::Pe => f.write_str("PE"),
+                Self::Pf => f.write_str("PF"),
+                Self::Pg => f.write_str("PG"),
+                Self::Ph => f.write_str("PH"),
+                Self::Pk => f.write_str("PK"),
+                Self::Pl => f.write_str("PL"),
+                Self::Pm => f.write_str("PM"),
+                Self::Pn => f.write_str("PN"),
+                Self::Pr => f.write_str("PR"),
+                Self::Ps => f.write_str("PS"),
+                Self::Pt => f.write_str("PT"),
+                Self::Pw => f.write_str("PW"),
+                Self::Py => f.write_str("PY"),
+                Self::Qa => f.write_str("QA"),
+                Self::Re => f.write_str("RE"),
+                Self::Ro => f.write_str("RO"),
+                Self::Rs => f.write_str("RS"),
+                Self::Ru => f.write_str("RU"),
+                Self::Rw => f.write_str("RW"),
+                Self::Sa => f.write_str("SA"),
+                Self::Sb => f.write_str("SB"),
+                Self::Sc => f.write_str("SC"),
+                Self::Sd => f.write_str("SD"),
+                Self::Se => f.write_str("SE"),
+                Self::Sg => f.write_str("SG"),
+                Self::Sh => f.write_str("SH"),
+                Self::Si => f.write_str("SI"),
+                Self::Sj => f.write_str("SJ"),
+                Self::Sk => f.write_str("SK"),
+                Self::Sl => f.write_str("SL"),
+                Self::Sm => f.write_str("SM"),
+                Self::Sn => f.write_str("SN"),
+                Self::So => f.write_str("SO"),
+                Self::Sr => f.write_str("SR"),
+                Self::Ss => f.write_str("SS"),
+                Self::St => f.write_str("ST"),
+                Self::Sv => f.write_str("SV"),
+                Self::Sx => f.write_str("SX"),
+                Self::Sy => f.write_str("SY"),
+                Self::Sz => f.write_str("SZ"),
+                Self::Tc => f.write_str("TC"),
+                Self::Td => f.write_str("TD"),
+                Self::Tf => f.write_str("TF"),
+                Self::Tg => f.write_str("TG"),
+                Self::Th => f.write_str("TH"),
+                Self::Tj => f.write_str("TJ"),
+                Self::Tk => f.write_str("TK"),
+                Self::Tl => f.write_str("TL"),
+                Self::Tm => f.write_str("TM"),
+                Self::Tn => f.write_str("TN"),
+                Self::To => f.write_str("TO"),
+                Self::Tr => f.write_str("TR"),
+                Self::Tt => f.write_str("TT"),
+                Self::Tv => f.write_str("TV"),
+                Self::Tw => f.write_str("TW"),
+                Self::Tz => f.write_str("TZ"),
+                Self::Ua => f.write_str("UA"),
+                Self::Ug => f.write_str("UG"),
+                Self::Um => f.write_str("UM"),
+                Self::Us => f.write_str("US"),
+                Self::Uy => f.write_str("UY"),
+                Self::Uz => f.write_str("UZ"),
+                Self::Va => f.write_str("VA"),
+                Self::Vc => f.write_str("VC"),
+                Self::Ve => f.write_str("VE"),
+                Self::Vg => f.write_str("VG"),
+                Self::Vi => f.write_str("VI"),
+                Self::Vn => f.write_str("VN"),
+                Self::Vu => f.write_str("VU"),
+                Self::Wf => f.write_str("WF"),
+                Self::Ws => f.write_str("WS"),
+                Self::Xk => f.write_str("XK"),
+                Self::Ye => f.write_str("YE"),
+                Self::Yt => f.write_str("YT"),
+                Self::Za => f.write_str("ZA"),
+                Self::Zm => f.write_str("ZM"),
+                Self::Zw => f.write_str("ZW"),
+            }
         }
     }
     impl ::std::str::FromStr for CustomerCountry {
@@ -66,12 +874,259 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[A-Z]{2}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[A-Z]{2}$\"".into());
+            match value {
+                "AD" => Ok(Self::Ad),
+                "AE" => Ok(Self::Ae),
+                "AF" => Ok(Self::Af),
+                "AG" => Ok(Self::Ag),
+                "AI" => Ok(Self::Ai),
+                "AL" => Ok(Self::Al),
+                "AM" => Ok(Self::Am),
+                "AO" => Ok(Self::Ao),
+                "AQ" => Ok(Self::Aq),
+                "AR" => Ok(Self::Ar),
+                "AS" => Ok(Self::As),
+                "AT" => Ok(Self::At),
+                "AU" => Ok(Self::Au),
+                "AW" => Ok(Self::Aw),
+                "AX" => Ok(Self::Ax),
+                "AZ" => Ok(Self::Az),
+                "BA" => Ok(Self::Ba),
+                "BB" => Ok(Self::Bb),
+                "BD" => Ok(Self::Bd),
+                "BE" => Ok(Self::Be),
+                "BF" => Ok(Self::Bf),
+                "BG" => Ok(Self::Bg),
+                "BH" => Ok(Self::Bh),
+                "BI" => Ok(Self::Bi),
+                "BJ" => Ok(Self::Bj),
+                "BL" => Ok(Self::Bl),
+                "BM" => Ok(Self::Bm),
+                "BN" => Ok(Self::Bn),
+                "BO" => Ok(Self::Bo),
+                "BQ" => Ok(Self::Bq),
+                "BR" => Ok(Self::Br),
+                "BS" => Ok(Self::Bs),
+                "BT" => Ok(Self::Bt),
+                "BV" => Ok(Self::Bv),
+                "BW" => Ok(Self::Bw),
+                "BY" => Ok(Self::By),
+                "BZ" => Ok(Self::Bz),
+                "CA" => Ok(Self::Ca),
+                "CC" => Ok(Self::Cc),
+                "CD" => Ok(Self::Cd),
+                "CF" => Ok(Self::Cf),
+                "CG" => Ok(Self::Cg),
+                "CH" => Ok(Self::Ch),
+                "CI" => Ok(Self::Ci),
+                "CK" => Ok(Self::Ck),
+                "CL" => Ok(Self::Cl),
+                "CM" => Ok(Self::Cm),
+                "CN" => Ok(Self::Cn),
+                "CO" => Ok(Self::Co),
+                "CR" => Ok(Self::Cr),
+                "CU" => Ok(Self::Cu),
+                "CV" => Ok(Self::Cv),
+                "CW" => Ok(Self::Cw),
+                "CX" => Ok(Self::Cx),
+                "CY" => Ok(Self::Cy),
+                "CZ" => Ok(Self::Cz),
+                "DE" => Ok(Self::De),
+                "DJ" => Ok(Self::Dj),
+                "DK" => Ok(Self::Dk),
+                "DM" => Ok(Self::Dm),
+                "DO" => Ok(Self::Do),
+                "DZ" => Ok(Self::Dz),
+                "EC" => Ok(Self::Ec),
+                "EE" => Ok(Self::Ee),
+                "EG" => Ok(Self::Eg),
+                "EH" => Ok(Self::Eh),
+                "ER" => Ok(Self::Er),
+                "ES" => Ok(Self::Es),
+                "ET" => Ok(Self::Et),
+                "FI" => Ok(Self::Fi),
+                "FJ" => Ok(Self::Fj),
+                "FK" => Ok(Self::Fk),
+                "FM" => Ok(Self::Fm),
+                "FO" => Ok(Self::Fo),
+                "FR" => Ok(Self::Fr),
+                "GA" => Ok(Self::Ga),
+                "GB" => Ok(Self::Gb),
+                "GD" => Ok(Self::Gd),
+                "GE" => Ok(Self::Ge),
+                "GF" => Ok(Self::Gf),
+                "GG" => Ok(Self::Gg),
+                "GH" => Ok(Self::Gh),
+                "GI" => Ok(Self::Gi),
+                "GL" => Ok(Self::Gl),
+                "GM" => Ok(Self::Gm),
+                "GN" => Ok(Self::Gn),
+                "GP" => Ok(Self::Gp),
+                "GQ" => Ok(Self::Gq),
+                "GR" => Ok(Self::Gr),
+                "GS" => Ok(Self::Gs),
+                "GT" => Ok(Self::Gt),
+                "GU" => Ok(Self::Gu),
+                "GW" => Ok(Self::Gw),
+                "GY" => Ok(Self::Gy),
+                "HK" => Ok(Self::Hk),
+                "HM" => Ok(Self::Hm),
+                "HN" => Ok(Self::Hn),
+                "HR" => Ok(Self::Hr),
+                "HT" => Ok(Self::Ht),
+                "HU" => Ok(Self::Hu),
+                "ID" => Ok(Self::Id),
+                "IE" => Ok(Self::Ie),
+                "IL" => Ok(Self::Il),
+                "IM" => Ok(Self::Im),
+                "IN" => Ok(Self::In),
+                "IO" => Ok(Self::Io),
+                "IQ" => Ok(Self::Iq),
+                "IR" => Ok(Self::Ir),
+                "IS" => Ok(Self::Is),
+                "IT" => Ok(Self::It),
+                "JE" => Ok(Self::Je),
+                "JM" => Ok(Self::Jm),
+                "JO" => Ok(Self::Jo),
+                "JP" => Ok(Self::Jp),
+                "KE" => Ok(Self::Ke),
+                "KG" => Ok(Self::Kg),
+                "KH" => Ok(Self::Kh),
+                "KI" => Ok(Self::Ki),
+                "KM" => Ok(Self::Km),
+                "KN" => Ok(Self::Kn),
+                "KP" => Ok(Self::Kp),
+                "KR" => Ok(Self::Kr),
+                "KW" => Ok(Self::Kw),
+                "KY" => Ok(Self::Ky),
+                "KZ" => Ok(Self::Kz),
+                "LA" => Ok(Self::La),
+                "LB" => Ok(Self::Lb),
+                "LC" => Ok(Self::Lc),
+                "LI" => Ok(Self::Li),
+                "LK" => Ok(Self::Lk),
+                "LR" => Ok(Self::Lr),
+                "LS" => Ok(Self::Ls),
+                "LT" => Ok(Self::Lt),
+                "LU" => Ok(Self::Lu),
+                "LV" => Ok(Self::Lv),
+                "LY" => Ok(Self::Ly),
+                "MA" => Ok(Self::Ma),
+                "MC" => Ok(Self::Mc),
+                "MD" => Ok(Self::Md),
+                "ME" => Ok(Self::Me),
+                "MF" => Ok(Self::Mf),
+                "MG" => Ok(Self::Mg),
+                "MH" => Ok(Self::Mh),
+                "MK" => Ok(Self::Mk),
+                "ML" => Ok(Self::Ml),
+                "MM" => Ok(Self::Mm),
+                "MN" => Ok(Self::Mn),
+                "MO" => Ok(Self::Mo),
+                "MP" => Ok(Self::Mp),
+                "MQ" => Ok(Self::Mq),
+                "MR" => Ok(Self::Mr),
+                "MS" => Ok(Self::Ms),
+                "MT" => Ok(Self::Mt),
+                "MU" => Ok(Self::Mu),
+                "MV" => Ok(Self::Mv),
+                "MW" => Ok(Self::Mw),
+                "MX" => Ok(Self::Mx),
+                "MY" => Ok(Self::My),
+                "MZ" => Ok(Self::Mz),
+                "NA" => Ok(Self::Na),
+                "NC" => Ok(Self::Nc),
+                "NE" => Ok(Self::Ne),
+                "NF" => Ok(Self::Nf),
+                "NG" => Ok(Self::Ng),
+                "NI" => Ok(Self::Ni),
+                "NL" => Ok(Self::Nl),
+                "NO" => Ok(Self::No),
+                "NP" => Ok(Self::Np),
+                "NR" => Ok(Self::Nr),
+                "NU" => Ok(Self::Nu),
+                "NZ" => Ok(Self::Nz),
+                "OM" => Ok(Self::Om),
+                "PA" => Ok(Self::Pa),
+                "PE" => Ok(Self::Pe),
+                "PF" => Ok(Self::Pf),
+                "PG" => Ok(Self::Pg),
+                "PH" => Ok(Self::Ph),
+                "PK" => Ok(Self::Pk),
+                "PL" => Ok(Self::Pl),
+                "PM" => Ok(Self::Pm),
+                "PN" => Ok(Self::Pn),
+                "PR" => Ok(Self::Pr),
+                "PS" => Ok(Self::Ps),
+                "PT" => Ok(Self::Pt),
+                "PW" => Ok(Self::Pw),
+                "PY" => Ok(Self::Py),
+                "QA" => Ok(Self::Qa),
+                "RE" => Ok(Self::Re),
+                "RO" => Ok(Self::Ro),
+                "RS" => Ok(Self::Rs),
+                "RU" => Ok(Self::Ru),
+                "RW" => Ok(Self::Rw),
+                "SA" => Ok(Self::Sa),
+                "SB" => Ok(Self::Sb),
+                "SC" => Ok(Self::Sc),
+                "SD" => Ok(Self::Sd),
+                "SE" => Ok(Self::Se),
+                "SG" => Ok(Self::Sg),
+                "SH" => Ok(Self::Sh),
+                "SI" => Ok(Self::Si),
+                "SJ" => Ok(Self::Sj),
+                "SK" => Ok(Self::Sk),
+                "SL" => Ok(Self::Sl),
+                "SM" => Ok(Self::Sm),
+                "SN" => Ok(Self::Sn),
+                "SO" => Ok(Self::So),
+                "SR" => Ok(Self::Sr),
+                "SS" => Ok(Self::Ss),
+                "ST" => Ok(Self::St),
+                "SV" => Ok(Self::Sv),
+                "SX" => Ok(Self::Sx),
+                "SY" => Ok(Self::Sy),
+                "SZ" => Ok(Self::Sz),
+                "TC" => Ok(Self::Tc),
+                "TD" => Ok(Self::Td),
+                "TF" => Ok(Self::Tf),
+                "TG" => Ok(Self::Tg),
+                "TH" => Ok(Self::Th),
+                "TJ" => Ok(Self::Tj),
+                "TK" => Ok(Self::Tk),
+                "TL" => Ok(Self::Tl),
+                "TM" => Ok(Self::Tm),
+                "TN" => Ok(Self::Tn),
+                "TO" => Ok(Self::To),
+                "TR" => Ok(Self::Tr),
+                "TT" => Ok(Self::Tt),
+                "TV" => Ok(Self::Tv),
+                "TW" => Ok(Self::Tw),
+                "TZ" => Ok(Self::Tz),
+                "UA" => Ok(Self::Ua),
+                "UG" => Ok(Self::Ug),
+                "UM" => Ok(Self::Um),
+                "US" => Ok(Self::Us),
+                "UY" => Ok(Self::Uy),
+                "UZ" => Ok(Self::Uz),
+                "VA" => Ok(Self::Va),
+                "VC" => Ok(Self::Vc),
+                "VE" => Ok(Self::Ve),
+                "VG" => Ok(Self::Vg),
+                "VI" => Ok(Self::Vi),
+                "VN" => Ok(Self::Vn),
+                "VU" => Ok(Self::Vu),
+                "WF" => Ok(Self::Wf),
+                "WS" => Ok(Self::Ws),
+                "XK" => Ok(Self::Xk),
+                "YE" => Ok(Self::Ye),
+                "YT" => Ok(Self::Yt),
+                "ZA" => Ok(Self::Za),
+                "ZM" => Ok(Self::Zm),
+                "ZW" => Ok(Self::Zw),
+                _ => Err("invalid value".into()),
             }
-            Ok(Self(value.to_string()))
         }
     }
     impl ::std::convert::TryFrom<&str> for CustomerCountry {
@@ -88,18 +1143,6 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CustomerCountry {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///The bean providing customer details.
@@ -143,8 +1186,10 @@ pub mod types {
     ///The country the customer belongs to.
     #[derive(
         ::schemars::JsonSchema,
+        ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
+        Copy,
         Debug,
         Eq,
         Hash,
@@ -152,17 +1197,762 @@ pub mod types {
         PartialEq,
         PartialOrd
     )]
-    #[serde(transparent)]
-    pub struct CustomerDetailsCountry(::std::string::String);
-    impl ::std::ops::Deref for CustomerDetailsCountry {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
+    pub enum CustomerDetailsCountry {
+        #[serde(rename = "AD")]
+        Ad,
+        #[serde(rename = "AE")]
+        Ae,
+        #[serde(rename = "AF")]
+        Af,
+        #[serde(rename = "AG")]
+        Ag,
+        #[serde(rename = "AI")]
+        Ai,
+        #[serde(rename = "AL")]
+        Al,
+        #[serde(rename = "AM")]
+        Am,
+        #[serde(rename = "AO")]
+        Ao,
+        #[serde(rename = "AQ")]
+        Aq,
+        #[serde(rename = "AR")]
+        Ar,
+        #[serde(rename = "AS")]
+        As,
+        #[serde(rename = "AT")]
+        At,
+        #[serde(rename = "AU")]
+        Au,
+        #[serde(rename = "AW")]
+        Aw,
+        #[serde(rename = "AX")]
+        Ax,
+        #[serde(rename = "AZ")]
+        Az,
+        #[serde(rename = "BA")]
+        Ba,
+        #[serde(rename = "BB")]
+        Bb,
+        #[serde(rename = "BD")]
+        Bd,
+        #[serde(rename = "BE")]
+        Be,
+        #[serde(rename = "BF")]
+        Bf,
+        #[serde(rename = "BG")]
+        Bg,
+        #[serde(rename = "BH")]
+        Bh,
+        #[serde(rename = "BI")]
+        Bi,
+        #[serde(rename = "BJ")]
+        Bj,
+        #[serde(rename = "BL")]
+        Bl,
+        #[serde(rename = "BM")]
+        Bm,
+        #[serde(rename = "BN")]
+        Bn,
+        #[serde(rename = "BO")]
+        Bo,
+        #[serde(rename = "BQ")]
+        Bq,
+        #[serde(rename = "BR")]
+        Br,
+        #[serde(rename = "BS")]
+        Bs,
+        #[serde(rename = "BT")]
+        Bt,
+        #[serde(rename = "BV")]
+        Bv,
+        #[serde(rename = "BW")]
+        Bw,
+        #[serde(rename = "BY")]
+        By,
+        #[serde(rename = "BZ")]
+        Bz,
+        #[serde(rename = "CA")]
+        Ca,
+        #[serde(rename = "CC")]
+        Cc,
+        #[serde(rename = "CD")]
+        Cd,
+        #[serde(rename = "CF")]
+        Cf,
+        #[serde(rename = "CG")]
+        Cg,
+        #[serde(rename = "CH")]
+        Ch,
+        #[serde(rename = "CI")]
+        Ci,
+        #[serde(rename = "CK")]
+        Ck,
+        #[serde(rename = "CL")]
+        Cl,
+        #[serde(rename = "CM")]
+        Cm,
+        #[serde(rename = "CN")]
+        Cn,
+        #[serde(rename = "CO")]
+        Co,
+        #[serde(rename = "CR")]
+        Cr,
+        #[serde(rename = "CU")]
+        Cu,
+        #[serde(rename = "CV")]
+        Cv,
+        #[serde(rename = "CW")]
+        Cw,
+        #[serde(rename = "CX")]
+        Cx,
+        #[serde(rename = "CY")]
+        Cy,
+        #[serde(rename = "CZ")]
+        Cz,
+        #[serde(rename = "DE")]
+        De,
+        #[serde(rename = "DJ")]
+        Dj,
+        #[serde(rename = "DK")]
+        Dk,
+        #[serde(rename = "DM")]
+        Dm,
+        #[serde(rename = "DO")]
+        Do,
+        #[serde(rename = "DZ")]
+        Dz,
+        #[serde(rename = "EC")]
+        Ec,
+        #[serde(rename = "EE")]
+        Ee,
+        #[serde(rename = "EG")]
+        Eg,
+        #[serde(rename = "EH")]
+        Eh,
+        #[serde(rename = "ER")]
+        Er,
+        #[serde(rename = "ES")]
+        Es,
+        #[serde(rename = "ET")]
+        Et,
+        #[serde(rename = "FI")]
+        Fi,
+        #[serde(rename = "FJ")]
+        Fj,
+        #[serde(rename = "FK")]
+        Fk,
+        #[serde(rename = "FM")]
+        Fm,
+        #[serde(rename = "FO")]
+        Fo,
+        #[serde(rename = "FR")]
+        Fr,
+        #[serde(rename = "GA")]
+        Ga,
+        #[serde(rename = "GB")]
+        Gb,
+        #[serde(rename = "GD")]
+        Gd,
+        #[serde(rename = "GE")]
+        Ge,
+        #[serde(rename = "GF")]
+        Gf,
+        #[serde(rename = "GG")]
+        Gg,
+        #[serde(rename = "GH")]
+        Gh,
+        #[serde(rename = "GI")]
+        Gi,
+        #[serde(rename = "GL")]
+        Gl,
+        #[serde(rename = "GM")]
+        Gm,
+        #[serde(rename = "GN")]
+        Gn,
+        #[serde(rename = "GP")]
+        Gp,
+        #[serde(rename = "GQ")]
+        Gq,
+        #[serde(rename = "GR")]
+        Gr,
+        #[serde(rename = "GS")]
+        Gs,
+        #[serde(rename = "GT")]
+        Gt,
+        #[serde(rename = "GU")]
+        Gu,
+        #[serde(rename = "GW")]
+        Gw,
+        #[serde(rename = "GY")]
+        Gy,
+        #[serde(rename = "HK")]
+        Hk,
+        #[serde(rename = "HM")]
+        Hm,
+        #[serde(rename = "HN")]
+        Hn,
+        #[serde(rename = "HR")]
+        Hr,
+        #[serde(rename = "HT")]
+        Ht,
+        #[serde(rename = "HU")]
+        Hu,
+        #[serde(rename = "ID")]
+        Id,
+        #[serde(rename = "IE")]
+        Ie,
+        #[serde(rename = "IL")]
+        Il,
+        #[serde(rename = "IM")]
+        Im,
+        #[serde(rename = "IN")]
+        In,
+        #[serde(rename = "IO")]
+        Io,
+        #[serde(rename = "IQ")]
+        Iq,
+        #[serde(rename = "IR")]
+        Ir,
+        #[serde(rename = "IS")]
+        Is,
+        #[serde(rename = "IT")]
+        It,
+        #[serde(rename = "JE")]
+        Je,
+        #[serde(rename = "JM")]
+        Jm,
+        #[serde(rename = "JO")]
+        Jo,
+        #[serde(rename = "JP")]
+        Jp,
+        #[serde(rename = "KE")]
+        Ke,
+        #[serde(rename = "KG")]
+        Kg,
+        #[serde(rename = "KH")]
+        Kh,
+        #[serde(rename = "KI")]
+        Ki,
+        #[serde(rename = "KM")]
+        Km,
+        #[serde(rename = "KN")]
+        Kn,
+        #[serde(rename = "KP")]
+        Kp,
+        #[serde(rename = "KR")]
+        Kr,
+        #[serde(rename = "KW")]
+        Kw,
+        #[serde(rename = "KY")]
+        Ky,
+        #[serde(rename = "KZ")]
+        Kz,
+        #[serde(rename = "LA")]
+        La,
+        #[serde(rename = "LB")]
+        Lb,
+        #[serde(rename = "LC")]
+        Lc,
+        #[serde(rename = "LI")]
+        Li,
+        #[serde(rename = "LK")]
+        Lk,
+        #[serde(rename = "LR")]
+        Lr,
+        #[serde(rename = "LS")]
+        Ls,
+        #[serde(rename = "LT")]
+        Lt,
+        #[serde(rename = "LU")]
+        Lu,
+        #[serde(rename = "LV")]
+        Lv,
+        #[serde(rename = "LY")]
+        Ly,
+        #[serde(rename = "MA")]
+        Ma,
+        #[serde(rename = "MC")]
+        Mc,
+        #[serde(rename = "MD")]
+        Md,
+        #[serde(rename = "ME")]
+        Me,
+        #[serde(rename = "MF")]
+        Mf,
+        #[serde(rename = "MG")]
+        Mg,
+        #[serde(rename = "MH")]
+        Mh,
+        #[serde(rename = "MK")]
+        Mk,
+        #[serde(rename = "ML")]
+        Ml,
+        #[serde(rename = "MM")]
+        Mm,
+        #[serde(rename = "MN")]
+        Mn,
+        #[serde(rename = "MO")]
+        Mo,
+        #[serde(rename = "MP")]
+        Mp,
+        #[serde(rename = "MQ")]
+        Mq,
+        #[serde(rename = "MR")]
+        Mr,
+        #[serde(rename = "MS")]
+        Ms,
+        #[serde(rename = "MT")]
+        Mt,
+        #[serde(rename = "MU")]
+        Mu,
+        #[serde(rename = "MV")]
+        Mv,
+        #[serde(rename = "MW")]
+        Mw,
+        #[serde(rename = "MX")]
+        Mx,
+        #[serde(rename = "MY")]
+        My,
+        #[serde(rename = "MZ")]
+        Mz,
+        #[serde(rename = "NA")]
+        Na,
+        #[serde(rename = "NC")]
+        Nc,
+        #[serde(rename = "NE")]
+        Ne,
+        #[serde(rename = "NF")]
+        Nf,
+        #[serde(rename = "NG")]
+        Ng,
+        #[serde(rename = "NI")]
+        Ni,
+        #[serde(rename = "NL")]
+        Nl,
+        #[serde(rename = "NO")]
+        No,
+        #[serde(rename = "NP")]
+        Np,
+        #[serde(rename = "NR")]
+        Nr,
+        #[serde(rename = "NU")]
+        Nu,
+        #[serde(rename = "NZ")]
+        Nz,
+        #[serde(rename = "OM")]
+        Om,
+        #[serde(rename = "PA")]
+        Pa,
+        #[serde(rename = "PE")]
+        Pe,
+        #[serde(rename = "PF")]
+        Pf,
+        #[serde(rename = "PG")]
+        Pg,
+        #[serde(rename = "PH")]
+        Ph,
+        #[serde(rename = "PK")]
+        Pk,
+        #[serde(rename = "PL")]
+        Pl,
+        #[serde(rename = "PM")]
+        Pm,
+        #[serde(rename = "PN")]
+        Pn,
+        #[serde(rename = "PR")]
+        Pr,
+        #[serde(rename = "PS")]
+        Ps,
+        #[serde(rename = "PT")]
+        Pt,
+        #[serde(rename = "PW")]
+        Pw,
+        #[serde(rename = "PY")]
+        Py,
+        #[serde(rename = "QA")]
+        Qa,
+        #[serde(rename = "RE")]
+        Re,
+        #[serde(rename = "RO")]
+        Ro,
+        #[serde(rename = "RS")]
+        Rs,
+        #[serde(rename = "RU")]
+        Ru,
+        #[serde(rename = "RW")]
+        Rw,
+        #[serde(rename = "SA")]
+        Sa,
+        #[serde(rename = "SB")]
+        Sb,
+        #[serde(rename = "SC")]
+        Sc,
+        #[serde(rename = "SD")]
+        Sd,
+        #[serde(rename = "SE")]
+        Se,
+        #[serde(rename = "SG")]
+        Sg,
+        #[serde(rename = "SH")]
+        Sh,
+        #[serde(rename = "SI")]
+        Si,
+        #[serde(rename = "SJ")]
+        Sj,
+        #[serde(rename = "SK")]
+        Sk,
+        #[serde(rename = "SL")]
+        Sl,
+        #[serde(rename = "SM")]
+        Sm,
+        #[serde(rename = "SN")]
+        Sn,
+        #[serde(rename = "SO")]
+        So,
+        #[serde(rename = "SR")]
+        Sr,
+        #[serde(rename = "SS")]
+        Ss,
+        #[serde(rename = "ST")]
+        St,
+        #[serde(rename = "SV")]
+        Sv,
+        #[serde(rename = "SX")]
+        Sx,
+        #[serde(rename = "SY")]
+        Sy,
+        #[serde(rename = "SZ")]
+        Sz,
+        #[serde(rename = "TC")]
+        Tc,
+        #[serde(rename = "TD")]
+        Td,
+        #[serde(rename = "TF")]
+        Tf,
+        #[serde(rename = "TG")]
+        Tg,
+        #[serde(rename = "TH")]
+        Th,
+        #[serde(rename = "TJ")]
+        Tj,
+        #[serde(rename = "TK")]
+        Tk,
+        #[serde(rename = "TL")]
+        Tl,
+        #[serde(rename = "TM")]
+        Tm,
+        #[serde(rename = "TN")]
+        Tn,
+        #[serde(rename = "TO")]
+        To,
+        #[serde(rename = "TR")]
+        Tr,
+        #[serde(rename = "TT")]
+        Tt,
+        #[serde(rename = "TV")]
+        Tv,
+        #[serde(rename = "TW")]
+        Tw,
+        #[serde(rename = "TZ")]
+        Tz,
+        #[serde(rename = "UA")]
+        Ua,
+        #[serde(rename = "UG")]
+        Ug,
+        #[serde(rename = "UM")]
+        Um,
+        #[serde(rename = "US")]
+        Us,
+        #[serde(rename = "UY")]
+        Uy,
+        #[serde(rename = "UZ")]
+        Uz,
+        #[serde(rename = "VA")]
+        Va,
+        #[serde(rename = "VC")]
+        Vc,
+        #[serde(rename = "VE")]
+        Ve,
+        #[serde(rename = "VG")]
+        Vg,
+        #[serde(rename = "VI")]
+        Vi,
+        #[serde(rename = "VN")]
+        Vn,
+        #[serde(rename = "VU")]
+        Vu,
+        #[serde(rename = "WF")]
+        Wf,
+        #[serde(rename = "WS")]
+        Ws,
+        #[serde(rename = "XK")]
+        Xk,
+        #[serde(rename = "YE")]
+        Ye,
+        #[serde(rename = "YT")]
+        Yt,
+        #[serde(rename = "ZA")]
+        Za,
+        #[serde(rename = "ZM")]
+        Zm,
+        #[serde(rename = "ZW")]
+        Zw,
     }
-    impl ::std::convert::From<CustomerDetailsCountry> for ::std::string::String {
-        fn from(value: CustomerDetailsCountry) -> Self {
-            value.0
+    impl ::std::fmt::Display for CustomerDetailsCountry {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Ad => f.write_str("AD"),
+                Self::Ae => f.write_str("AE"),
+                Self::Af => f.write_str("AF"),
+                Self::Ag => f.write_str("AG"),
+                Self::Ai => f.write_str("AI"),
+                Self::Al => f.write_str("AL"),
+                Self::Am => f.write_str("AM"),
+                Self::Ao => f.write_str("AO"),
+                Self::Aq => f.write_str("AQ"),
+                Self::Ar => f.write_str("AR"),
+                Self::As => f.write_str("AS"),
+                Self::At => f.write_str("AT"),
+                Self::Au => f.write_str("AU"),
+                Self::Aw => f.write_str("AW"),
+                Self::Ax => f.write_str("AX"),
+                Self::Az => f.write_str("AZ"),
+                Self::Ba => f.write_str("BA"),
+                Self::Bb => f.write_str("BB"),
+                Self::Bd => f.write_str("BD"),
+                Self::Be => f.write_str("BE"),
+                Self::Bf => f.write_str("BF"),
+                Self::Bg => f.write_str("BG"),
+                Self::Bh => f.write_str("BH"),
+                Self::Bi => f.write_str("BI"),
+                Self::Bj => f.write_str("BJ"),
+                Self::Bl => f.write_str("BL"),
+                Self::Bm => f.write_str("BM"),
+                Self::Bn => f.write_str("BN"),
+                Self::Bo => f.write_str("BO"),
+                Self::Bq => f.write_str("BQ"),
+                Self::Br => f.write_str("BR"),
+                Self::Bs => f.write_str("BS"),
+                Self::Bt => f.write_str("BT"),
+                Self::Bv => f.write_str("BV"),
+                Self::Bw => f.write_str("BW"),
+                Self::By => f.write_str("BY"),
+                Self::Bz => f.write_str("BZ"),
+                Self::Ca => f.write_str("CA"),
+                Self::Cc => f.write_str("CC"),
+                Self::Cd => f.write_str("CD"),
+                Self::Cf => f.write_str("CF"),
+                Self::Cg => f.write_str("CG"),
+                Self::Ch => f.write_str("CH"),
+                Self::Ci => f.write_str("CI"),
+                Self::Ck => f.write_str("CK"),
+                Self::Cl => f.write_str("CL"),
+                Self::Cm => f.write_str("CM"),
+                Self::Cn => f.write_str("CN"),
+                Self::Co => f.write_str("CO"),
+                Self::Cr => f.write_str("CR"),
+                Self::Cu => f.write_str("CU"),
+                Self::Cv => f.write_str("CV"),
+                Self::Cw => f.write_str("CW"),
+                Self::Cx => f.write_str("CX"),
+                Self::Cy => f.write_str("CY"),
+                Self::Cz => f.write_str("CZ"),
+                Self::De => f.write_str("DE"),
+                Self::Dj => f.write_str("DJ"),
+                Self::Dk => f.write_str("DK"),
+                Self::Dm => f.write_str("DM"),
+                Self::Do => f.write_str("DO"),
+                Self::Dz => f.write_str("DZ"),
+                Self::Ec => f.write_str("EC"),
+                Self::Ee => f.write_str("EE"),
+                Self::Eg => f.write_str("EG"),
+                Self::Eh => f.write_str("EH"),
+                Self::Er => f.write_str("ER"),
+                Self::Es => f.write_str("ES"),
+                Self::Et => f.write_str("ET"),
+                Self::Fi => f.write_str("FI"),
+                Self::Fj => f.write_str("FJ"),
+                Self::Fk => f.write_str("FK"),
+                Self::Fm => f.write_str("FM"),
+                Self::Fo => f.write_str("FO"),
+                Self::Fr => f.write_str("FR"),
+                Self::Ga => f.write_str("GA"),
+                Self::Gb => f.write_str("GB"),
+                Self::Gd => f.write_str("GD"),
+                Self::Ge => f.write_str("GE"),
+                Self::Gf => f.write_str("GF"),
+                Self::Gg => f.write_str("GG"),
+                Self::Gh => f.write_str("GH"),
+                Self::Gi => f.write_str("GI"),
+                Self::Gl => f.write_str("GL"),
+                Self::Gm => f.write_str("GM"),
+                Self::Gn => f.write_str("GN"),
+                Self::Gp => f.write_str("GP"),
+                Self::Gq => f.write_str("GQ"),
+                Self::Gr => f.write_str("GR"),
+                Self::Gs => f.write_str("GS"),
+                Self::Gt => f.write_str("GT"),
+                Self::Gu => f.write_str("GU"),
+                Self::Gw => f.write_str("GW"),
+                Self::Gy => f.write_str("GY"),
+                Self::Hk => f.write_str("HK"),
+                Self::Hm => f.write_str("HM"),
+                Self::Hn => f.write_str("HN"),
+                Self::Hr => f.write_str("HR"),
+                Self::Ht => f.write_str("HT"),
+                Self::Hu => f.write_str("HU"),
+                Self::Id => f.write_str("ID"),
+                Self::Ie => f.write_str("IE"),
+                Self::Il => f.write_str("IL"),
+                Self::Im => f.write_str("IM"),
+                Self::In => f.write_str("IN"),
+                Self::Io => f.write_str("IO"),
+                Self::Iq => f.write_str("IQ"),
+                Self::Ir => f.write_str("IR"),
+                Self::Is => f.write_str("IS"),
+                Self::It => f.write_str("IT"),
+                Self::Je => f.write_str("JE"),
+                Self::Jm => f.write_str("JM"),
+                Self::Jo => f.write_str("JO"),
+                Self::Jp => f.write_str("JP"),
+                Self::Ke => f.write_str("KE"),
+                Self::Kg => f.write_str("KG"),
+                Self::Kh => f.write_str("KH"),
+                Self::Ki => f.write_str("KI"),
+                Self::Km => f.write_str("KM"),
+                Self::Kn => f.write_str("KN"),
+                Self::Kp => f.write_str("KP"),
+                Self::Kr => f.write_str("KR"),
+                Self::Kw => f.write_str("KW"),
+                Self::Ky => f.write_str("KY"),
+                Self::Kz => f.write_str("KZ"),
+                Self::La => f.write_str("LA"),
+                Self::Lb => f.write_str("LB"),
+                Self::Lc => f.write_str("LC"),
+                Self::Li => f.write_str("LI"),
+                Self::Lk => f.write_str("LK"),
+                Self::Lr => f.write_str("LR"),
+                Self::Ls => f.write_str("LS"),
+                Self::Lt => f.write_str("LT"),
+                Self::Lu => f.write_str("LU"),
+                Self::Lv => f.write_str("LV"),
+                Self::Ly => f.write_str("LY"),
+                Self::Ma => f.write_str("MA"),
+                Self::Mc => f.write_str("MC"),
+                Self::Md => f.write_str("MD"),
+                Self::Me => f.write_str("ME"),
+                Self::Mf => f.write_str("MF"),
+                Self::Mg => f.write_str("MG"),
+                Self::Mh => f.write_str("MH"),
+                Self::Mk => f.write_str("MK"),
+                Self::Ml => f.write_str("ML"),
+                Self::Mm => f.write_str("MM"),
+                Self::Mn => f.write_str("MN"),
+                Self::Mo => f.write_str("MO"),
+                Self::Mp => f.write_str("MP"),
+                Self::Mq => f.write_str("MQ"),
+                Self::Mr => f.write_str("MR"),
+                Self::Ms => f.write_str("MS"),
+                Self::Mt => f.write_str("MT"),
+                Self::Mu => f.write_str("MU"),
+                Self::Mv => f.write_str("MV"),
+                Self::Mw => f.write_str("MW"),
+                Self::Mx => f.write_str("MX"),
+                Self::My => f.write_str("MY"),
+                Self::Mz => f.write_str("MZ"),
+                Self::Na => f.write_str("NA"),
+                Self::Nc => f.write_str("NC"),
+                Self::Ne => f.write_str("NE"),
+                Self::Nf => f.write_str("NF"),
+                Self::Ng => f.write_str("NG"),
+                Self::Ni => f.write_str("NI"),
+                Self::Nl => f.write_str("NL"),
+                Self::No => f.write_str("NO"),
+                Self::Np => f.write_str("NP"),
+                Self::Nr => f.write_str("NR"),
+                Self::Nu => f.write_str("NU"),
+                Self::Nz => f.write_str("NZ"),
+                Self::Om => f.write_str("OM"),
+                Self::Pa => f.write_str("PA"),
+                Self::Pe => f.write_str("PE"),
+                Self::Pf => f.write_str("PF"),
+                Self::Pg => f.write_str("PG"),
+                Self::Ph => f.write_str("PH"),
+                Self::Pk => f.write_str("PK"),
+                Self::Pl => f.write_str("PL"),
+                Self::Pm => f.write_str("PM"),
+                Self::Pn => f.write_str("PN"),
+                Self::Pr => f.write_str("PR"),
+                Self::Ps => f.write_str("PS"),
+                Self::Pt => f.write_str("PT"),
+                Self::Pw => f.write_str("PW"),
+                Self::Py => f.write_str("PY"),
+                Self::Qa => f.write_str("QA"),
+                Self::Re => f.write_str("RE"),
+                Self::Ro => f.write_str("RO"),
+                Self::Rs => f.write_str("RS"),
+                Self::Ru => f.write_str("RU"),
+                Self::Rw => f.write_str("RW"),
+                Self::Sa => f.write_str("SA"),
+                Self::Sb => f.write_str("SB"),
+                Self::Sc => f.write_str("SC"),
+                Self::Sd => f.write_str("SD"),
+                Self::Se => f.write_str("SE"),
+                Self::Sg => f.write_str("SG"),
+                Self::Sh => f.write_str("SH"),
+                Self::Si => f.write_str("SI"),
+                Self::Sj => f.write_str("SJ"),
+                Self::Sk => f.write_str("SK"),
+                Self::Sl => f.write_str("SL"),
+                Self::Sm => f.write_str("SM"),
+                Self::Sn => f.write_str("SN"),
+                Self::So => f.write_str("SO"),
+                Self::Sr => f.write_str("SR"),
+                Self::Ss => f.write_str("SS"),
+                Self::St => f.write_str("ST"),
+                Self::Sv => f.write_str("SV"),
+                Self::Sx => f.write_str("SX"),
+                Self::Sy => f.write_str("SY"),
+                Self::Sz => f.write_str("SZ"),
+                Self::Tc => f.write_str("TC"),
+                Self::Td => f.write_str("TD"),
+                Self::Tf => f.write_str("TF"),
+                Self::Tg => f.write_str("TG"),
+                Self::Th => f.write_str("TH"),
+                Self::Tj => f.write_str("TJ"),
+                Self::Tk => f.write_str("TK"),
+                Self::Tl => f.write_str("TL"),
+                Self::Tm => f.write_str("TM"),
+                Self::Tn => f.write_str("TN"),
+                Self::To => f.write_str("TO"),
+                Self::Tr => f.write_str("TR"),
+                Self::Tt => f.write_str("TT"),
+                Self::Tv => f.write_str("TV"),
+                Self::Tw => f.write_str("TW"),
+                Self::Tz => f.write_str("TZ"),
+                Self::Ua => f.write_str("UA"),
+                Self::Ug => f.write_str("UG"),
+                Self::Um => f.write_str("UM"),
+                Self::Us => f.write_str("US"),
+                Self::Uy => f.write_str("UY"),
+                Self::Uz => f.write_str("UZ"),
+                Self::Va => f.write_str("VA"),
+                Self::Vc => f.write_str("VC"),
+                Self::Ve => f.write_str("VE"),
+                Self::Vg => f.write_str("VG"),
+                Self::Vi => f.write_str("VI"),
+                Self::Vn => f.write_str("VN"),
+                Self::Vu => f.write_str("VU"),
+                Self::Wf => f.write_str("WF"),
+                Self::Ws => f.write_str("WS"),
+                Self::Xk => f.write_str("XK"),
+                Self::Ye => f.write_str("YE"),
+                Self::Yt => f.write_str("YT"),
+                Self::Za => f.write_str("ZA"),
+                Self::Zm => f.write_str("ZM"),
+                Self::Zw => f.write_str("ZW"),
+            }
         }
     }
     impl ::std::str::FromStr for CustomerDetailsCountry {
@@ -170,12 +1960,259 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[A-Z]{2}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[A-Z]{2}$\"".into());
+            match value {
+                "AD" => Ok(Self::Ad),
+                "AE" => Ok(Self::Ae),
+                "AF" => Ok(Self::Af),
+                "AG" => Ok(Self::Ag),
+                "AI" => Ok(Self::Ai),
+                "AL" => Ok(Self::Al),
+                "AM" => Ok(Self::Am),
+                "AO" => Ok(Self::Ao),
+                "AQ" => Ok(Self::Aq),
+                "AR" => Ok(Self::Ar),
+                "AS" => Ok(Self::As),
+                "AT" => Ok(Self::At),
+                "AU" => Ok(Self::Au),
+                "AW" => Ok(Self::Aw),
+                "AX" => Ok(Self::Ax),
+                "AZ" => Ok(Self::Az),
+                "BA" => Ok(Self::Ba),
+                "BB" => Ok(Self::Bb),
+                "BD" => Ok(Self::Bd),
+                "BE" => Ok(Self::Be),
+                "BF" => Ok(Self::Bf),
+                "BG" => Ok(Self::Bg),
+                "BH" => Ok(Self::Bh),
+                "BI" => Ok(Self::Bi),
+                "BJ" => Ok(Self::Bj),
+                "BL" => Ok(Self::Bl),
+                "BM" => Ok(Self::Bm),
+                "BN" => Ok(Self::Bn),
+                "BO" => Ok(Self::Bo),
+                "BQ" => Ok(Self::Bq),
+                "BR" => Ok(Self::Br),
+                "BS" => Ok(Self::Bs),
+                "BT" => Ok(Self::Bt),
+                "BV" => Ok(Self::Bv),
+                "BW" => Ok(Self::Bw),
+                "BY" => Ok(Self::By),
+                "BZ" => Ok(Self::Bz),
+                "CA" => Ok(Self::Ca),
+                "CC" => Ok(Self::Cc),
+                "CD" => Ok(Self::Cd),
+                "CF" => Ok(Self::Cf),
+                "CG" => Ok(Self::Cg),
+                "CH" => Ok(Self::Ch),
+                "CI" => Ok(Self::Ci),
+                "CK" => Ok(Self::Ck),
+                "CL" => Ok(Self::Cl),
+                "CM" => Ok(Self::Cm),
+                "CN" => Ok(Self::Cn),
+                "CO" => Ok(Self::Co),
+                "CR" => Ok(Self::Cr),
+                "CU" => Ok(Self::Cu),
+                "CV" => Ok(Self::Cv),
+                "CW" => Ok(Self::Cw),
+                "CX" => Ok(Self::Cx),
+                "CY" => Ok(Self::Cy),
+                "CZ" => Ok(Self::Cz),
+                "DE" => Ok(Self::De),
+                "DJ" => Ok(Self::Dj),
+                "DK" => Ok(Self::Dk),
+                "DM" => Ok(Self::Dm),
+                "DO" => Ok(Self::Do),
+                "DZ" => Ok(Self::Dz),
+                "EC" => Ok(Self::Ec),
+                "EE" => Ok(Self::Ee),
+                "EG" => Ok(Self::Eg),
+                "EH" => Ok(Self::Eh),
+                "ER" => Ok(Self::Er),
+                "ES" => Ok(Self::Es),
+                "ET" => Ok(Self::Et),
+                "FI" => Ok(Self::Fi),
+                "FJ" => Ok(Self::Fj),
+                "FK" => Ok(Self::Fk),
+                "FM" => Ok(Self::Fm),
+                "FO" => Ok(Self::Fo),
+                "FR" => Ok(Self::Fr),
+                "GA" => Ok(Self::Ga),
+                "GB" => Ok(Self::Gb),
+                "GD" => Ok(Self::Gd),
+                "GE" => Ok(Self::Ge),
+                "GF" => Ok(Self::Gf),
+                "GG" => Ok(Self::Gg),
+                "GH" => Ok(Self::Gh),
+                "GI" => Ok(Self::Gi),
+                "GL" => Ok(Self::Gl),
+                "GM" => Ok(Self::Gm),
+                "GN" => Ok(Self::Gn),
+                "GP" => Ok(Self::Gp),
+                "GQ" => Ok(Self::Gq),
+                "GR" => Ok(Self::Gr),
+                "GS" => Ok(Self::Gs),
+                "GT" => Ok(Self::Gt),
+                "GU" => Ok(Self::Gu),
+                "GW" => Ok(Self::Gw),
+                "GY" => Ok(Self::Gy),
+                "HK" => Ok(Self::Hk),
+                "HM" => Ok(Self::Hm),
+                "HN" => Ok(Self::Hn),
+                "HR" => Ok(Self::Hr),
+                "HT" => Ok(Self::Ht),
+                "HU" => Ok(Self::Hu),
+                "ID" => Ok(Self::Id),
+                "IE" => Ok(Self::Ie),
+                "IL" => Ok(Self::Il),
+                "IM" => Ok(Self::Im),
+                "IN" => Ok(Self::In),
+                "IO" => Ok(Self::Io),
+                "IQ" => Ok(Self::Iq),
+                "IR" => Ok(Self::Ir),
+                "IS" => Ok(Self::Is),
+                "IT" => Ok(Self::It),
+                "JE" => Ok(Self::Je),
+                "JM" => Ok(Self::Jm),
+                "JO" => Ok(Self::Jo),
+                "JP" => Ok(Self::Jp),
+                "KE" => Ok(Self::Ke),
+                "KG" => Ok(Self::Kg),
+                "KH" => Ok(Self::Kh),
+                "KI" => Ok(Self::Ki),
+                "KM" => Ok(Self::Km),
+                "KN" => Ok(Self::Kn),
+                "KP" => Ok(Self::Kp),
+                "KR" => Ok(Self::Kr),
+                "KW" => Ok(Self::Kw),
+                "KY" => Ok(Self::Ky),
+                "KZ" => Ok(Self::Kz),
+                "LA" => Ok(Self::La),
+                "LB" => Ok(Self::Lb),
+                "LC" => Ok(Self::Lc),
+                "LI" => Ok(Self::Li),
+                "LK" => Ok(Self::Lk),
+                "LR" => Ok(Self::Lr),
+                "LS" => Ok(Self::Ls),
+                "LT" => Ok(Self::Lt),
+                "LU" => Ok(Self::Lu),
+                "LV" => Ok(Self::Lv),
+                "LY" => Ok(Self::Ly),
+                "MA" => Ok(Self::Ma),
+                "MC" => Ok(Self::Mc),
+                "MD" => Ok(Self::Md),
+                "ME" => Ok(Self::Me),
+                "MF" => Ok(Self::Mf),
+                "MG" => Ok(Self::Mg),
+                "MH" => Ok(Self::Mh),
+                "MK" => Ok(Self::Mk),
+                "ML" => Ok(Self::Ml),
+                "MM" => Ok(Self::Mm),
+                "MN" => Ok(Self::Mn),
+                "MO" => Ok(Self::Mo),
+                "MP" => Ok(Self::Mp),
+                "MQ" => Ok(Self::Mq),
+                "MR" => Ok(Self::Mr),
+                "MS" => Ok(Self::Ms),
+                "MT" => Ok(Self::Mt),
+                "MU" => Ok(Self::Mu),
+                "MV" => Ok(Self::Mv),
+                "MW" => Ok(Self::Mw),
+                "MX" => Ok(Self::Mx),
+                "MY" => Ok(Self::My),
+                "MZ" => Ok(Self::Mz),
+                "NA" => Ok(Self::Na),
+                "NC" => Ok(Self::Nc),
+                "NE" => Ok(Self::Ne),
+                "NF" => Ok(Self::Nf),
+                "NG" => Ok(Self::Ng),
+                "NI" => Ok(Self::Ni),
+                "NL" => Ok(Self::Nl),
+                "NO" => Ok(Self::No),
+                "NP" => Ok(Self::Np),
+                "NR" => Ok(Self::Nr),
+                "NU" => Ok(Self::Nu),
+                "NZ" => Ok(Self::Nz),
+                "OM" => Ok(Self::Om),
+                "PA" => Ok(Self::Pa),
+                "PE" => Ok(Self::Pe),
+                "PF" => Ok(Self::Pf),
+                "PG" => Ok(Self::Pg),
+                "PH" => Ok(Self::Ph),
+                "PK" => Ok(Self::Pk),
+                "PL" => Ok(Self::Pl),
+                "PM" => Ok(Self::Pm),
+                "PN" => Ok(Self::Pn),
+                "PR" => Ok(Self::Pr),
+                "PS" => Ok(Self::Ps),
+                "PT" => Ok(Self::Pt),
+                "PW" => Ok(Self::Pw),
+                "PY" => Ok(Self::Py),
+                "QA" => Ok(Self::Qa),
+                "RE" => Ok(Self::Re),
+                "RO" => Ok(Self::Ro),
+                "RS" => Ok(Self::Rs),
+                "RU" => Ok(Self::Ru),
+                "RW" => Ok(Self::Rw),
+                "SA" => Ok(Self::Sa),
+                "SB" => Ok(Self::Sb),
+                "SC" => Ok(Self::Sc),
+                "SD" => Ok(Self::Sd),
+                "SE" => Ok(Self::Se),
+                "SG" => Ok(Self::Sg),
+                "SH" => Ok(Self::Sh),
+                "SI" => Ok(Self::Si),
+                "SJ" => Ok(Self::Sj),
+                "SK" => Ok(Self::Sk),
+                "SL" => Ok(Self::Sl),
+                "SM" => Ok(Self::Sm),
+                "SN" => Ok(Self::Sn),
+                "SO" => Ok(Self::So),
+                "SR" => Ok(Self::Sr),
+                "SS" => Ok(Self::Ss),
+                "ST" => Ok(Self::St),
+                "SV" => Ok(Self::Sv),
+                "SX" => Ok(Self::Sx),
+                "SY" => Ok(Self::Sy),
+                "SZ" => Ok(Self::Sz),
+                "TC" => Ok(Self::Tc),
+                "TD" => Ok(Self::Td),
+                "TF" => Ok(Self::Tf),
+                "TG" => Ok(Self::Tg),
+                "TH" => Ok(Self::Th),
+                "TJ" => Ok(Self::Tj),
+                "TK" => Ok(Self::Tk),
+                "TL" => Ok(Self::Tl),
+                "TM" => Ok(Self::Tm),
+                "TN" => Ok(Self::Tn),
+                "TO" => Ok(Self::To),
+                "TR" => Ok(Self::Tr),
+                "TT" => Ok(Self::Tt),
+                "TV" => Ok(Self::Tv),
+                "TW" => Ok(Self::Tw),
+                "TZ" => Ok(Self::Tz),
+                "UA" => Ok(Self::Ua),
+                "UG" => Ok(Self::Ug),
+                "UM" => Ok(Self::Um),
+                "US" => Ok(Self::Us),
+                "UY" => Ok(Self::Uy),
+                "UZ" => Ok(Self::Uz),
+                "VA" => Ok(Self::Va),
+                "VC" => Ok(Self::Vc),
+                "VE" => Ok(Self::Ve),
+                "VG" => Ok(Self::Vg),
+                "VI" => Ok(Self::Vi),
+                "VN" => Ok(Self::Vn),
+                "VU" => Ok(Self::Vu),
+                "WF" => Ok(Self::Wf),
+                "WS" => Ok(Self::Ws),
+                "XK" => Ok(Self::Xk),
+                "YE" => Ok(Self::Ye),
+                "YT" => Ok(Self::Yt),
+                "ZA" => Ok(Self::Za),
+                "ZM" => Ok(Self::Zm),
+                "ZW" => Ok(Self::Zw),
+                _ => Err("invalid value".into()),
             }
-            Ok(Self(value.to_string()))
         }
     }
     impl ::std::convert::TryFrom<&str> for CustomerDetailsCountry {
@@ -192,18 +2229,6 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CustomerDetailsCountry {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///The name of the customer which could be a personal name or a business name.
@@ -316,8 +2341,21 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
+            if value.chars().count() > 32usize {
+                return Err("longer than 32 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(Africa/Abidjan|Africa/Accra|Africa/Addis_Ababa|Africa/Algiers|Africa/Asmara|Africa/Asmera|Africa/Bamako|Africa/Bangui|Africa/Banjul|Africa/Bissau|Africa/Blantyre|Africa/Brazzaville|Africa/Bujumbura|Africa/Cairo|Africa/Casablanca|Africa/Ceuta|Africa/Conakry|Africa/Dakar|Africa/Dar_es_Salaam|Africa/Djibouti|Africa/Douala|Africa/El_Aaiun|Africa/Freetown|Africa/Gaborone|Africa/Harare|Africa/Johannesburg|Africa/Juba|Africa/Kampala|Africa/Khartoum|Africa/Kigali|Africa/Kinshasa|Africa/Lagos|Africa/Libreville|Africa/Lome|Africa/Luanda|Africa/Lubumbashi|Africa/Lusaka|Africa/Malabo|Africa/Maputo|Africa/Maseru|Africa/Mbabane|Africa/Mogadishu|Africa/Monrovia|Africa/Nairobi|Africa/Ndjamena|Africa/Niamey|Africa/Nouakchott|Africa/Ouagadougou|Africa/Porto-Novo|Africa/Sao_Tome|Africa/Timbuktu|Africa/Tripoli|Africa/Tunis|Africa/Windhoek|America/Adak|America/Anchorage|America/Anguilla|America/Antigua|America/Araguaina|America/Argentina/Buenos_Aires|America/Argentina/Catamarca|America/Argentina/ComodRivadavia|America/Argentina/Cordoba|America/Argentina/Jujuy|America/Argentina/La_Rioja|America/Argentina/Mendoza|America/Argentina/Rio_Gallegos|America/Argentina/Salta|America/Argentina/San_Juan|America/Argentina/San_Luis|America/Argentina/Tucuman|America/Argentina/Ushuaia|America/Aruba|America/Asuncion|America/Atikokan|America/Atka|America/Bahia|America/Bahia_Banderas|America/Barbados|America/Belem|America/Belize|America/Blanc-Sablon|America/Boa_Vista|America/Bogota|America/Boise|America/Buenos_Aires|America/Cambridge_Bay|America/Campo_Grande|America/Cancun|America/Caracas|America/Catamarca|America/Cayenne|America/Cayman|America/Chicago|America/Chihuahua|America/Ciudad_Juarez|America/Coral_Harbour|America/Cordoba|America/Costa_Rica|America/Coyhaique|America/Creston|America/Cuiaba|America/Curacao|America/Danmarkshavn|America/Dawson|America/Dawson_Creek|America/Denver|America/Detroit|America/Dominica|America/Edmonton|America/Eirunepe|America/El_Salvador|America/Ensenada|America/Fort_Nelson|America/Fort_Wayne|America/Fortaleza|America/Glace_Bay|America/Godthab|America/Goose_Bay|America/Grand_Turk|America/Grenada|America/Guadeloupe|America/Guatemala|America/Guayaquil|America/Guyana|America/Halifax|America/Havana|America/Hermosillo|America/Indiana/Indianapolis|America/Indiana/Knox|America/Indiana/Marengo|America/Indiana/Petersburg|America/Indiana/Tell_City|America/Indiana/Vevay|America/Indiana/Vincennes|America/Indiana/Winamac|America/Indianapolis|America/Inuvik|America/Iqaluit|America/Jamaica|America/Jujuy|America/Juneau|America/Kentucky/Louisville|America/Kentucky/Monticello|America/Knox_IN|America/Kralendijk|America/La_Paz|America/Lima|America/Los_Angeles|America/Louisville|America/Lower_Princes|America/Maceio|America/Managua|America/Manaus|America/Marigot|America/Martinique|America/Matamoros|America/Mazatlan|America/Mendoza|America/Menominee|America/Merida|America/Metlakatla|America/Mexico_City|America/Miquelon|America/Moncton|America/Monterrey|America/Montevideo|America/Montreal|America/Montserrat|America/Nassau|America/New_York|America/Nipigon|America/Nome|America/Noronha|America/North_Dakota/Beulah|America/North_Dakota/Center|America/North_Dakota/New_Salem|America/Nuuk|America/Ojinaga|America/Panama|America/Pangnirtung|America/Paramaribo|America/Phoenix|America/Port-au-Prince|America/Port_of_Spain|America/Porto_Acre|America/Porto_Velho|America/Puerto_Rico|America/Punta_Arenas|America/Rainy_River|America/Rankin_Inlet|America/Recife|America/Regina|America/Resolute|America/Rio_Branco|America/Rosario|America/Santa_Isabel|America/Santarem|America/Santiago|America/Santo_Domingo|America/Sao_Paulo|America/Scoresbysund|America/Shiprock|America/Sitka|America/St_Barthelemy|America/St_Johns|America/St_Kitts|America/St_Lucia|America/St_Thomas|America/St_Vincent|America/Swift_Current|America/Tegucigalpa|America/Thule|America/Thunder_Bay|America/Tijuana|America/Toronto|America/Tortola|America/Vancouver|America/Virgin|America/Whitehorse|America/Winnipeg|America/Yakutat|America/Yellowknife|Antarctica/Casey|Antarctica/Davis|Antarctica/DumontDUrville|Antarctica/Macquarie|Antarctica/Mawson|Antarctica/McMurdo|Antarctica/Palmer|Antarctica/Rothera|Antarctica/South_Pole|Antarctica/Syowa|Antarctica/Troll|Antarctica/Vostok|Arctic/Longyearbyen|Asia/Aden|Asia/Almaty|Asia/Amman|Asia/Anadyr|Asia/Aqtau|Asia/Aqtobe|Asia/Ashgabat|Asia/Ashkhabad|Asia/Atyrau|Asia/Baghdad|Asia/Bahrain|Asia/Baku|Asia/Bangkok|Asia/Barnaul|Asia/Beirut|Asia/Bishkek|Asia/Brunei|Asia/Calcutta|Asia/Chita|Asia/Choibalsan|Asia/Chongqing|Asia/Chungking|Asia/Colombo|Asia/Dacca|Asia/Damascus|Asia/Dhaka|Asia/Dili|Asia/Dubai|Asia/Dushanbe|Asia/Famagusta|Asia/Gaza|Asia/Harbin|Asia/Hebron|Asia/Ho_Chi_Minh|Asia/Hong_Kong|Asia/Hovd|Asia/Irkutsk|Asia/Istanbul|Asia/Jakarta|Asia/Jayapura|Asia/Jerusalem|Asia/Kabul|Asia/Kamchatka|Asia/Karachi|Asia/Kashgar|Asia/Kathmandu|Asia/Katmandu|Asia/Khandyga|Asia/Kolkata|Asia/Krasnoyarsk|Asia/Kuala_Lumpur|Asia/Kuching|Asia/Kuwait|Asia/Macao|Asia/Macau|Asia/Magadan|Asia/Makassar|Asia/Manila|Asia/Muscat|Asia/Nicosia|Asia/Novokuznetsk|Asia/Novosibirsk|Asia/Omsk|Asia/Oral|Asia/Phnom_Penh|Asia/Pontianak|Asia/Pyongyang|Asia/Qatar|Asia/Qostanay|Asia/Qyzylorda|Asia/Rangoon|Asia/Riyadh|Asia/Saigon|Asia/Sakhalin|Asia/Samarkand|Asia/Seoul|Asia/Shanghai|Asia/Singapore|Asia/Srednekolymsk|Asia/Taipei|Asia/Tashkent|Asia/Tbilisi|Asia/Tehran|Asia/Tel_Aviv|Asia/Thimbu|Asia/Thimphu|Asia/Tokyo|Asia/Tomsk|Asia/Ujung_Pandang|Asia/Ulaanbaatar|Asia/Ulan_Bator|Asia/Urumqi|Asia/Ust-Nera|Asia/Vientiane|Asia/Vladivostok|Asia/Yakutsk|Asia/Yangon|Asia/Yekaterinburg|Asia/Yerevan|Atlantic/Azores|Atlantic/Bermuda|Atlantic/Canary|Atlantic/Cape_Verde|Atlantic/Faeroe|Atlantic/Faroe|Atlantic/Jan_Mayen|Atlantic/Madeira|Atlantic/Reykjavik|Atlantic/South_Georgia|Atlantic/St_Helena|Atlantic/Stanley|Australia/ACT|Australia/Adelaide|Australia/Brisbane|Australia/Broken_Hill|Australia/Canberra|Australia/Currie|Australia/Darwin|Australia/Eucla|Australia/Hobart|Australia/LHI|Australia/Lindeman|Australia/Lord_Howe|Australia/Melbourne|Australia/NSW|Australia/North|Australia/Perth|Australia/Queensland|Australia/South|Australia/Sydney|Australia/Tasmania|Australia/Victoria|Australia/West|Australia/Yancowinna|Brazil/Acre|Brazil/DeNoronha|Brazil/East|Brazil/West|CET|CST6CDT|Canada/Atlantic|Canada/Central|Canada/Eastern|Canada/Mountain|Canada/Newfoundland|Canada/Pacific|Canada/Saskatchewan|Canada/Yukon|Chile/Continental|Chile/EasterIsland|Cuba|EET|EST|EST5EDT|Egypt|Eire|Etc/GMT|Etc/GMT\\+0|Etc/GMT\\+1|Etc/GMT\\+10|Etc/GMT\\+11|Etc/GMT\\+12|Etc/GMT\\+2|Etc/GMT\\+3|Etc/GMT\\+4|Etc/GMT\\+5|Etc/GMT\\+6|Etc/GMT\\+7|Etc/GMT\\+8|Etc/GMT\\+9|Etc/GMT-0|Etc/GMT-1|Etc/GMT-10|Etc/GMT-11|Etc/GMT-12|Etc/GMT-13|Etc/GMT-14|Etc/GMT-2|Etc/GMT-3|Etc/GMT-4|Etc/GMT-5|Etc/GMT-6|Etc/GMT-7|Etc/GMT-8|Etc/GMT-9|Etc/GMT0|Etc/Greenwich|Etc/UCT|Etc/UTC|Etc/Universal|Etc/Zulu|Europe/Amsterdam|Europe/Andorra|Europe/Astrakhan|Europe/Athens|Europe/Belfast|Europe/Belgrade|Europe/Berlin|Europe/Bratislava|Europe/Brussels|Europe/Bucharest|Europe/Budapest|Europe/Busingen|Europe/Chisinau|Europe/Copenhagen|Europe/Dublin|Europe/Gibraltar|Europe/Guernsey|Europe/Helsinki|Europe/Isle_of_Man|Europe/Istanbul|Europe/Jersey|Europe/Kaliningrad|Europe/Kiev|Europe/Kirov|Europe/Kyiv|Europe/Lisbon|Europe/Ljubljana|Europe/London|Europe/Luxembourg|Europe/Madrid|Europe/Malta|Europe/Mariehamn|Europe/Minsk|Europe/Monaco|Europe/Moscow|Europe/Nicosia|Europe/Oslo|Europe/Paris|Europe/Podgorica|Europe/Prague|Europe/Riga|Europe/Rome|Europe/Samara|Europe/San_Marino|Europe/Sarajevo|Europe/Saratov|Europe/Simferopol|Europe/Skopje|Europe/Sofia|Europe/Stockholm|Europe/Tallinn|Europe/Tirane|Europe/Tiraspol|Europe/Ulyanovsk|Europe/Uzhgorod|Europe/Vaduz|Europe/Vatican|Europe/Vienna|Europe/Vilnius|Europe/Volgograd|Europe/Warsaw|Europe/Zagreb|Europe/Zaporozhye|Europe/Zurich|GB|GB-Eire|GMT|GMT\\+0|GMT-0|GMT0|Greenwich|HST|Hongkong|Iceland|Indian/Antananarivo|Indian/Chagos|Indian/Christmas|Indian/Cocos|Indian/Comoro|Indian/Kerguelen|Indian/Mahe|Indian/Maldives|Indian/Mauritius|Indian/Mayotte|Indian/Reunion|Iran|Israel|Jamaica|Japan|Kwajalein|Libya|MET|MST|MST7MDT|Mexico/BajaNorte|Mexico/BajaSur|Mexico/General|NZ|NZ-CHAT|Navajo|PRC|PST8PDT|Pacific/Apia|Pacific/Auckland|Pacific/Bougainville|Pacific/Chatham|Pacific/Chuuk|Pacific/Easter|Pacific/Efate|Pacific/Enderbury|Pacific/Fakaofo|Pacific/Fiji|Pacific/Funafuti|Pacific/Galapagos|Pacific/Gambier|Pacific/Guadalcanal|Pacific/Guam|Pacific/Honolulu|Pacific/Johnston|Pacific/Kanton|Pacific/Kiritimati|Pacific/Kosrae|Pacific/Kwajalein|Pacific/Majuro|Pacific/Marquesas|Pacific/Midway|Pacific/Nauru|Pacific/Niue|Pacific/Norfolk|Pacific/Noumea|Pacific/Pago_Pago|Pacific/Palau|Pacific/Pitcairn|Pacific/Pohnpei|Pacific/Ponape|Pacific/Port_Moresby|Pacific/Rarotonga|Pacific/Saipan|Pacific/Samoa|Pacific/Tahiti|Pacific/Tarawa|Pacific/Tongatapu|Pacific/Truk|Pacific/Wake|Pacific/Wallis|Pacific/Yap|Poland|Portugal|ROC|ROK|Singapore|Turkey|UCT|US/Alaska|US/Aleutian|US/Arizona|US/Central|US/East-Indiana|US/Eastern|US/Hawaii|US/Indiana-Starke|US/Michigan|US/Mountain|US/Pacific|US/Samoa|UTC|Universal|W-SU|WET|Zulu)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(Africa/Abidjan|Africa/Accra|Africa/Addis_Ababa|Africa/Algiers|Africa/Asmara|Africa/Asmera|Africa/Bamako|Africa/Bangui|Africa/Banjul|Africa/Bissau|Africa/Blantyre|Africa/Brazzaville|Africa/Bujumbura|Africa/Cairo|Africa/Casablanca|Africa/Ceuta|Africa/Conakry|Africa/Dakar|Africa/Dar_es_Salaam|Africa/Djibouti|Africa/Douala|Africa/El_Aaiun|Africa/Freetown|Africa/Gaborone|Africa/Harare|Africa/Johannesburg|Africa/Juba|Africa/Kampala|Africa/Khartoum|Africa/Kigali|Africa/Kinshasa|Africa/Lagos|Africa/Libreville|Africa/Lome|Africa/Luanda|Africa/Lubumbashi|Africa/Lusaka|Africa/Malabo|Africa/Maputo|Africa/Maseru|Africa/Mbabane|Africa/Mogadishu|Africa/Monrovia|Africa/Nairobi|Africa/Ndjamena|Africa/Niamey|Africa/Nouakchott|Africa/Ouagadougou|Africa/Porto-Novo|Africa/Sao_Tome|Africa/Timbuktu|Africa/Tripoli|Africa/Tunis|Africa/Windhoek|America/Adak|America/Anchorage|America/Anguilla|America/Antigua|America/Araguaina|America/Argentina/Buenos_Aires|America/Argentina/Catamarca|America/Argentina/ComodRivadavia|America/Argentina/Cordoba|America/Argentina/Jujuy|America/Argentina/La_Rioja|America/Argentina/Mendoza|America/Argentina/Rio_Gallegos|America/Argentina/Salta|America/Argentina/San_Juan|America/Argentina/San_Luis|America/Argentina/Tucuman|America/Argentina/Ushuaia|America/Aruba|America/Asuncion|America/Atikokan|America/Atka|America/Bahia|America/Bahia_Banderas|America/Barbados|America/Belem|America/Belize|America/Blanc-Sablon|America/Boa_Vista|America/Bogota|America/Boise|America/Buenos_Aires|America/Cambridge_Bay|America/Campo_Grande|America/Cancun|America/Caracas|America/Catamarca|America/Cayenne|America/Cayman|America/Chicago|America/Chihuahua|America/Ciudad_Juarez|America/Coral_Harbour|America/Cordoba|America/Costa_Rica|America/Coyhaique|America/Creston|America/Cuiaba|America/Curacao|America/Danmarkshavn|America/Dawson|America/Dawson_Creek|America/Denver|America/Detroit|America/Dominica|America/Edmonton|America/Eirunepe|America/El_Salvador|America/Ensenada|America/Fort_Nelson|America/Fort_Wayne|America/Fortaleza|America/Glace_Bay|America/Godthab|America/Goose_Bay|America/Grand_Turk|America/Grenada|America/Guadeloupe|America/Guatemala|America/Guayaquil|America/Guyana|America/Halifax|America/Havana|America/Hermosillo|America/Indiana/Indianapolis|America/Indiana/Knox|America/Indiana/Marengo|America/Indiana/Petersburg|America/Indiana/Tell_City|America/Indiana/Vevay|America/Indiana/Vincennes|America/Indiana/Winamac|America/Indianapolis|America/Inuvik|America/Iqaluit|America/Jamaica|America/Jujuy|America/Juneau|America/Kentucky/Louisville|America/Kentucky/Monticello|America/Knox_IN|America/Kralendijk|America/La_Paz|America/Lima|America/Los_Angeles|America/Louisville|America/Lower_Princes|America/Maceio|America/Managua|America/Manaus|America/Marigot|America/Martinique|America/Matamoros|America/Mazatlan|America/Mendoza|America/Menominee|America/Merida|America/Metlakatla|America/Mexico_City|America/Miquelon|America/Moncton|America/Monterrey|America/Montevideo|America/Montreal|America/Montserrat|America/Nassau|America/New_York|America/Nipigon|America/Nome|America/Noronha|America/North_Dakota/Beulah|America/North_Dakota/Center|America/North_Dakota/New_Salem|America/Nuuk|America/Ojinaga|America/Panama|America/Pangnirtung|America/Paramaribo|America/Phoenix|America/Port-au-Prince|America/Port_of_Spain|America/Porto_Acre|America/Porto_Velho|America/Puerto_Rico|America/Punta_Arenas|America/Rainy_River|America/Rankin_Inlet|America/Recife|America/Regina|America/Resolute|America/Rio_Branco|America/Rosario|America/Santa_Isabel|America/Santarem|America/Santiago|America/Santo_Domingo|America/Sao_Paulo|America/Scoresbysund|America/Shiprock|America/Sitka|America/St_Barthelemy|America/St_Johns|America/St_Kitts|America/St_Lucia|America/St_Thomas|America/St_Vincent|America/Swift_Current|America/Tegucigalpa|America/Thule|America/Thunder_Bay|America/Tijuana|America/Toronto|America/Tortola|America/Vancouver|America/Virgin|America/Whitehorse|America/Winnipeg|America/Yakutat|America/Yellowknife|Antarctica/Casey|Antarctica/Davis|Antarctica/DumontDUrville|Antarctica/Macquarie|Antarctica/Mawson|Antarctica/McMurdo|Antarctica/Palmer|Antarctica/Rothera|Antarctica/South_Pole|Antarctica/Syowa|Antarctica/Troll|Antarctica/Vostok|Arctic/Longyearbyen|Asia/Aden|Asia/Almaty|Asia/Amman|Asia/Anadyr|Asia/Aqtau|Asia/Aqtobe|Asia/Ashgabat|Asia/Ashkhabad|Asia/Atyrau|Asia/Baghdad|Asia/Bahrain|Asia/Baku|Asia/Bangkok|Asia/Barnaul|Asia/Beirut|Asia/Bishkek|Asia/Brunei|Asia/Calcutta|Asia/Chita|Asia/Choibalsan|Asia/Chongqing|Asia/Chungking|Asia/Colombo|Asia/Dacca|Asia/Damascus|Asia/Dhaka|Asia/Dili|Asia/Dubai|Asia/Dushanbe|Asia/Famagusta|Asia/Gaza|Asia/Harbin|Asia/Hebron|Asia/Ho_Chi_Minh|Asia/Hong_Kong|Asia/Hovd|Asia/Irkutsk|Asia/Istanbul|Asia/Jakarta|Asia/Jayapura|Asia/Jerusalem|Asia/Kabul|Asia/Kamchatka|Asia/Karachi|Asia/Kashgar|Asia/Kathmandu|Asia/Katmandu|Asia/Khandyga|Asia/Kolkata|Asia/Krasnoyarsk|Asia/Kuala_Lumpur|Asia/Kuching|Asia/Kuwait|Asia/Macao|Asia/Macau|Asia/Magadan|Asia/Makassar|Asia/Manila|Asia/Muscat|Asia/Nicosia|Asia/Novokuznetsk|Asia/Novosibirsk|Asia/Omsk|Asia/Oral|Asia/Phnom_Penh|Asia/Pontianak|Asia/Pyongyang|Asia/Qatar|Asia/Qostanay|Asia/Qyzylorda|Asia/Rangoon|Asia/Riyadh|Asia/Saigon|Asia/Sakhalin|Asia/Samarkand|Asia/Seoul|Asia/Shanghai|Asia/Singapore|Asia/Srednekolymsk|Asia/Taipei|Asia/Tashkent|Asia/Tbilisi|Asia/Tehran|Asia/Tel_Aviv|Asia/Thimbu|Asia/Thimphu|Asia/Tokyo|Asia/Tomsk|Asia/Ujung_Pandang|Asia/Ulaanbaatar|Asia/Ulan_Bator|Asia/Urumqi|Asia/Ust-Nera|Asia/Vientiane|Asia/Vladivostok|Asia/Yakutsk|Asia/Yangon|Asia/Yekaterinburg|Asia/Yerevan|Atlantic/Azores|Atlantic/Bermuda|Atlantic/Canary|Atlantic/Cape_Verde|Atlantic/Faeroe|Atlantic/Faroe|Atlantic/Jan_Mayen|Atlantic/Madeira|Atlantic/Reykjavik|Atlantic/South_Georgia|Atlantic/St_Helena|Atlantic/Stanley|Australia/ACT|Australia/Adelaide|Australia/Brisbane|Australia/Broken_Hill|Australia/Canberra|Australia/Currie|Australia/Darwin|Australia/Eucla|Australia/Hobart|Australia/LHI|Australia/Lindeman|Australia/Lord_Howe|Australia/Melbourne|Australia/NSW|Australia/North|Australia/Perth|Australia/Queensland|Australia/South|Australia/Sydney|Australia/Tasmania|Australia/Victoria|Australia/West|Australia/Yancowinna|Brazil/Acre|Brazil/DeNoronha|Brazil/East|Brazil/West|CET|CST6CDT|Canada/Atlantic|Canada/Central|Canada/Eastern|Canada/Mountain|Canada/Newfoundland|Canada/Pacific|Canada/Saskatchewan|Canada/Yukon|Chile/Continental|Chile/EasterIsland|Cuba|EET|EST|EST5EDT|Egypt|Eire|Etc/GMT|Etc/GMT\\+0|Etc/GMT\\+1|Etc/GMT\\+10|Etc/GMT\\+11|Etc/GMT\\+12|Etc/GMT\\+2|Etc/GMT\\+3|Etc/GMT\\+4|Etc/GMT\\+5|Etc/GMT\\+6|Etc/GMT\\+7|Etc/GMT\\+8|Etc/GMT\\+9|Etc/GMT-0|Etc/GMT-1|Etc/GMT-10|Etc/GMT-11|Etc/GMT-12|Etc/GMT-13|Etc/GMT-14|Etc/GMT-2|Etc/GMT-3|Etc/GMT-4|Etc/GMT-5|Etc/GMT-6|Etc/GMT-7|Etc/GMT-8|Etc/GMT-9|Etc/GMT0|Etc/Greenwich|Etc/UCT|Etc/UTC|Etc/Universal|Etc/Zulu|Europe/Amsterdam|Europe/Andorra|Europe/Astrakhan|Europe/Athens|Europe/Belfast|Europe/Belgrade|Europe/Berlin|Europe/Bratislava|Europe/Brussels|Europe/Bucharest|Europe/Budapest|Europe/Busingen|Europe/Chisinau|Europe/Copenhagen|Europe/Dublin|Europe/Gibraltar|Europe/Guernsey|Europe/Helsinki|Europe/Isle_of_Man|Europe/Istanbul|Europe/Jersey|Europe/Kaliningrad|Europe/Kiev|Europe/Kirov|Europe/Kyiv|Europe/Lisbon|Europe/Ljubljana|Europe/London|Europe/Luxembourg|Europe/Madrid|Europe/Malta|Europe/Mariehamn|Europe/Minsk|Europe/Monaco|Europe/Moscow|Europe/Nicosia|Europe/Oslo|Europe/Paris|Europe/Podgorica|Europe/Prague|Europe/Riga|Europe/Rome|Europe/Samara|Europe/San_Marino|Europe/Sarajevo|Europe/Saratov|Europe/Simferopol|Europe/Skopje|Europe/Sofia|Europe/Stockholm|Europe/Tallinn|Europe/Tirane|Europe/Tiraspol|Europe/Ulyanovsk|Europe/Uzhgorod|Europe/Vaduz|Europe/Vatican|Europe/Vienna|Europe/Vilnius|Europe/Volgograd|Europe/Warsaw|Europe/Zagreb|Europe/Zaporozhye|Europe/Zurich|GB|GB-Eire|GMT|GMT\\+0|GMT-0|GMT0|Greenwich|HST|Hongkong|Iceland|Indian/Antananarivo|Indian/Chagos|Indian/Christmas|Indian/Cocos|Indian/Comoro|Indian/Kerguelen|Indian/Mahe|Indian/Maldives|Indian/Mauritius|Indian/Mayotte|Indian/Reunion|Iran|Israel|Jamaica|Japan|Kwajalein|Libya|MET|MST|MST7MDT|Mexico/BajaNorte|Mexico/BajaSur|Mexico/General|NZ|NZ-CHAT|Navajo|PRC|PST8PDT|Pacific/Apia|Pacific/Auckland|Pacific/Bougainville|Pacific/Chatham|Pacific/Chuuk|Pacific/Easter|Pacific/Efate|Pacific/Enderbury|Pacific/Fakaofo|Pacific/Fiji|Pacific/Funafuti|Pacific/Galapagos|Pacific/Gambier|Pacific/Guadalcanal|Pacific/Guam|Pacific/Honolulu|Pacific/Johnston|Pacific/Kanton|Pacific/Kiritimati|Pacific/Kosrae|Pacific/Kwajalein|Pacific/Majuro|Pacific/Marquesas|Pacific/Midway|Pacific/Nauru|Pacific/Niue|Pacific/Norfolk|Pacific/Noumea|Pacific/Pago_Pago|Pacific/Palau|Pacific/Pitcairn|Pacific/Pohnpei|Pacific/Ponape|Pacific/Port_Moresby|Pacific/Rarotonga|Pacific/Saipan|Pacific/Samoa|Pacific/Tahiti|Pacific/Tarawa|Pacific/Tongatapu|Pacific/Truk|Pacific/Wake|Pacific/Wallis|Pacific/Yap|Poland|Portugal|ROC|ROK|Singapore|Turkey|UCT|US/Alaska|US/Aleutian|US/Arizona|US/Central|US/East-Indiana|US/Eastern|US/Hawaii|US/Indiana-Starke|US/Michigan|US/Mountain|US/Pacific|US/Samoa|UTC|Universal|W-SU|WET|Zulu)$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -339,6 +2377,73 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CustomerDetailsTimezone {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///The customer object identifier.
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    #[serde(transparent)]
+    pub struct CustomerId(::std::string::String);
+    impl ::std::ops::Deref for CustomerId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomerId> for ::std::string::String {
+        fn from(value: CustomerId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for CustomerId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomerId {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -485,8 +2590,21 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
+            if value.chars().count() > 32usize {
+                return Err("longer than 32 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(Africa/Abidjan|Africa/Accra|Africa/Addis_Ababa|Africa/Algiers|Africa/Asmara|Africa/Asmera|Africa/Bamako|Africa/Bangui|Africa/Banjul|Africa/Bissau|Africa/Blantyre|Africa/Brazzaville|Africa/Bujumbura|Africa/Cairo|Africa/Casablanca|Africa/Ceuta|Africa/Conakry|Africa/Dakar|Africa/Dar_es_Salaam|Africa/Djibouti|Africa/Douala|Africa/El_Aaiun|Africa/Freetown|Africa/Gaborone|Africa/Harare|Africa/Johannesburg|Africa/Juba|Africa/Kampala|Africa/Khartoum|Africa/Kigali|Africa/Kinshasa|Africa/Lagos|Africa/Libreville|Africa/Lome|Africa/Luanda|Africa/Lubumbashi|Africa/Lusaka|Africa/Malabo|Africa/Maputo|Africa/Maseru|Africa/Mbabane|Africa/Mogadishu|Africa/Monrovia|Africa/Nairobi|Africa/Ndjamena|Africa/Niamey|Africa/Nouakchott|Africa/Ouagadougou|Africa/Porto-Novo|Africa/Sao_Tome|Africa/Timbuktu|Africa/Tripoli|Africa/Tunis|Africa/Windhoek|America/Adak|America/Anchorage|America/Anguilla|America/Antigua|America/Araguaina|America/Argentina/Buenos_Aires|America/Argentina/Catamarca|America/Argentina/ComodRivadavia|America/Argentina/Cordoba|America/Argentina/Jujuy|America/Argentina/La_Rioja|America/Argentina/Mendoza|America/Argentina/Rio_Gallegos|America/Argentina/Salta|America/Argentina/San_Juan|America/Argentina/San_Luis|America/Argentina/Tucuman|America/Argentina/Ushuaia|America/Aruba|America/Asuncion|America/Atikokan|America/Atka|America/Bahia|America/Bahia_Banderas|America/Barbados|America/Belem|America/Belize|America/Blanc-Sablon|America/Boa_Vista|America/Bogota|America/Boise|America/Buenos_Aires|America/Cambridge_Bay|America/Campo_Grande|America/Cancun|America/Caracas|America/Catamarca|America/Cayenne|America/Cayman|America/Chicago|America/Chihuahua|America/Ciudad_Juarez|America/Coral_Harbour|America/Cordoba|America/Costa_Rica|America/Coyhaique|America/Creston|America/Cuiaba|America/Curacao|America/Danmarkshavn|America/Dawson|America/Dawson_Creek|America/Denver|America/Detroit|America/Dominica|America/Edmonton|America/Eirunepe|America/El_Salvador|America/Ensenada|America/Fort_Nelson|America/Fort_Wayne|America/Fortaleza|America/Glace_Bay|America/Godthab|America/Goose_Bay|America/Grand_Turk|America/Grenada|America/Guadeloupe|America/Guatemala|America/Guayaquil|America/Guyana|America/Halifax|America/Havana|America/Hermosillo|America/Indiana/Indianapolis|America/Indiana/Knox|America/Indiana/Marengo|America/Indiana/Petersburg|America/Indiana/Tell_City|America/Indiana/Vevay|America/Indiana/Vincennes|America/Indiana/Winamac|America/Indianapolis|America/Inuvik|America/Iqaluit|America/Jamaica|America/Jujuy|America/Juneau|America/Kentucky/Louisville|America/Kentucky/Monticello|America/Knox_IN|America/Kralendijk|America/La_Paz|America/Lima|America/Los_Angeles|America/Louisville|America/Lower_Princes|America/Maceio|America/Managua|America/Manaus|America/Marigot|America/Martinique|America/Matamoros|America/Mazatlan|America/Mendoza|America/Menominee|America/Merida|America/Metlakatla|America/Mexico_City|America/Miquelon|America/Moncton|America/Monterrey|America/Montevideo|America/Montreal|America/Montserrat|America/Nassau|America/New_York|America/Nipigon|America/Nome|America/Noronha|America/North_Dakota/Beulah|America/North_Dakota/Center|America/North_Dakota/New_Salem|America/Nuuk|America/Ojinaga|America/Panama|America/Pangnirtung|America/Paramaribo|America/Phoenix|America/Port-au-Prince|America/Port_of_Spain|America/Porto_Acre|America/Porto_Velho|America/Puerto_Rico|America/Punta_Arenas|America/Rainy_River|America/Rankin_Inlet|America/Recife|America/Regina|America/Resolute|America/Rio_Branco|America/Rosario|America/Santa_Isabel|America/Santarem|America/Santiago|America/Santo_Domingo|America/Sao_Paulo|America/Scoresbysund|America/Shiprock|America/Sitka|America/St_Barthelemy|America/St_Johns|America/St_Kitts|America/St_Lucia|America/St_Thomas|America/St_Vincent|America/Swift_Current|America/Tegucigalpa|America/Thule|America/Thunder_Bay|America/Tijuana|America/Toronto|America/Tortola|America/Vancouver|America/Virgin|America/Whitehorse|America/Winnipeg|America/Yakutat|America/Yellowknife|Antarctica/Casey|Antarctica/Davis|Antarctica/DumontDUrville|Antarctica/Macquarie|Antarctica/Mawson|Antarctica/McMurdo|Antarctica/Palmer|Antarctica/Rothera|Antarctica/South_Pole|Antarctica/Syowa|Antarctica/Troll|Antarctica/Vostok|Arctic/Longyearbyen|Asia/Aden|Asia/Almaty|Asia/Amman|Asia/Anadyr|Asia/Aqtau|Asia/Aqtobe|Asia/Ashgabat|Asia/Ashkhabad|Asia/Atyrau|Asia/Baghdad|Asia/Bahrain|Asia/Baku|Asia/Bangkok|Asia/Barnaul|Asia/Beirut|Asia/Bishkek|Asia/Brunei|Asia/Calcutta|Asia/Chita|Asia/Choibalsan|Asia/Chongqing|Asia/Chungking|Asia/Colombo|Asia/Dacca|Asia/Damascus|Asia/Dhaka|Asia/Dili|Asia/Dubai|Asia/Dushanbe|Asia/Famagusta|Asia/Gaza|Asia/Harbin|Asia/Hebron|Asia/Ho_Chi_Minh|Asia/Hong_Kong|Asia/Hovd|Asia/Irkutsk|Asia/Istanbul|Asia/Jakarta|Asia/Jayapura|Asia/Jerusalem|Asia/Kabul|Asia/Kamchatka|Asia/Karachi|Asia/Kashgar|Asia/Kathmandu|Asia/Katmandu|Asia/Khandyga|Asia/Kolkata|Asia/Krasnoyarsk|Asia/Kuala_Lumpur|Asia/Kuching|Asia/Kuwait|Asia/Macao|Asia/Macau|Asia/Magadan|Asia/Makassar|Asia/Manila|Asia/Muscat|Asia/Nicosia|Asia/Novokuznetsk|Asia/Novosibirsk|Asia/Omsk|Asia/Oral|Asia/Phnom_Penh|Asia/Pontianak|Asia/Pyongyang|Asia/Qatar|Asia/Qostanay|Asia/Qyzylorda|Asia/Rangoon|Asia/Riyadh|Asia/Saigon|Asia/Sakhalin|Asia/Samarkand|Asia/Seoul|Asia/Shanghai|Asia/Singapore|Asia/Srednekolymsk|Asia/Taipei|Asia/Tashkent|Asia/Tbilisi|Asia/Tehran|Asia/Tel_Aviv|Asia/Thimbu|Asia/Thimphu|Asia/Tokyo|Asia/Tomsk|Asia/Ujung_Pandang|Asia/Ulaanbaatar|Asia/Ulan_Bator|Asia/Urumqi|Asia/Ust-Nera|Asia/Vientiane|Asia/Vladivostok|Asia/Yakutsk|Asia/Yangon|Asia/Yekaterinburg|Asia/Yerevan|Atlantic/Azores|Atlantic/Bermuda|Atlantic/Canary|Atlantic/Cape_Verde|Atlantic/Faeroe|Atlantic/Faroe|Atlantic/Jan_Mayen|Atlantic/Madeira|Atlantic/Reykjavik|Atlantic/South_Georgia|Atlantic/St_Helena|Atlantic/Stanley|Australia/ACT|Australia/Adelaide|Australia/Brisbane|Australia/Broken_Hill|Australia/Canberra|Australia/Currie|Australia/Darwin|Australia/Eucla|Australia/Hobart|Australia/LHI|Australia/Lindeman|Australia/Lord_Howe|Australia/Melbourne|Australia/NSW|Australia/North|Australia/Perth|Australia/Queensland|Australia/South|Australia/Sydney|Australia/Tasmania|Australia/Victoria|Australia/West|Australia/Yancowinna|Brazil/Acre|Brazil/DeNoronha|Brazil/East|Brazil/West|CET|CST6CDT|Canada/Atlantic|Canada/Central|Canada/Eastern|Canada/Mountain|Canada/Newfoundland|Canada/Pacific|Canada/Saskatchewan|Canada/Yukon|Chile/Continental|Chile/EasterIsland|Cuba|EET|EST|EST5EDT|Egypt|Eire|Etc/GMT|Etc/GMT\\+0|Etc/GMT\\+1|Etc/GMT\\+10|Etc/GMT\\+11|Etc/GMT\\+12|Etc/GMT\\+2|Etc/GMT\\+3|Etc/GMT\\+4|Etc/GMT\\+5|Etc/GMT\\+6|Etc/GMT\\+7|Etc/GMT\\+8|Etc/GMT\\+9|Etc/GMT-0|Etc/GMT-1|Etc/GMT-10|Etc/GMT-11|Etc/GMT-12|Etc/GMT-13|Etc/GMT-14|Etc/GMT-2|Etc/GMT-3|Etc/GMT-4|Etc/GMT-5|Etc/GMT-6|Etc/GMT-7|Etc/GMT-8|Etc/GMT-9|Etc/GMT0|Etc/Greenwich|Etc/UCT|Etc/UTC|Etc/Universal|Etc/Zulu|Europe/Amsterdam|Europe/Andorra|Europe/Astrakhan|Europe/Athens|Europe/Belfast|Europe/Belgrade|Europe/Berlin|Europe/Bratislava|Europe/Brussels|Europe/Bucharest|Europe/Budapest|Europe/Busingen|Europe/Chisinau|Europe/Copenhagen|Europe/Dublin|Europe/Gibraltar|Europe/Guernsey|Europe/Helsinki|Europe/Isle_of_Man|Europe/Istanbul|Europe/Jersey|Europe/Kaliningrad|Europe/Kiev|Europe/Kirov|Europe/Kyiv|Europe/Lisbon|Europe/Ljubljana|Europe/London|Europe/Luxembourg|Europe/Madrid|Europe/Malta|Europe/Mariehamn|Europe/Minsk|Europe/Monaco|Europe/Moscow|Europe/Nicosia|Europe/Oslo|Europe/Paris|Europe/Podgorica|Europe/Prague|Europe/Riga|Europe/Rome|Europe/Samara|Europe/San_Marino|Europe/Sarajevo|Europe/Saratov|Europe/Simferopol|Europe/Skopje|Europe/Sofia|Europe/Stockholm|Europe/Tallinn|Europe/Tirane|Europe/Tiraspol|Europe/Ulyanovsk|Europe/Uzhgorod|Europe/Vaduz|Europe/Vatican|Europe/Vienna|Europe/Vilnius|Europe/Volgograd|Europe/Warsaw|Europe/Zagreb|Europe/Zaporozhye|Europe/Zurich|GB|GB-Eire|GMT|GMT\\+0|GMT-0|GMT0|Greenwich|HST|Hongkong|Iceland|Indian/Antananarivo|Indian/Chagos|Indian/Christmas|Indian/Cocos|Indian/Comoro|Indian/Kerguelen|Indian/Mahe|Indian/Maldives|Indian/Mauritius|Indian/Mayotte|Indian/Reunion|Iran|Israel|Jamaica|Japan|Kwajalein|Libya|MET|MST|MST7MDT|Mexico/BajaNorte|Mexico/BajaSur|Mexico/General|NZ|NZ-CHAT|Navajo|PRC|PST8PDT|Pacific/Apia|Pacific/Auckland|Pacific/Bougainville|Pacific/Chatham|Pacific/Chuuk|Pacific/Easter|Pacific/Efate|Pacific/Enderbury|Pacific/Fakaofo|Pacific/Fiji|Pacific/Funafuti|Pacific/Galapagos|Pacific/Gambier|Pacific/Guadalcanal|Pacific/Guam|Pacific/Honolulu|Pacific/Johnston|Pacific/Kanton|Pacific/Kiritimati|Pacific/Kosrae|Pacific/Kwajalein|Pacific/Majuro|Pacific/Marquesas|Pacific/Midway|Pacific/Nauru|Pacific/Niue|Pacific/Norfolk|Pacific/Noumea|Pacific/Pago_Pago|Pacific/Palau|Pacific/Pitcairn|Pacific/Pohnpei|Pacific/Ponape|Pacific/Port_Moresby|Pacific/Rarotonga|Pacific/Saipan|Pacific/Samoa|Pacific/Tahiti|Pacific/Tarawa|Pacific/Tongatapu|Pacific/Truk|Pacific/Wake|Pacific/Wallis|Pacific/Yap|Poland|Portugal|ROC|ROK|Singapore|Turkey|UCT|US/Alaska|US/Aleutian|US/Arizona|US/Central|US/East-Indiana|US/Eastern|US/Hawaii|US/Indiana-Starke|US/Michigan|US/Mountain|US/Pacific|US/Samoa|UTC|Universal|W-SU|WET|Zulu)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(Africa/Abidjan|Africa/Accra|Africa/Addis_Ababa|Africa/Algiers|Africa/Asmara|Africa/Asmera|Africa/Bamako|Africa/Bangui|Africa/Banjul|Africa/Bissau|Africa/Blantyre|Africa/Brazzaville|Africa/Bujumbura|Africa/Cairo|Africa/Casablanca|Africa/Ceuta|Africa/Conakry|Africa/Dakar|Africa/Dar_es_Salaam|Africa/Djibouti|Africa/Douala|Africa/El_Aaiun|Africa/Freetown|Africa/Gaborone|Africa/Harare|Africa/Johannesburg|Africa/Juba|Africa/Kampala|Africa/Khartoum|Africa/Kigali|Africa/Kinshasa|Africa/Lagos|Africa/Libreville|Africa/Lome|Africa/Luanda|Africa/Lubumbashi|Africa/Lusaka|Africa/Malabo|Africa/Maputo|Africa/Maseru|Africa/Mbabane|Africa/Mogadishu|Africa/Monrovia|Africa/Nairobi|Africa/Ndjamena|Africa/Niamey|Africa/Nouakchott|Africa/Ouagadougou|Africa/Porto-Novo|Africa/Sao_Tome|Africa/Timbuktu|Africa/Tripoli|Africa/Tunis|Africa/Windhoek|America/Adak|America/Anchorage|America/Anguilla|America/Antigua|America/Araguaina|America/Argentina/Buenos_Aires|America/Argentina/Catamarca|America/Argentina/ComodRivadavia|America/Argentina/Cordoba|America/Argentina/Jujuy|America/Argentina/La_Rioja|America/Argentina/Mendoza|America/Argentina/Rio_Gallegos|America/Argentina/Salta|America/Argentina/San_Juan|America/Argentina/San_Luis|America/Argentina/Tucuman|America/Argentina/Ushuaia|America/Aruba|America/Asuncion|America/Atikokan|America/Atka|America/Bahia|America/Bahia_Banderas|America/Barbados|America/Belem|America/Belize|America/Blanc-Sablon|America/Boa_Vista|America/Bogota|America/Boise|America/Buenos_Aires|America/Cambridge_Bay|America/Campo_Grande|America/Cancun|America/Caracas|America/Catamarca|America/Cayenne|America/Cayman|America/Chicago|America/Chihuahua|America/Ciudad_Juarez|America/Coral_Harbour|America/Cordoba|America/Costa_Rica|America/Coyhaique|America/Creston|America/Cuiaba|America/Curacao|America/Danmarkshavn|America/Dawson|America/Dawson_Creek|America/Denver|America/Detroit|America/Dominica|America/Edmonton|America/Eirunepe|America/El_Salvador|America/Ensenada|America/Fort_Nelson|America/Fort_Wayne|America/Fortaleza|America/Glace_Bay|America/Godthab|America/Goose_Bay|America/Grand_Turk|America/Grenada|America/Guadeloupe|America/Guatemala|America/Guayaquil|America/Guyana|America/Halifax|America/Havana|America/Hermosillo|America/Indiana/Indianapolis|America/Indiana/Knox|America/Indiana/Marengo|America/Indiana/Petersburg|America/Indiana/Tell_City|America/Indiana/Vevay|America/Indiana/Vincennes|America/Indiana/Winamac|America/Indianapolis|America/Inuvik|America/Iqaluit|America/Jamaica|America/Jujuy|America/Juneau|America/Kentucky/Louisville|America/Kentucky/Monticello|America/Knox_IN|America/Kralendijk|America/La_Paz|America/Lima|America/Los_Angeles|America/Louisville|America/Lower_Princes|America/Maceio|America/Managua|America/Manaus|America/Marigot|America/Martinique|America/Matamoros|America/Mazatlan|America/Mendoza|America/Menominee|America/Merida|America/Metlakatla|America/Mexico_City|America/Miquelon|America/Moncton|America/Monterrey|America/Montevideo|America/Montreal|America/Montserrat|America/Nassau|America/New_York|America/Nipigon|America/Nome|America/Noronha|America/North_Dakota/Beulah|America/North_Dakota/Center|America/North_Dakota/New_Salem|America/Nuuk|America/Ojinaga|America/Panama|America/Pangnirtung|America/Paramaribo|America/Phoenix|America/Port-au-Prince|America/Port_of_Spain|America/Porto_Acre|America/Porto_Velho|America/Puerto_Rico|America/Punta_Arenas|America/Rainy_River|America/Rankin_Inlet|America/Recife|America/Regina|America/Resolute|America/Rio_Branco|America/Rosario|America/Santa_Isabel|America/Santarem|America/Santiago|America/Santo_Domingo|America/Sao_Paulo|America/Scoresbysund|America/Shiprock|America/Sitka|America/St_Barthelemy|America/St_Johns|America/St_Kitts|America/St_Lucia|America/St_Thomas|America/St_Vincent|America/Swift_Current|America/Tegucigalpa|America/Thule|America/Thunder_Bay|America/Tijuana|America/Toronto|America/Tortola|America/Vancouver|America/Virgin|America/Whitehorse|America/Winnipeg|America/Yakutat|America/Yellowknife|Antarctica/Casey|Antarctica/Davis|Antarctica/DumontDUrville|Antarctica/Macquarie|Antarctica/Mawson|Antarctica/McMurdo|Antarctica/Palmer|Antarctica/Rothera|Antarctica/South_Pole|Antarctica/Syowa|Antarctica/Troll|Antarctica/Vostok|Arctic/Longyearbyen|Asia/Aden|Asia/Almaty|Asia/Amman|Asia/Anadyr|Asia/Aqtau|Asia/Aqtobe|Asia/Ashgabat|Asia/Ashkhabad|Asia/Atyrau|Asia/Baghdad|Asia/Bahrain|Asia/Baku|Asia/Bangkok|Asia/Barnaul|Asia/Beirut|Asia/Bishkek|Asia/Brunei|Asia/Calcutta|Asia/Chita|Asia/Choibalsan|Asia/Chongqing|Asia/Chungking|Asia/Colombo|Asia/Dacca|Asia/Damascus|Asia/Dhaka|Asia/Dili|Asia/Dubai|Asia/Dushanbe|Asia/Famagusta|Asia/Gaza|Asia/Harbin|Asia/Hebron|Asia/Ho_Chi_Minh|Asia/Hong_Kong|Asia/Hovd|Asia/Irkutsk|Asia/Istanbul|Asia/Jakarta|Asia/Jayapura|Asia/Jerusalem|Asia/Kabul|Asia/Kamchatka|Asia/Karachi|Asia/Kashgar|Asia/Kathmandu|Asia/Katmandu|Asia/Khandyga|Asia/Kolkata|Asia/Krasnoyarsk|Asia/Kuala_Lumpur|Asia/Kuching|Asia/Kuwait|Asia/Macao|Asia/Macau|Asia/Magadan|Asia/Makassar|Asia/Manila|Asia/Muscat|Asia/Nicosia|Asia/Novokuznetsk|Asia/Novosibirsk|Asia/Omsk|Asia/Oral|Asia/Phnom_Penh|Asia/Pontianak|Asia/Pyongyang|Asia/Qatar|Asia/Qostanay|Asia/Qyzylorda|Asia/Rangoon|Asia/Riyadh|Asia/Saigon|Asia/Sakhalin|Asia/Samarkand|Asia/Seoul|Asia/Shanghai|Asia/Singapore|Asia/Srednekolymsk|Asia/Taipei|Asia/Tashkent|Asia/Tbilisi|Asia/Tehran|Asia/Tel_Aviv|Asia/Thimbu|Asia/Thimphu|Asia/Tokyo|Asia/Tomsk|Asia/Ujung_Pandang|Asia/Ulaanbaatar|Asia/Ulan_Bator|Asia/Urumqi|Asia/Ust-Nera|Asia/Vientiane|Asia/Vladivostok|Asia/Yakutsk|Asia/Yangon|Asia/Yekaterinburg|Asia/Yerevan|Atlantic/Azores|Atlantic/Bermuda|Atlantic/Canary|Atlantic/Cape_Verde|Atlantic/Faeroe|Atlantic/Faroe|Atlantic/Jan_Mayen|Atlantic/Madeira|Atlantic/Reykjavik|Atlantic/South_Georgia|Atlantic/St_Helena|Atlantic/Stanley|Australia/ACT|Australia/Adelaide|Australia/Brisbane|Australia/Broken_Hill|Australia/Canberra|Australia/Currie|Australia/Darwin|Australia/Eucla|Australia/Hobart|Australia/LHI|Australia/Lindeman|Australia/Lord_Howe|Australia/Melbourne|Australia/NSW|Australia/North|Australia/Perth|Australia/Queensland|Australia/South|Australia/Sydney|Australia/Tasmania|Australia/Victoria|Australia/West|Australia/Yancowinna|Brazil/Acre|Brazil/DeNoronha|Brazil/East|Brazil/West|CET|CST6CDT|Canada/Atlantic|Canada/Central|Canada/Eastern|Canada/Mountain|Canada/Newfoundland|Canada/Pacific|Canada/Saskatchewan|Canada/Yukon|Chile/Continental|Chile/EasterIsland|Cuba|EET|EST|EST5EDT|Egypt|Eire|Etc/GMT|Etc/GMT\\+0|Etc/GMT\\+1|Etc/GMT\\+10|Etc/GMT\\+11|Etc/GMT\\+12|Etc/GMT\\+2|Etc/GMT\\+3|Etc/GMT\\+4|Etc/GMT\\+5|Etc/GMT\\+6|Etc/GMT\\+7|Etc/GMT\\+8|Etc/GMT\\+9|Etc/GMT-0|Etc/GMT-1|Etc/GMT-10|Etc/GMT-11|Etc/GMT-12|Etc/GMT-13|Etc/GMT-14|Etc/GMT-2|Etc/GMT-3|Etc/GMT-4|Etc/GMT-5|Etc/GMT-6|Etc/GMT-7|Etc/GMT-8|Etc/GMT-9|Etc/GMT0|Etc/Greenwich|Etc/UCT|Etc/UTC|Etc/Universal|Etc/Zulu|Europe/Amsterdam|Europe/Andorra|Europe/Astrakhan|Europe/Athens|Europe/Belfast|Europe/Belgrade|Europe/Berlin|Europe/Bratislava|Europe/Brussels|Europe/Bucharest|Europe/Budapest|Europe/Busingen|Europe/Chisinau|Europe/Copenhagen|Europe/Dublin|Europe/Gibraltar|Europe/Guernsey|Europe/Helsinki|Europe/Isle_of_Man|Europe/Istanbul|Europe/Jersey|Europe/Kaliningrad|Europe/Kiev|Europe/Kirov|Europe/Kyiv|Europe/Lisbon|Europe/Ljubljana|Europe/London|Europe/Luxembourg|Europe/Madrid|Europe/Malta|Europe/Mariehamn|Europe/Minsk|Europe/Monaco|Europe/Moscow|Europe/Nicosia|Europe/Oslo|Europe/Paris|Europe/Podgorica|Europe/Prague|Europe/Riga|Europe/Rome|Europe/Samara|Europe/San_Marino|Europe/Sarajevo|Europe/Saratov|Europe/Simferopol|Europe/Skopje|Europe/Sofia|Europe/Stockholm|Europe/Tallinn|Europe/Tirane|Europe/Tiraspol|Europe/Ulyanovsk|Europe/Uzhgorod|Europe/Vaduz|Europe/Vatican|Europe/Vienna|Europe/Vilnius|Europe/Volgograd|Europe/Warsaw|Europe/Zagreb|Europe/Zaporozhye|Europe/Zurich|GB|GB-Eire|GMT|GMT\\+0|GMT-0|GMT0|Greenwich|HST|Hongkong|Iceland|Indian/Antananarivo|Indian/Chagos|Indian/Christmas|Indian/Cocos|Indian/Comoro|Indian/Kerguelen|Indian/Mahe|Indian/Maldives|Indian/Mauritius|Indian/Mayotte|Indian/Reunion|Iran|Israel|Jamaica|Japan|Kwajalein|Libya|MET|MST|MST7MDT|Mexico/BajaNorte|Mexico/BajaSur|Mexico/General|NZ|NZ-CHAT|Navajo|PRC|PST8PDT|Pacific/Apia|Pacific/Auckland|Pacific/Bougainville|Pacific/Chatham|Pacific/Chuuk|Pacific/Easter|Pacific/Efate|Pacific/Enderbury|Pacific/Fakaofo|Pacific/Fiji|Pacific/Funafuti|Pacific/Galapagos|Pacific/Gambier|Pacific/Guadalcanal|Pacific/Guam|Pacific/Honolulu|Pacific/Johnston|Pacific/Kanton|Pacific/Kiritimati|Pacific/Kosrae|Pacific/Kwajalein|Pacific/Majuro|Pacific/Marquesas|Pacific/Midway|Pacific/Nauru|Pacific/Niue|Pacific/Norfolk|Pacific/Noumea|Pacific/Pago_Pago|Pacific/Palau|Pacific/Pitcairn|Pacific/Pohnpei|Pacific/Ponape|Pacific/Port_Moresby|Pacific/Rarotonga|Pacific/Saipan|Pacific/Samoa|Pacific/Tahiti|Pacific/Tarawa|Pacific/Tongatapu|Pacific/Truk|Pacific/Wake|Pacific/Wallis|Pacific/Yap|Poland|Portugal|ROC|ROK|Singapore|Turkey|UCT|US/Alaska|US/Aleutian|US/Arizona|US/Central|US/East-Indiana|US/Eastern|US/Hawaii|US/Indiana-Starke|US/Michigan|US/Mountain|US/Pacific|US/Samoa|UTC|Universal|W-SU|WET|Zulu)$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -519,11 +2637,258 @@ pub mod types {
                 })
         }
     }
+    ///`DeleteCustomerAccessControlExposeHeaders`
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum DeleteCustomerAccessControlExposeHeaders {
+        #[serde(
+            rename = "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id"
+        )]
+        ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId,
+    }
+    impl ::std::fmt::Display for DeleteCustomerAccessControlExposeHeaders {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId => {
+                    f.write_str(
+                        "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id",
+                    )
+                }
+            }
+        }
+    }
+    impl ::std::str::FromStr for DeleteCustomerAccessControlExposeHeaders {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id" => {
+                    Ok(Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId)
+                }
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DeleteCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for DeleteCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///`Error`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Error {
         ///The error response.
-        pub message: ::std::string::String,
+        pub message: ErrorMessage,
+    }
+    ///The error response.
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    #[serde(transparent)]
+    pub struct ErrorMessage(::std::string::String);
+    impl ::std::ops::Deref for ErrorMessage {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ErrorMessage> for ::std::string::String {
+        fn from(value: ErrorMessage) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ErrorMessage {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1024usize {
+                return Err("longer than 1024 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ErrorMessage {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ErrorMessage {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ErrorMessage {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`GetCustomerAccessControlExposeHeaders`
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum GetCustomerAccessControlExposeHeaders {
+        #[serde(
+            rename = "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id"
+        )]
+        ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId,
+    }
+    impl ::std::fmt::Display for GetCustomerAccessControlExposeHeaders {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId => {
+                    f.write_str(
+                        "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id",
+                    )
+                }
+            }
+        }
+    }
+    impl ::std::str::FromStr for GetCustomerAccessControlExposeHeaders {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id" => {
+                    Ok(Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId)
+                }
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for GetCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for GetCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///`GetCustomersAccessControlExposeHeaders`
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum GetCustomersAccessControlExposeHeaders {
+        #[serde(
+            rename = "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id"
+        )]
+        ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId,
+    }
+    impl ::std::fmt::Display for GetCustomersAccessControlExposeHeaders {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId => {
+                    f.write_str(
+                        "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id",
+                    )
+                }
+            }
+        }
+    }
+    impl ::std::str::FromStr for GetCustomersAccessControlExposeHeaders {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id" => {
+                    Ok(Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId)
+                }
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for GetCustomersAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for GetCustomersAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
     }
     ///`GetCustomersSearchField`
     #[derive(
@@ -577,7 +2942,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000).
+    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000). The schema forbids the empty key (`properties: {"": {"not": {}}}`: no value is valid for it); the other rules on keys stay in this description, because OpenAPI 3.0 has no `propertyNames`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
     pub struct Properties(
@@ -678,6 +3043,67 @@ pub mod types {
                 })
         }
     }
+    ///`UpdateCustomerAccessControlExposeHeaders`
+    #[derive(
+        ::schemars::JsonSchema,
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum UpdateCustomerAccessControlExposeHeaders {
+        #[serde(
+            rename = "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id"
+        )]
+        ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId,
+    }
+    impl ::std::fmt::Display for UpdateCustomerAccessControlExposeHeaders {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId => {
+                    f.write_str(
+                        "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id",
+                    )
+                }
+            }
+        }
+    }
+    impl ::std::str::FromStr for UpdateCustomerAccessControlExposeHeaders {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id" => {
+                    Ok(Self::ETagLocationRateLimitRateLimitPolicyRetryAfterXRequestId)
+                }
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UpdateCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for UpdateCustomerAccessControlExposeHeaders {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     /// Error types.
     pub mod error {
         /// Error from a `TryFrom` or `FromStr` implementation.
@@ -719,7 +3145,7 @@ pub mod types {
         ) -> ::schemars::schema::Schema {
             let _ = generator.subschema_for::<Properties>();
             ::serde_json::from_str(
-                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"creationTimestamp\",\"id\",\"name\",\"properties\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"format\":\"iso-3166-1-alpha-2\",\"pattern\":\"^[A-Z]{2}$\"},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"id\":{\"description\":\"The customer object identifier.\",\"readOnly\":true,\"type\":\"string\"},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"^[^\\\\u0000]*[^\\\\u0000\\\\u0009-\\\\u000d\\\\u0020\\\\u00a0\\\\u1680\\\\u2000-\\\\u200a\\\\u2028\\\\u2029\\\\u202f\\\\u205f\\\\u3000\\\\ufeff][^\\\\u0000]*$\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"format\":\"iana-time-zone\",\"maxLength\":64}}}",
+                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"creationTimestamp\",\"id\",\"name\",\"properties\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"enum\":[\"AD\",\"AE\",\"AF\",\"AG\",\"AI\",\"AL\",\"AM\",\"AO\",\"AQ\",\"AR\",\"AS\",\"AT\",\"AU\",\"AW\",\"AX\",\"AZ\",\"BA\",\"BB\",\"BD\",\"BE\",\"BF\",\"BG\",\"BH\",\"BI\",\"BJ\",\"BL\",\"BM\",\"BN\",\"BO\",\"BQ\",\"BR\",\"BS\",\"BT\",\"BV\",\"BW\",\"BY\",\"BZ\",\"CA\",\"CC\",\"CD\",\"CF\",\"CG\",\"CH\",\"CI\",\"CK\",\"CL\",\"CM\",\"CN\",\"CO\",\"CR\",\"CU\",\"CV\",\"CW\",\"CX\",\"CY\",\"CZ\",\"DE\",\"DJ\",\"DK\",\"DM\",\"DO\",\"DZ\",\"EC\",\"EE\",\"EG\",\"EH\",\"ER\",\"ES\",\"ET\",\"FI\",\"FJ\",\"FK\",\"FM\",\"FO\",\"FR\",\"GA\",\"GB\",\"GD\",\"GE\",\"GF\",\"GG\",\"GH\",\"GI\",\"GL\",\"GM\",\"GN\",\"GP\",\"GQ\",\"GR\",\"GS\",\"GT\",\"GU\",\"GW\",\"GY\",\"HK\",\"HM\",\"HN\",\"HR\",\"HT\",\"HU\",\"ID\",\"IE\",\"IL\",\"IM\",\"IN\",\"IO\",\"IQ\",\"IR\",\"IS\",\"IT\",\"JE\",\"JM\",\"JO\",\"JP\",\"KE\",\"KG\",\"KH\",\"KI\",\"KM\",\"KN\",\"KP\",\"KR\",\"KW\",\"KY\",\"KZ\",\"LA\",\"LB\",\"LC\",\"LI\",\"LK\",\"LR\",\"LS\",\"LT\",\"LU\",\"LV\",\"LY\",\"MA\",\"MC\",\"MD\",\"ME\",\"MF\",\"MG\",\"MH\",\"MK\",\"ML\",\"MM\",\"MN\",\"MO\",\"MP\",\"MQ\",\"MR\",\"MS\",\"MT\",\"MU\",\"MV\",\"MW\",\"MX\",\"MY\",\"MZ\",\"NA\",\"NC\",\"NE\",\"NF\",\"NG\",\"NI\",\"NL\",\"NO\",\"NP\",\"NR\",\"NU\",\"NZ\",\"OM\",\"PA\",\"PE\",\"PF\",\"PG\",\"PH\",\"PK\",\"PL\",\"PM\",\"PN\",\"PR\",\"PS\",\"PT\",\"PW\",\"PY\",\"QA\",\"RE\",\"RO\",\"RS\",\"RU\",\"RW\",\"SA\",\"SB\",\"SC\",\"SD\",\"SE\",\"SG\",\"SH\",\"SI\",\"SJ\",\"SK\",\"SL\",\"SM\",\"SN\",\"SO\",\"SR\",\"SS\",\"ST\",\"SV\",\"SX\",\"SY\",\"SZ\",\"TC\",\"TD\",\"TF\",\"TG\",\"TH\",\"TJ\",\"TK\",\"TL\",\"TM\",\"TN\",\"TO\",\"TR\",\"TT\",\"TV\",\"TW\",\"TZ\",\"UA\",\"UG\",\"UM\",\"US\",\"UY\",\"UZ\",\"VA\",\"VC\",\"VE\",\"VG\",\"VI\",\"VN\",\"VU\",\"WF\",\"WS\",\"XK\",\"YE\",\"YT\",\"ZA\",\"ZM\",\"ZW\"]},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":-9.223372036854776e+18},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":-9.223372036854776e+18},\"id\":{\"description\":\"The customer object identifier.\",\"readOnly\":true,\"type\":\"string\",\"maxLength\":128,\"minLength\":1},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":-9.223372036854776e+18},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"^[^\\\\u0000]*[^\\\\u0000\\\\u0009-\\\\u000d\\\\u0020\\\\u00a0\\\\u1680\\\\u2000-\\\\u200a\\\\u2028\\\\u2029\\\\u202f\\\\u205f\\\\u3000\\\\ufeff][^\\\\u0000]*$\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"maxLength\":32,\"pattern\":\"^(Africa/Abidjan|Africa/Accra|Africa/Addis_Ababa|Africa/Algiers|Africa/Asmara|Africa/Asmera|Africa/Bamako|Africa/Bangui|Africa/Banjul|Africa/Bissau|Africa/Blantyre|Africa/Brazzaville|Africa/Bujumbura|Africa/Cairo|Africa/Casablanca|Africa/Ceuta|Africa/Conakry|Africa/Dakar|Africa/Dar_es_Salaam|Africa/Djibouti|Africa/Douala|Africa/El_Aaiun|Africa/Freetown|Africa/Gaborone|Africa/Harare|Africa/Johannesburg|Africa/Juba|Africa/Kampala|Africa/Khartoum|Africa/Kigali|Africa/Kinshasa|Africa/Lagos|Africa/Libreville|Africa/Lome|Africa/Luanda|Africa/Lubumbashi|Africa/Lusaka|Africa/Malabo|Africa/Maputo|Africa/Maseru|Africa/Mbabane|Africa/Mogadishu|Africa/Monrovia|Africa/Nairobi|Africa/Ndjamena|Africa/Niamey|Africa/Nouakchott|Africa/Ouagadougou|Africa/Porto-Novo|Africa/Sao_Tome|Africa/Timbuktu|Africa/Tripoli|Africa/Tunis|Africa/Windhoek|America/Adak|America/Anchorage|America/Anguilla|America/Antigua|America/Araguaina|America/Argentina/Buenos_Aires|America/Argentina/Catamarca|America/Argentina/ComodRivadavia|America/Argentina/Cordoba|America/Argentina/Jujuy|America/Argentina/La_Rioja|America/Argentina/Mendoza|America/Argentina/Rio_Gallegos|America/Argentina/Salta|America/Argentina/San_Juan|America/Argentina/San_Luis|America/Argentina/Tucuman|America/Argentina/Ushuaia|America/Aruba|America/Asuncion|America/Atikokan|America/Atka|America/Bahia|America/Bahia_Banderas|America/Barbados|America/Belem|America/Belize|America/Blanc-Sablon|America/Boa_Vista|America/Bogota|America/Boise|America/Buenos_Aires|America/Cambridge_Bay|America/Campo_Grande|America/Cancun|America/Caracas|America/Catamarca|America/Cayenne|America/Cayman|America/Chicago|America/Chihuahua|America/Ciudad_Juarez|America/Coral_Harbour|America/Cordoba|America/Costa_Rica|America/Coyhaique|America/Creston|America/Cuiaba|America/Curacao|America/Danmarkshavn|America/Dawson|America/Dawson_Creek|America/Denver|America/Detroit|America/Dominica|America/Edmonton|America/Eirunepe|America/El_Salvador|America/Ensenada|America/Fort_Nelson|America/Fort_Wayne|America/Fortaleza|America/Glace_Bay|America/Godthab|America/Goose_Bay|America/Grand_Turk|America/Grenada|America/Guadeloupe|America/Guatemala|America/Guayaquil|America/Guyana|America/Halifax|America/Havana|America/Hermosillo|America/Indiana/Indianapolis|America/Indiana/Knox|America/Indiana/Marengo|America/Indiana/Petersburg|America/Indiana/Tell_City|America/Indiana/Vevay|America/Indiana/Vincennes|America/Indiana/Winamac|America/Indianapolis|America/Inuvik|America/Iqaluit|America/Jamaica|America/Jujuy|America/Juneau|America/Kentucky/Louisville|America/Kentucky/Monticello|America/Knox_IN|America/Kralendijk|America/La_Paz|America/Lima|America/Los_Angeles|America/Louisville|America/Lower_Princes|America/Maceio|America/Managua|America/Manaus|America/Marigot|America/Martinique|America/Matamoros|America/Mazatlan|America/Mendoza|America/Menominee|America/Merida|America/Metlakatla|America/Mexico_City|America/Miquelon|America/Moncton|America/Monterrey|America/Montevideo|America/Montreal|America/Montserrat|America/Nassau|America/New_York|America/Nipigon|America/Nome|America/Noronha|America/North_Dakota/Beulah|America/North_Dakota/Center|America/North_Dakota/New_Salem|America/Nuuk|America/Ojinaga|America/Panama|America/Pangnirtung|America/Paramaribo|America/Phoenix|America/Port-au-Prince|America/Port_of_Spain|America/Porto_Acre|America/Porto_Velho|America/Puerto_Rico|America/Punta_Arenas|America/Rainy_River|America/Rankin_Inlet|America/Recife|America/Regina|America/Resolute|America/Rio_Branco|America/Rosario|America/Santa_Isabel|America/Santarem|America/Santiago|America/Santo_Domingo|America/Sao_Paulo|America/Scoresbysund|America/Shiprock|America/Sitka|America/St_Barthelemy|America/St_Johns|America/St_Kitts|America/St_Lucia|America/St_Thomas|America/St_Vincent|America/Swift_Current|America/Tegucigalpa|America/Thule|America/Thunder_Bay|America/Tijuana|America/Toronto|America/Tortola|America/Vancouver|America/Virgin|America/Whitehorse|America/Winnipeg|America/Yakutat|America/Yellowknife|Antarctica/Casey|Antarctica/Davis|Antarctica/DumontDUrville|Antarctica/Macquarie|Antarctica/Mawson|Antarctica/McMurdo|Antarctica/Palmer|Antarctica/Rothera|Antarctica/South_Pole|Antarctica/Syowa|Antarctica/Troll|Antarctica/Vostok|Arctic/Longyearbyen|Asia/Aden|Asia/Almaty|Asia/Amman|Asia/Anadyr|Asia/Aqtau|Asia/Aqtobe|Asia/Ashgabat|Asia/Ashkhabad|Asia/Atyrau|Asia/Baghdad|Asia/Bahrain|Asia/Baku|Asia/Bangkok|Asia/Barnaul|Asia/Beirut|Asia/Bishkek|Asia/Brunei|Asia/Calcutta|Asia/Chita|Asia/Choibalsan|Asia/Chongqing|Asia/Chungking|Asia/Colombo|Asia/Dacca|Asia/Damascus|Asia/Dhaka|Asia/Dili|Asia/Dubai|Asia/Dushanbe|Asia/Famagusta|Asia/Gaza|Asia/Harbin|Asia/Hebron|Asia/Ho_Chi_Minh|Asia/Hong_Kong|Asia/Hovd|Asia/Irkutsk|Asia/Istanbul|Asia/Jakarta|Asia/Jayapura|Asia/Jerusalem|Asia/Kabul|Asia/Kamchatka|Asia/Karachi|Asia/Kashgar|Asia/Kathmandu|Asia/Katmandu|Asia/Khandyga|Asia/Kolkata|Asia/Krasnoyarsk|Asia/Kuala_Lumpur|Asia/Kuching|Asia/Kuwait|Asia/Macao|Asia/Macau|Asia/Magadan|Asia/Makassar|Asia/Manila|Asia/Muscat|Asia/Nicosia|Asia/Novokuznetsk|Asia/Novosibirsk|Asia/Omsk|Asia/Oral|Asia/Phnom_Penh|Asia/Pontianak|Asia/Pyongyang|Asia/Qatar|Asia/Qostanay|Asia/Qyzylorda|Asia/Rangoon|Asia/Riyadh|Asia/Saigon|Asia/Sakhalin|Asia/Samarkand|Asia/Seoul|Asia/Shanghai|Asia/Singapore|Asia/Srednekolymsk|Asia/Taipei|Asia/Tashkent|Asia/Tbilisi|Asia/Tehran|Asia/Tel_Aviv|Asia/Thimbu|Asia/Thimphu|Asia/Tokyo|Asia/Tomsk|Asia/Ujung_Pandang|Asia/Ulaanbaatar|Asia/Ulan_Bator|Asia/Urumqi|Asia/Ust-Nera|Asia/Vientiane|Asia/Vladivostok|Asia/Yakutsk|Asia/Yangon|Asia/Yekaterinburg|Asia/Yerevan|Atlantic/Azores|Atlantic/Bermuda|Atlantic/Canary|Atlantic/Cape_Verde|Atlantic/Faeroe|Atlantic/Faroe|Atlantic/Jan_Mayen|Atlantic/Madeira|Atlantic/Reykjavik|Atlantic/South_Georgia|Atlantic/St_Helena|Atlantic/Stanley|Australia/ACT|Australia/Adelaide|Australia/Brisbane|Australia/Broken_Hill|Australia/Canberra|Australia/Currie|Australia/Darwin|Australia/Eucla|Australia/Hobart|Australia/LHI|Australia/Lindeman|Australia/Lord_Howe|Australia/Melbourne|Australia/NSW|Australia/North|Australia/Perth|Australia/Queensland|Australia/South|Australia/Sydney|Australia/Tasmania|Australia/Victoria|Australia/West|Australia/Yancowinna|Brazil/Acre|Brazil/DeNoronha|Brazil/East|Brazil/West|CET|CST6CDT|Canada/Atlantic|Canada/Central|Canada/Eastern|Canada/Mountain|Canada/Newfoundland|Canada/Pacific|Canada/Saskatchewan|Canada/Yukon|Chile/Continental|Chile/EasterIsland|Cuba|EET|EST|EST5EDT|Egypt|Eire|Etc/GMT|Etc/GMT\\\\+0|Etc/GMT\\\\+1|Etc/GMT\\\\+10|Etc/GMT\\\\+11|Etc/GMT\\\\+12|Etc/GMT\\\\+2|Etc/GMT\\\\+3|Etc/GMT\\\\+4|Etc/GMT\\\\+5|Etc/GMT\\\\+6|Etc/GMT\\\\+7|Etc/GMT\\\\+8|Etc/GMT\\\\+9|Etc/GMT-0|Etc/GMT-1|Etc/GMT-10|Etc/GMT-11|Etc/GMT-12|Etc/GMT-13|Etc/GMT-14|Etc/GMT-2|Etc/GMT-3|Etc/GMT-4|Etc/GMT-5|Etc/GMT-6|Etc/GMT-7|Etc/GMT-8|Etc/GMT-9|Etc/GMT0|Etc/Greenwich|Etc/UCT|Etc/UTC|Etc/Universal|Etc/Zulu|Europe/Amsterdam|Europe/Andorra|Europe/Astrakhan|Europe/Athens|Europe/Belfast|Europe/Belgrade|Europe/Berlin|Europe/Bratislava|Europe/Brussels|Europe/Bucharest|Europe/Budapest|Europe/Busingen|Europe/Chisinau|Europe/Copenhagen|Europe/Dublin|Europe/Gibraltar|Europe/Guernsey|Europe/Helsinki|Europe/Isle_of_Man|Europe/Istanbul|Europe/Jersey|Europe/Kaliningrad|Europe/Kiev|Europe/Kirov|Europe/Kyiv|Europe/Lisbon|Europe/Ljubljana|Europe/London|Europe/Luxembourg|Europe/Madrid|Europe/Malta|Europe/Mariehamn|Europe/Minsk|Europe/Monaco|Europe/Moscow|Europe/Nicosia|Europe/Oslo|Europe/Paris|Europe/Podgorica|Europe/Prague|Europe/Riga|Europe/Rome|Europe/Samara|Europe/San_Marino|Europe/Sarajevo|Europe/Saratov|Europe/Simferopol|Europe/Skopje|Europe/Sofia|Europe/Stockholm|Europe/Tallinn|Europe/Tirane|Europe/Tiraspol|Europe/Ulyanovsk|Europe/Uzhgorod|Europe/Vaduz|Europe/Vatican|Europe/Vienna|Europe/Vilnius|Europe/Volgograd|Europe/Warsaw|Europe/Zagreb|Europe/Zaporozhye|Europe/Zurich|GB|GB-Eire|GMT|GMT\\\\+0|GMT-0|GMT0|Greenwich|HST|Hongkong|Iceland|Indian/Antananarivo|Indian/Chagos|Indian/Christmas|Indian/Cocos|Indian/Comoro|Indian/Kerguelen|Indian/Mahe|Indian/Maldives|Indian/Mauritius|Indian/Mayotte|Indian/Reunion|Iran|Israel|Jamaica|Japan|Kwajalein|Libya|MET|MST|MST7MDT|Mexico/BajaNorte|Mexico/BajaSur|Mexico/General|NZ|NZ-CHAT|Navajo|PRC|PST8PDT|Pacific/Apia|Pacific/Auckland|Pacific/Bougainville|Pacific/Chatham|Pacific/Chuuk|Pacific/Easter|Pacific/Efate|Pacific/Enderbury|Pacific/Fakaofo|Pacific/Fiji|Pacific/Funafuti|Pacific/Galapagos|Pacific/Gambier|Pacific/Guadalcanal|Pacific/Guam|Pacific/Honolulu|Pacific/Johnston|Pacific/Kanton|Pacific/Kiritimati|Pacific/Kosrae|Pacific/Kwajalein|Pacific/Majuro|Pacific/Marquesas|Pacific/Midway|Pacific/Nauru|Pacific/Niue|Pacific/Norfolk|Pacific/Noumea|Pacific/Pago_Pago|Pacific/Palau|Pacific/Pitcairn|Pacific/Pohnpei|Pacific/Ponape|Pacific/Port_Moresby|Pacific/Rarotonga|Pacific/Saipan|Pacific/Samoa|Pacific/Tahiti|Pacific/Tarawa|Pacific/Tongatapu|Pacific/Truk|Pacific/Wake|Pacific/Wallis|Pacific/Yap|Poland|Portugal|ROC|ROK|Singapore|Turkey|UCT|US/Alaska|US/Aleutian|US/Arizona|US/Central|US/East-Indiana|US/Eastern|US/Hawaii|US/Indiana-Starke|US/Michigan|US/Mountain|US/Pacific|US/Samoa|UTC|Universal|W-SU|WET|Zulu)$\"}}}",
                 )
                 .expect("the spec's schema is valid")
         }
@@ -733,7 +3159,7 @@ pub mod types {
         ) -> ::schemars::schema::Schema {
             let _ = generator.subschema_for::<Properties>();
             ::serde_json::from_str(
-                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"format\":\"iso-3166-1-alpha-2\",\"pattern\":\"^[A-Z]{2}$\"},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\"},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"^[^\\\\u0000]*[^\\\\u0000\\\\u0009-\\\\u000d\\\\u0020\\\\u00a0\\\\u1680\\\\u2000-\\\\u200a\\\\u2028\\\\u2029\\\\u202f\\\\u205f\\\\u3000\\\\ufeff][^\\\\u0000]*$\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"format\":\"iana-time-zone\",\"maxLength\":64}}}",
+                    "{\"description\":\"The bean providing customer details.\",\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"country\":{\"description\":\"The country the customer belongs to.\",\"type\":\"string\",\"enum\":[\"AD\",\"AE\",\"AF\",\"AG\",\"AI\",\"AL\",\"AM\",\"AO\",\"AQ\",\"AR\",\"AS\",\"AT\",\"AU\",\"AW\",\"AX\",\"AZ\",\"BA\",\"BB\",\"BD\",\"BE\",\"BF\",\"BG\",\"BH\",\"BI\",\"BJ\",\"BL\",\"BM\",\"BN\",\"BO\",\"BQ\",\"BR\",\"BS\",\"BT\",\"BV\",\"BW\",\"BY\",\"BZ\",\"CA\",\"CC\",\"CD\",\"CF\",\"CG\",\"CH\",\"CI\",\"CK\",\"CL\",\"CM\",\"CN\",\"CO\",\"CR\",\"CU\",\"CV\",\"CW\",\"CX\",\"CY\",\"CZ\",\"DE\",\"DJ\",\"DK\",\"DM\",\"DO\",\"DZ\",\"EC\",\"EE\",\"EG\",\"EH\",\"ER\",\"ES\",\"ET\",\"FI\",\"FJ\",\"FK\",\"FM\",\"FO\",\"FR\",\"GA\",\"GB\",\"GD\",\"GE\",\"GF\",\"GG\",\"GH\",\"GI\",\"GL\",\"GM\",\"GN\",\"GP\",\"GQ\",\"GR\",\"GS\",\"GT\",\"GU\",\"GW\",\"GY\",\"HK\",\"HM\",\"HN\",\"HR\",\"HT\",\"HU\",\"ID\",\"IE\",\"IL\",\"IM\",\"IN\",\"IO\",\"IQ\",\"IR\",\"IS\",\"IT\",\"JE\",\"JM\",\"JO\",\"JP\",\"KE\",\"KG\",\"KH\",\"KI\",\"KM\",\"KN\",\"KP\",\"KR\",\"KW\",\"KY\",\"KZ\",\"LA\",\"LB\",\"LC\",\"LI\",\"LK\",\"LR\",\"LS\",\"LT\",\"LU\",\"LV\",\"LY\",\"MA\",\"MC\",\"MD\",\"ME\",\"MF\",\"MG\",\"MH\",\"MK\",\"ML\",\"MM\",\"MN\",\"MO\",\"MP\",\"MQ\",\"MR\",\"MS\",\"MT\",\"MU\",\"MV\",\"MW\",\"MX\",\"MY\",\"MZ\",\"NA\",\"NC\",\"NE\",\"NF\",\"NG\",\"NI\",\"NL\",\"NO\",\"NP\",\"NR\",\"NU\",\"NZ\",\"OM\",\"PA\",\"PE\",\"PF\",\"PG\",\"PH\",\"PK\",\"PL\",\"PM\",\"PN\",\"PR\",\"PS\",\"PT\",\"PW\",\"PY\",\"QA\",\"RE\",\"RO\",\"RS\",\"RU\",\"RW\",\"SA\",\"SB\",\"SC\",\"SD\",\"SE\",\"SG\",\"SH\",\"SI\",\"SJ\",\"SK\",\"SL\",\"SM\",\"SN\",\"SO\",\"SR\",\"SS\",\"ST\",\"SV\",\"SX\",\"SY\",\"SZ\",\"TC\",\"TD\",\"TF\",\"TG\",\"TH\",\"TJ\",\"TK\",\"TL\",\"TM\",\"TN\",\"TO\",\"TR\",\"TT\",\"TV\",\"TW\",\"TZ\",\"UA\",\"UG\",\"UM\",\"US\",\"UY\",\"UZ\",\"VA\",\"VC\",\"VE\",\"VG\",\"VI\",\"VN\",\"VU\",\"WF\",\"WS\",\"XK\",\"YE\",\"YT\",\"ZA\",\"ZM\",\"ZW\"]},\"creationTimestamp\":{\"description\":\"The timestamp at which the object was created.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":-9.223372036854776e+18},\"firstAccessTimestamp\":{\"description\":\"The timestamp at which a client's user first logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":-9.223372036854776e+18},\"lastAccessTimestamp\":{\"description\":\"The timestamp at which a client's user last logged in.\",\"readOnly\":true,\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":-9.223372036854776e+18},\"name\":{\"description\":\"The name of the customer which could be a personal name or a business name.\",\"type\":\"string\",\"maxLength\":255,\"minLength\":1,\"pattern\":\"^[^\\\\u0000]*[^\\\\u0000\\\\u0009-\\\\u000d\\\\u0020\\\\u00a0\\\\u1680\\\\u2000-\\\\u200a\\\\u2028\\\\u2029\\\\u202f\\\\u205f\\\\u3000\\\\ufeff][^\\\\u0000]*$\"},\"properties\":{\"$ref\":\"#/components/schemas/Properties\"},\"timezone\":{\"description\":\"The timezone used for date/times localization (e.g. Europe/Rome).\",\"type\":\"string\",\"maxLength\":32,\"pattern\":\"^(Africa/Abidjan|Africa/Accra|Africa/Addis_Ababa|Africa/Algiers|Africa/Asmara|Africa/Asmera|Africa/Bamako|Africa/Bangui|Africa/Banjul|Africa/Bissau|Africa/Blantyre|Africa/Brazzaville|Africa/Bujumbura|Africa/Cairo|Africa/Casablanca|Africa/Ceuta|Africa/Conakry|Africa/Dakar|Africa/Dar_es_Salaam|Africa/Djibouti|Africa/Douala|Africa/El_Aaiun|Africa/Freetown|Africa/Gaborone|Africa/Harare|Africa/Johannesburg|Africa/Juba|Africa/Kampala|Africa/Khartoum|Africa/Kigali|Africa/Kinshasa|Africa/Lagos|Africa/Libreville|Africa/Lome|Africa/Luanda|Africa/Lubumbashi|Africa/Lusaka|Africa/Malabo|Africa/Maputo|Africa/Maseru|Africa/Mbabane|Africa/Mogadishu|Africa/Monrovia|Africa/Nairobi|Africa/Ndjamena|Africa/Niamey|Africa/Nouakchott|Africa/Ouagadougou|Africa/Porto-Novo|Africa/Sao_Tome|Africa/Timbuktu|Africa/Tripoli|Africa/Tunis|Africa/Windhoek|America/Adak|America/Anchorage|America/Anguilla|America/Antigua|America/Araguaina|America/Argentina/Buenos_Aires|America/Argentina/Catamarca|America/Argentina/ComodRivadavia|America/Argentina/Cordoba|America/Argentina/Jujuy|America/Argentina/La_Rioja|America/Argentina/Mendoza|America/Argentina/Rio_Gallegos|America/Argentina/Salta|America/Argentina/San_Juan|America/Argentina/San_Luis|America/Argentina/Tucuman|America/Argentina/Ushuaia|America/Aruba|America/Asuncion|America/Atikokan|America/Atka|America/Bahia|America/Bahia_Banderas|America/Barbados|America/Belem|America/Belize|America/Blanc-Sablon|America/Boa_Vista|America/Bogota|America/Boise|America/Buenos_Aires|America/Cambridge_Bay|America/Campo_Grande|America/Cancun|America/Caracas|America/Catamarca|America/Cayenne|America/Cayman|America/Chicago|America/Chihuahua|America/Ciudad_Juarez|America/Coral_Harbour|America/Cordoba|America/Costa_Rica|America/Coyhaique|America/Creston|America/Cuiaba|America/Curacao|America/Danmarkshavn|America/Dawson|America/Dawson_Creek|America/Denver|America/Detroit|America/Dominica|America/Edmonton|America/Eirunepe|America/El_Salvador|America/Ensenada|America/Fort_Nelson|America/Fort_Wayne|America/Fortaleza|America/Glace_Bay|America/Godthab|America/Goose_Bay|America/Grand_Turk|America/Grenada|America/Guadeloupe|America/Guatemala|America/Guayaquil|America/Guyana|America/Halifax|America/Havana|America/Hermosillo|America/Indiana/Indianapolis|America/Indiana/Knox|America/Indiana/Marengo|America/Indiana/Petersburg|America/Indiana/Tell_City|America/Indiana/Vevay|America/Indiana/Vincennes|America/Indiana/Winamac|America/Indianapolis|America/Inuvik|America/Iqaluit|America/Jamaica|America/Jujuy|America/Juneau|America/Kentucky/Louisville|America/Kentucky/Monticello|America/Knox_IN|America/Kralendijk|America/La_Paz|America/Lima|America/Los_Angeles|America/Louisville|America/Lower_Princes|America/Maceio|America/Managua|America/Manaus|America/Marigot|America/Martinique|America/Matamoros|America/Mazatlan|America/Mendoza|America/Menominee|America/Merida|America/Metlakatla|America/Mexico_City|America/Miquelon|America/Moncton|America/Monterrey|America/Montevideo|America/Montreal|America/Montserrat|America/Nassau|America/New_York|America/Nipigon|America/Nome|America/Noronha|America/North_Dakota/Beulah|America/North_Dakota/Center|America/North_Dakota/New_Salem|America/Nuuk|America/Ojinaga|America/Panama|America/Pangnirtung|America/Paramaribo|America/Phoenix|America/Port-au-Prince|America/Port_of_Spain|America/Porto_Acre|America/Porto_Velho|America/Puerto_Rico|America/Punta_Arenas|America/Rainy_River|America/Rankin_Inlet|America/Recife|America/Regina|America/Resolute|America/Rio_Branco|America/Rosario|America/Santa_Isabel|America/Santarem|America/Santiago|America/Santo_Domingo|America/Sao_Paulo|America/Scoresbysund|America/Shiprock|America/Sitka|America/St_Barthelemy|America/St_Johns|America/St_Kitts|America/St_Lucia|America/St_Thomas|America/St_Vincent|America/Swift_Current|America/Tegucigalpa|America/Thule|America/Thunder_Bay|America/Tijuana|America/Toronto|America/Tortola|America/Vancouver|America/Virgin|America/Whitehorse|America/Winnipeg|America/Yakutat|America/Yellowknife|Antarctica/Casey|Antarctica/Davis|Antarctica/DumontDUrville|Antarctica/Macquarie|Antarctica/Mawson|Antarctica/McMurdo|Antarctica/Palmer|Antarctica/Rothera|Antarctica/South_Pole|Antarctica/Syowa|Antarctica/Troll|Antarctica/Vostok|Arctic/Longyearbyen|Asia/Aden|Asia/Almaty|Asia/Amman|Asia/Anadyr|Asia/Aqtau|Asia/Aqtobe|Asia/Ashgabat|Asia/Ashkhabad|Asia/Atyrau|Asia/Baghdad|Asia/Bahrain|Asia/Baku|Asia/Bangkok|Asia/Barnaul|Asia/Beirut|Asia/Bishkek|Asia/Brunei|Asia/Calcutta|Asia/Chita|Asia/Choibalsan|Asia/Chongqing|Asia/Chungking|Asia/Colombo|Asia/Dacca|Asia/Damascus|Asia/Dhaka|Asia/Dili|Asia/Dubai|Asia/Dushanbe|Asia/Famagusta|Asia/Gaza|Asia/Harbin|Asia/Hebron|Asia/Ho_Chi_Minh|Asia/Hong_Kong|Asia/Hovd|Asia/Irkutsk|Asia/Istanbul|Asia/Jakarta|Asia/Jayapura|Asia/Jerusalem|Asia/Kabul|Asia/Kamchatka|Asia/Karachi|Asia/Kashgar|Asia/Kathmandu|Asia/Katmandu|Asia/Khandyga|Asia/Kolkata|Asia/Krasnoyarsk|Asia/Kuala_Lumpur|Asia/Kuching|Asia/Kuwait|Asia/Macao|Asia/Macau|Asia/Magadan|Asia/Makassar|Asia/Manila|Asia/Muscat|Asia/Nicosia|Asia/Novokuznetsk|Asia/Novosibirsk|Asia/Omsk|Asia/Oral|Asia/Phnom_Penh|Asia/Pontianak|Asia/Pyongyang|Asia/Qatar|Asia/Qostanay|Asia/Qyzylorda|Asia/Rangoon|Asia/Riyadh|Asia/Saigon|Asia/Sakhalin|Asia/Samarkand|Asia/Seoul|Asia/Shanghai|Asia/Singapore|Asia/Srednekolymsk|Asia/Taipei|Asia/Tashkent|Asia/Tbilisi|Asia/Tehran|Asia/Tel_Aviv|Asia/Thimbu|Asia/Thimphu|Asia/Tokyo|Asia/Tomsk|Asia/Ujung_Pandang|Asia/Ulaanbaatar|Asia/Ulan_Bator|Asia/Urumqi|Asia/Ust-Nera|Asia/Vientiane|Asia/Vladivostok|Asia/Yakutsk|Asia/Yangon|Asia/Yekaterinburg|Asia/Yerevan|Atlantic/Azores|Atlantic/Bermuda|Atlantic/Canary|Atlantic/Cape_Verde|Atlantic/Faeroe|Atlantic/Faroe|Atlantic/Jan_Mayen|Atlantic/Madeira|Atlantic/Reykjavik|Atlantic/South_Georgia|Atlantic/St_Helena|Atlantic/Stanley|Australia/ACT|Australia/Adelaide|Australia/Brisbane|Australia/Broken_Hill|Australia/Canberra|Australia/Currie|Australia/Darwin|Australia/Eucla|Australia/Hobart|Australia/LHI|Australia/Lindeman|Australia/Lord_Howe|Australia/Melbourne|Australia/NSW|Australia/North|Australia/Perth|Australia/Queensland|Australia/South|Australia/Sydney|Australia/Tasmania|Australia/Victoria|Australia/West|Australia/Yancowinna|Brazil/Acre|Brazil/DeNoronha|Brazil/East|Brazil/West|CET|CST6CDT|Canada/Atlantic|Canada/Central|Canada/Eastern|Canada/Mountain|Canada/Newfoundland|Canada/Pacific|Canada/Saskatchewan|Canada/Yukon|Chile/Continental|Chile/EasterIsland|Cuba|EET|EST|EST5EDT|Egypt|Eire|Etc/GMT|Etc/GMT\\\\+0|Etc/GMT\\\\+1|Etc/GMT\\\\+10|Etc/GMT\\\\+11|Etc/GMT\\\\+12|Etc/GMT\\\\+2|Etc/GMT\\\\+3|Etc/GMT\\\\+4|Etc/GMT\\\\+5|Etc/GMT\\\\+6|Etc/GMT\\\\+7|Etc/GMT\\\\+8|Etc/GMT\\\\+9|Etc/GMT-0|Etc/GMT-1|Etc/GMT-10|Etc/GMT-11|Etc/GMT-12|Etc/GMT-13|Etc/GMT-14|Etc/GMT-2|Etc/GMT-3|Etc/GMT-4|Etc/GMT-5|Etc/GMT-6|Etc/GMT-7|Etc/GMT-8|Etc/GMT-9|Etc/GMT0|Etc/Greenwich|Etc/UCT|Etc/UTC|Etc/Universal|Etc/Zulu|Europe/Amsterdam|Europe/Andorra|Europe/Astrakhan|Europe/Athens|Europe/Belfast|Europe/Belgrade|Europe/Berlin|Europe/Bratislava|Europe/Brussels|Europe/Bucharest|Europe/Budapest|Europe/Busingen|Europe/Chisinau|Europe/Copenhagen|Europe/Dublin|Europe/Gibraltar|Europe/Guernsey|Europe/Helsinki|Europe/Isle_of_Man|Europe/Istanbul|Europe/Jersey|Europe/Kaliningrad|Europe/Kiev|Europe/Kirov|Europe/Kyiv|Europe/Lisbon|Europe/Ljubljana|Europe/London|Europe/Luxembourg|Europe/Madrid|Europe/Malta|Europe/Mariehamn|Europe/Minsk|Europe/Monaco|Europe/Moscow|Europe/Nicosia|Europe/Oslo|Europe/Paris|Europe/Podgorica|Europe/Prague|Europe/Riga|Europe/Rome|Europe/Samara|Europe/San_Marino|Europe/Sarajevo|Europe/Saratov|Europe/Simferopol|Europe/Skopje|Europe/Sofia|Europe/Stockholm|Europe/Tallinn|Europe/Tirane|Europe/Tiraspol|Europe/Ulyanovsk|Europe/Uzhgorod|Europe/Vaduz|Europe/Vatican|Europe/Vienna|Europe/Vilnius|Europe/Volgograd|Europe/Warsaw|Europe/Zagreb|Europe/Zaporozhye|Europe/Zurich|GB|GB-Eire|GMT|GMT\\\\+0|GMT-0|GMT0|Greenwich|HST|Hongkong|Iceland|Indian/Antananarivo|Indian/Chagos|Indian/Christmas|Indian/Cocos|Indian/Comoro|Indian/Kerguelen|Indian/Mahe|Indian/Maldives|Indian/Mauritius|Indian/Mayotte|Indian/Reunion|Iran|Israel|Jamaica|Japan|Kwajalein|Libya|MET|MST|MST7MDT|Mexico/BajaNorte|Mexico/BajaSur|Mexico/General|NZ|NZ-CHAT|Navajo|PRC|PST8PDT|Pacific/Apia|Pacific/Auckland|Pacific/Bougainville|Pacific/Chatham|Pacific/Chuuk|Pacific/Easter|Pacific/Efate|Pacific/Enderbury|Pacific/Fakaofo|Pacific/Fiji|Pacific/Funafuti|Pacific/Galapagos|Pacific/Gambier|Pacific/Guadalcanal|Pacific/Guam|Pacific/Honolulu|Pacific/Johnston|Pacific/Kanton|Pacific/Kiritimati|Pacific/Kosrae|Pacific/Kwajalein|Pacific/Majuro|Pacific/Marquesas|Pacific/Midway|Pacific/Nauru|Pacific/Niue|Pacific/Norfolk|Pacific/Noumea|Pacific/Pago_Pago|Pacific/Palau|Pacific/Pitcairn|Pacific/Pohnpei|Pacific/Ponape|Pacific/Port_Moresby|Pacific/Rarotonga|Pacific/Saipan|Pacific/Samoa|Pacific/Tahiti|Pacific/Tarawa|Pacific/Tongatapu|Pacific/Truk|Pacific/Wake|Pacific/Wallis|Pacific/Yap|Poland|Portugal|ROC|ROK|Singapore|Turkey|UCT|US/Alaska|US/Aleutian|US/Arizona|US/Central|US/East-Indiana|US/Eastern|US/Hawaii|US/Indiana-Starke|US/Michigan|US/Mountain|US/Pacific|US/Samoa|UTC|Universal|W-SU|WET|Zulu)$\"}}}",
                 )
                 .expect("the spec's schema is valid")
         }
@@ -747,7 +3173,7 @@ pub mod types {
         ) -> ::schemars::schema::Schema {
             let _ = generator.subschema_for::<Customer>();
             ::serde_json::from_str(
-                    "{\"description\":\"A page of customers (Spring-style).\",\"type\":\"object\",\"required\":[\"content\",\"empty\",\"first\",\"last\",\"number\",\"numberOfElements\",\"size\",\"totalElements\",\"totalPages\"],\"properties\":{\"content\":{\"description\":\"The customers on this page.\",\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Customer\"}},\"empty\":{\"description\":\"Whether this page has no customers.\",\"type\":\"boolean\"},\"first\":{\"description\":\"Whether this is the first page.\",\"type\":\"boolean\"},\"last\":{\"description\":\"Whether this is the last page.\",\"type\":\"boolean\"},\"number\":{\"description\":\"The zero-based number of this page.\",\"type\":\"integer\",\"format\":\"int32\"},\"numberOfElements\":{\"description\":\"The number of customers on this page.\",\"type\":\"integer\",\"format\":\"int32\"},\"size\":{\"description\":\"The requested page size.\",\"type\":\"integer\",\"format\":\"int32\"},\"totalElements\":{\"description\":\"The total number of customers matching the request.\",\"type\":\"integer\",\"format\":\"int64\"},\"totalPages\":{\"description\":\"The total number of pages.\",\"type\":\"integer\",\"format\":\"int32\"}}}",
+                    "{\"description\":\"A page of customers (Spring-style).\",\"type\":\"object\",\"required\":[\"content\",\"empty\",\"first\",\"last\",\"number\",\"numberOfElements\",\"size\",\"totalElements\",\"totalPages\"],\"properties\":{\"content\":{\"description\":\"The customers on this page.\",\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Customer\"},\"maxItems\":1000},\"empty\":{\"description\":\"Whether this page has no customers.\",\"type\":\"boolean\"},\"first\":{\"description\":\"Whether this is the first page.\",\"type\":\"boolean\"},\"last\":{\"description\":\"Whether this is the last page.\",\"type\":\"boolean\"},\"number\":{\"description\":\"The zero-based number of this page.\",\"type\":\"integer\",\"format\":\"int32\",\"maximum\":2147483647.0,\"minimum\":0.0},\"numberOfElements\":{\"description\":\"The number of customers on this page.\",\"type\":\"integer\",\"format\":\"int32\",\"maximum\":1000.0,\"minimum\":0.0},\"size\":{\"description\":\"The requested page size.\",\"type\":\"integer\",\"format\":\"int32\",\"maximum\":1000.0,\"minimum\":0.0},\"totalElements\":{\"description\":\"The total number of customers matching the request.\",\"type\":\"integer\",\"format\":\"int64\",\"maximum\":9.223372036854776e+18,\"minimum\":0.0},\"totalPages\":{\"description\":\"The total number of pages.\",\"type\":\"integer\",\"format\":\"int32\",\"maximum\":2147483647.0,\"minimum\":0.0}}}",
                 )
                 .expect("the spec's schema is valid")
         }
@@ -760,7 +3186,7 @@ pub mod types {
             _generator: &mut ::schemars::r#gen::SchemaGenerator,
         ) -> ::schemars::schema::Schema {
             ::serde_json::from_str(
-                    "{\"type\":\"object\",\"required\":[\"message\"],\"properties\":{\"message\":{\"description\":\"The error response.\",\"type\":\"string\"}}}",
+                    "{\"type\":\"object\",\"required\":[\"message\"],\"properties\":{\"message\":{\"description\":\"The error response.\",\"type\":\"string\",\"maxLength\":1024}}}",
                 )
                 .expect("the spec's schema is valid")
         }
@@ -773,7 +3199,7 @@ pub mod types {
             _generator: &mut ::schemars::r#gen::SchemaGenerator,
         ) -> ::schemars::schema::Schema {
             ::serde_json::from_str(
-                    "{\"description\":\"The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000).\",\"type\":\"object\",\"maxProperties\":200,\"additionalProperties\":{\"type\":\"string\",\"maxLength\":4096,\"pattern\":\"^[^\\\\u0000]*$\"}}",
+                    "{\"description\":\"The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000). The schema forbids the empty key (`properties: {\\\"\\\": {\\\"not\\\": {}}}`: no value is valid for it); the other rules on keys stay in this description, because OpenAPI 3.0 has no `propertyNames`.\",\"type\":\"object\",\"maxProperties\":200,\"properties\":{\"\":{\"not\":{}}},\"additionalProperties\":{\"type\":\"string\",\"maxLength\":4096,\"pattern\":\"^[^\\\\u0000]*$\"}}",
                 )
                 .expect("the spec's schema is valid")
         }
@@ -791,7 +3217,7 @@ pub mod types {
 pub struct CreateCustomerHeaderParams {
     /// The name of the target tenant (e.g. acme).
     #[serde(rename = "X-Servitly-Tenant")]
-    #[schemars(length(min = 1u64))]
+    #[schemars(length(min = 1u64, max = 128u64))]
     pub x_servitly_tenant: String,
 }
 /// The 201 response of `createCustomer`: Customer created.
@@ -818,12 +3244,61 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
     ::schemars::JsonSchema
 )]
 pub struct CreateCustomerResponseHeaders {
-    /// The strong entity tag of the customer's current version, usable in `If-Match`.
+    /// CORS (sent only when the server is configured with `--cors-allow-origin` and the request's `Origin` is one of them): that origin. Browsers on other origins are refused. The `OPTIONS` preflight of every path (not listed here) answers an allowed origin with the methods and the request headers `Authorization`, `X-Servitly-Tenant`, `If-Match` and `Content-Type`.
+    #[serde(
+        rename = "Access-Control-Allow-Origin",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        length(max = 2048u64),
+        regex(pattern = "^https?://[A-Za-z0-9.:\\[\\]-]+$")
+    )]
+    pub access_control_allow_origin: Option<String>,
+    /// CORS (sent with `Access-Control-Allow-Origin`): the response headers a page may read.
+    #[serde(
+        rename = "Access-Control-Expose-Headers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[serde(serialize_with = "serialize_header_value")]
+    pub access_control_expose_headers: Option<
+        types::CreateCustomerAccessControlExposeHeaders,
+    >,
+    /// The strong entity tag of the customer's current version, usable in `If-Match`. It changes whenever the customer's representation changes: with every update, and when a login of one of the customer's users moves its `firstAccessTimestamp` or `lastAccessTimestamp`.
     #[serde(rename = "ETag")]
+    #[schemars(length(max = 22u64), regex(pattern = "^\"[0-9]{1,20}\"$"))]
     pub e_tag: String,
-    /// The URL of the created customer.
+    /// The URL of the created customer, relative to the server (`/network/customers/` followed by its `id`).
     #[serde(rename = "Location")]
+    #[schemars(
+        length(max = 147u64),
+        regex(pattern = "^/network/customers/[A-Za-z0-9_-]{1,128}$")
+    )]
     pub location: String,
+    /// The state of the quota that is closest to running out, as in the IETF draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers): the policy name (`tenant`, `subject`, or `address` for failed authentications), `r` the requests that remain and `t` the seconds until the quota is full again.
+    #[serde(rename = "RateLimit")]
+    #[schemars(
+        length(max = 128u64),
+        regex(pattern = "^\"(tenant|subject|address)\";r=[0-9]{1,10};t=[0-9]{1,10}$")
+    )]
+    pub rate_limit: String,
+    /// The quotas that apply, as in the IETF draft "RateLimit header fields for HTTP": for each policy its name, `q` the requests allowed and `w` the window in seconds.
+    #[serde(rename = "RateLimit-Policy")]
+    #[schemars(
+        length(max = 128u64),
+        regex(
+            pattern = "^\"[a-z]+\";q=[0-9]{1,10};w=60(, \"[a-z]+\";q=[0-9]{1,10};w=60){0,2}$"
+        )
+    )]
+    pub rate_limit_policy: String,
+    /// The identifier of this request (a UUID), also in the server's log line for it.
+    #[serde(rename = "X-Request-Id")]
+    #[schemars(
+        length(max = 36u64),
+        regex(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    )]
+    pub x_request_id: String,
 }
 /// What `createCustomer` answers on success: the body and its headers.
 pub type CreateCustomerResponse = ::dropshot::HttpResponseHeaders<
@@ -857,7 +3332,7 @@ pub struct GetCustomerPathParams {
 pub struct GetCustomerHeaderParams {
     /// The name of the target tenant (e.g. acme).
     #[serde(rename = "X-Servitly-Tenant")]
-    #[schemars(length(min = 1u64))]
+    #[schemars(length(min = 1u64, max = 128u64))]
     pub x_servitly_tenant: String,
 }
 /// The 200 response of `getCustomer`: Successful operation.
@@ -884,9 +3359,54 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
     ::schemars::JsonSchema
 )]
 pub struct GetCustomerResponseHeaders {
-    /// The strong entity tag of the customer's current version, usable in `If-Match`.
+    /// CORS (sent only when the server is configured with `--cors-allow-origin` and the request's `Origin` is one of them): that origin. Browsers on other origins are refused. The `OPTIONS` preflight of every path (not listed here) answers an allowed origin with the methods and the request headers `Authorization`, `X-Servitly-Tenant`, `If-Match` and `Content-Type`.
+    #[serde(
+        rename = "Access-Control-Allow-Origin",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        length(max = 2048u64),
+        regex(pattern = "^https?://[A-Za-z0-9.:\\[\\]-]+$")
+    )]
+    pub access_control_allow_origin: Option<String>,
+    /// CORS (sent with `Access-Control-Allow-Origin`): the response headers a page may read.
+    #[serde(
+        rename = "Access-Control-Expose-Headers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[serde(serialize_with = "serialize_header_value")]
+    pub access_control_expose_headers: Option<
+        types::GetCustomerAccessControlExposeHeaders,
+    >,
+    /// The strong entity tag of the customer's current version, usable in `If-Match`. It changes whenever the customer's representation changes: with every update, and when a login of one of the customer's users moves its `firstAccessTimestamp` or `lastAccessTimestamp`.
     #[serde(rename = "ETag")]
+    #[schemars(length(max = 22u64), regex(pattern = "^\"[0-9]{1,20}\"$"))]
     pub e_tag: String,
+    /// The state of the quota that is closest to running out, as in the IETF draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers): the policy name (`tenant`, `subject`, or `address` for failed authentications), `r` the requests that remain and `t` the seconds until the quota is full again.
+    #[serde(rename = "RateLimit")]
+    #[schemars(
+        length(max = 128u64),
+        regex(pattern = "^\"(tenant|subject|address)\";r=[0-9]{1,10};t=[0-9]{1,10}$")
+    )]
+    pub rate_limit: String,
+    /// The quotas that apply, as in the IETF draft "RateLimit header fields for HTTP": for each policy its name, `q` the requests allowed and `w` the window in seconds.
+    #[serde(rename = "RateLimit-Policy")]
+    #[schemars(
+        length(max = 128u64),
+        regex(
+            pattern = "^\"[a-z]+\";q=[0-9]{1,10};w=60(, \"[a-z]+\";q=[0-9]{1,10};w=60){0,2}$"
+        )
+    )]
+    pub rate_limit_policy: String,
+    /// The identifier of this request (a UUID), also in the server's log line for it.
+    #[serde(rename = "X-Request-Id")]
+    #[schemars(
+        length(max = 36u64),
+        regex(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    )]
+    pub x_request_id: String,
 }
 /// What `getCustomer` answers on success: the body and its headers.
 pub type GetCustomerResponse = ::dropshot::HttpResponseHeaders<
@@ -920,12 +3440,12 @@ pub struct UpdateCustomerPathParams {
 pub struct UpdateCustomerHeaderParams {
     /// The name of the target tenant (e.g. acme).
     #[serde(rename = "X-Servitly-Tenant")]
-    #[schemars(length(min = 1u64))]
+    #[schemars(length(min = 1u64, max = 128u64))]
     pub x_servitly_tenant: String,
-    /// Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).
+    /// Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included); at most 1024 characters (repeated `If-Match` headers count together, joined by `, `).
     #[serde(rename = "If-Match")]
     #[serde(default)]
-    #[schemars(regex(pattern = "^[\\u0009\\u0020-\\u007e]*$"))]
+    #[schemars(length(max = 1024u64), regex(pattern = "^[\\u0009\\u0020-\\u007e]*$"))]
     pub if_match: Option<String>,
 }
 /// The 200 response of `updateCustomer`: Successful updated.
@@ -952,9 +3472,54 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
     ::schemars::JsonSchema
 )]
 pub struct UpdateCustomerResponseHeaders {
-    /// The strong entity tag of the customer's current version, usable in `If-Match`.
+    /// CORS (sent only when the server is configured with `--cors-allow-origin` and the request's `Origin` is one of them): that origin. Browsers on other origins are refused. The `OPTIONS` preflight of every path (not listed here) answers an allowed origin with the methods and the request headers `Authorization`, `X-Servitly-Tenant`, `If-Match` and `Content-Type`.
+    #[serde(
+        rename = "Access-Control-Allow-Origin",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        length(max = 2048u64),
+        regex(pattern = "^https?://[A-Za-z0-9.:\\[\\]-]+$")
+    )]
+    pub access_control_allow_origin: Option<String>,
+    /// CORS (sent with `Access-Control-Allow-Origin`): the response headers a page may read.
+    #[serde(
+        rename = "Access-Control-Expose-Headers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[serde(serialize_with = "serialize_header_value")]
+    pub access_control_expose_headers: Option<
+        types::UpdateCustomerAccessControlExposeHeaders,
+    >,
+    /// The strong entity tag of the customer's current version, usable in `If-Match`. It changes whenever the customer's representation changes: with every update, and when a login of one of the customer's users moves its `firstAccessTimestamp` or `lastAccessTimestamp`.
     #[serde(rename = "ETag")]
+    #[schemars(length(max = 22u64), regex(pattern = "^\"[0-9]{1,20}\"$"))]
     pub e_tag: String,
+    /// The state of the quota that is closest to running out, as in the IETF draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers): the policy name (`tenant`, `subject`, or `address` for failed authentications), `r` the requests that remain and `t` the seconds until the quota is full again.
+    #[serde(rename = "RateLimit")]
+    #[schemars(
+        length(max = 128u64),
+        regex(pattern = "^\"(tenant|subject|address)\";r=[0-9]{1,10};t=[0-9]{1,10}$")
+    )]
+    pub rate_limit: String,
+    /// The quotas that apply, as in the IETF draft "RateLimit header fields for HTTP": for each policy its name, `q` the requests allowed and `w` the window in seconds.
+    #[serde(rename = "RateLimit-Policy")]
+    #[schemars(
+        length(max = 128u64),
+        regex(
+            pattern = "^\"[a-z]+\";q=[0-9]{1,10};w=60(, \"[a-z]+\";q=[0-9]{1,10};w=60){0,2}$"
+        )
+    )]
+    pub rate_limit_policy: String,
+    /// The identifier of this request (a UUID), also in the server's log line for it.
+    #[serde(rename = "X-Request-Id")]
+    #[schemars(
+        length(max = 36u64),
+        regex(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    )]
+    pub x_request_id: String,
 }
 /// What `updateCustomer` answers on success: the body and its headers.
 pub type UpdateCustomerResponse = ::dropshot::HttpResponseHeaders<
@@ -988,12 +3553,12 @@ pub struct DeleteCustomerPathParams {
 pub struct DeleteCustomerHeaderParams {
     /// The name of the target tenant (e.g. acme).
     #[serde(rename = "X-Servitly-Tenant")]
-    #[schemars(length(min = 1u64))]
+    #[schemars(length(min = 1u64, max = 128u64))]
     pub x_servitly_tenant: String,
-    /// Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).
+    /// Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included); at most 1024 characters (repeated `If-Match` headers count together, joined by `, `).
     #[serde(rename = "If-Match")]
     #[serde(default)]
-    #[schemars(regex(pattern = "^[\\u0009\\u0020-\\u007e]*$"))]
+    #[schemars(length(max = 1024u64), regex(pattern = "^[\\u0009\\u0020-\\u007e]*$"))]
     pub if_match: Option<String>,
 }
 /// The 204 response of `deleteCustomer`: Customer deleted.
@@ -1014,6 +3579,66 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
         )
     }
 }
+/// The response headers of `deleteCustomer`'s 204 response.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    ::schemars::JsonSchema
+)]
+pub struct DeleteCustomerResponseHeaders {
+    /// CORS (sent only when the server is configured with `--cors-allow-origin` and the request's `Origin` is one of them): that origin. Browsers on other origins are refused. The `OPTIONS` preflight of every path (not listed here) answers an allowed origin with the methods and the request headers `Authorization`, `X-Servitly-Tenant`, `If-Match` and `Content-Type`.
+    #[serde(
+        rename = "Access-Control-Allow-Origin",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        length(max = 2048u64),
+        regex(pattern = "^https?://[A-Za-z0-9.:\\[\\]-]+$")
+    )]
+    pub access_control_allow_origin: Option<String>,
+    /// CORS (sent with `Access-Control-Allow-Origin`): the response headers a page may read.
+    #[serde(
+        rename = "Access-Control-Expose-Headers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[serde(serialize_with = "serialize_header_value")]
+    pub access_control_expose_headers: Option<
+        types::DeleteCustomerAccessControlExposeHeaders,
+    >,
+    /// The state of the quota that is closest to running out, as in the IETF draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers): the policy name (`tenant`, `subject`, or `address` for failed authentications), `r` the requests that remain and `t` the seconds until the quota is full again.
+    #[serde(rename = "RateLimit")]
+    #[schemars(
+        length(max = 128u64),
+        regex(pattern = "^\"(tenant|subject|address)\";r=[0-9]{1,10};t=[0-9]{1,10}$")
+    )]
+    pub rate_limit: String,
+    /// The quotas that apply, as in the IETF draft "RateLimit header fields for HTTP": for each policy its name, `q` the requests allowed and `w` the window in seconds.
+    #[serde(rename = "RateLimit-Policy")]
+    #[schemars(
+        length(max = 128u64),
+        regex(
+            pattern = "^\"[a-z]+\";q=[0-9]{1,10};w=60(, \"[a-z]+\";q=[0-9]{1,10};w=60){0,2}$"
+        )
+    )]
+    pub rate_limit_policy: String,
+    /// The identifier of this request (a UUID), also in the server's log line for it.
+    #[serde(rename = "X-Request-Id")]
+    #[schemars(
+        length(max = 36u64),
+        regex(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    )]
+    pub x_request_id: String,
+}
+/// What `deleteCustomer` answers on success: the body and its headers.
+pub type DeleteCustomerResponse = ::dropshot::HttpResponseHeaders<
+    DeleteCustomerSuccess,
+    DeleteCustomerResponseHeaders,
+>;
 /// The query parameters of `getCustomers`.
 #[derive(
     Debug,
@@ -1028,22 +3653,23 @@ pub struct GetCustomersQueryParams {
     /// The zero-based number of the page to return.
     #[serde(rename = "page")]
     #[serde(default)]
-    #[schemars(range(min = 0f64))]
+    #[schemars(range(min = 0f64, max = 2147483647f64))]
     pub page: Option<i32>,
     /// The number of customers per page (1 to 1000).
     #[serde(rename = "size")]
     #[serde(default)]
     #[schemars(range(min = 1f64, max = 1000f64))]
     pub size: Option<i32>,
-    /// The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable (e.g. `sort=country,ASC&sort=name,DESC`), each field at most once (a repeated field is a 400); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
+    /// The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC` (upper case, required). Repeatable (e.g. `sort=country,ASC&sort=name,DESC`), each field at most once (a repeated field is a 400), so at most 3 terms; the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable. The schema states the rule with `uniqueItems` and a `not` that refuses both directions of one field (`["name,ASC", "name,DESC"]`), because OpenAPI 3.0 has no `contains`: a list is valid for the schema exactly when the server accepts it.
     #[serde(rename = "sort")]
     #[serde(default)]
     #[schemars(
         with = "Option < String >",
+        length(max = 22u64),
         regex(pattern = "^(name|country|creationTimestamp),(ASC|DESC)$")
     )]
     pub sort: Option<Vec<String>>,
-    /// The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with).
+    /// The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with); without a wildcard the whole field must match. Matching is case-insensitive, by Unicode full case folding of both texts in their canonical (NFC) form: `ac*` finds `Acme Inc.`, `é*` finds `École`, `strasse` finds `Straße`; accents still count (`e*` does not find `École`). `%`, `_` and `\` are ordinary characters; `*` is a wildcard only at the start or the end. The exact filter `name=eq;...` stays case-sensitive.
     #[serde(rename = "searchText")]
     #[serde(default)]
     #[schemars(length(max = 255u64))]
@@ -1052,15 +3678,15 @@ pub struct GetCustomersQueryParams {
     #[serde(rename = "searchField")]
     #[serde(default)]
     pub search_field: Option<types::GetCustomersSearchField>,
-    /// Filter on the customer name: `eq;` followed by the name (exact match, e.g. eq;Acme).
+    /// Filter on the customer name: `eq;` followed by the name (exact match, e.g. eq;Acme; at most 258 characters in all).
     #[serde(rename = "name")]
     #[serde(default)]
-    #[schemars(regex(pattern = "^eq;"))]
+    #[schemars(length(max = 258u64), regex(pattern = "^eq;"))]
     pub name: Option<String>,
     /// Filter on the country: an ISO 3166-1 alpha-2 code (exact match, e.g. IT).
     #[serde(rename = "country")]
     #[serde(default)]
-    #[schemars(regex(pattern = "^[A-Z]{2}$"))]
+    #[schemars(length(max = 2u64), regex(pattern = "^[A-Z]{2}$"))]
     pub country: Option<String>,
 }
 impl TryFrom<Vec<(String, String)>> for GetCustomersQueryParams {
@@ -1144,6 +3770,9 @@ impl TryFrom<Vec<(String, String)>> for GetCustomersQueryParams {
                 _ => {}
             }
         }
+        if field_sort.as_ref().is_some_and(|values| values.len() > 3usize) {
+            return Err("query parameter `sort`: at most 3 values".to_string());
+        }
         Ok(Self {
             page: field_page,
             size: field_size,
@@ -1167,7 +3796,7 @@ impl TryFrom<Vec<(String, String)>> for GetCustomersQueryParams {
 pub struct GetCustomersHeaderParams {
     /// The name of the target tenant (e.g. acme).
     #[serde(rename = "X-Servitly-Tenant")]
-    #[schemars(length(min = 1u64))]
+    #[schemars(length(min = 1u64, max = 128u64))]
     pub x_servitly_tenant: String,
 }
 /// The 200 response of `getCustomers`: Successful operation.
@@ -1184,89 +3813,70 @@ for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
         <GetCustomersSuccess as ::dropshot::HttpCodedResponse>::for_object(response.0)
     }
 }
-/// The error every operation returns: a status, the wire body `{"message": ...}`
-/// and optional response headers (`Retry-After`, `WWW-Authenticate`, ...).
-///
-/// dropshot cannot attach headers to the response of a custom error type
-/// returned as `Err`, so errors that carry headers travel inside [`Reply`]; an
-/// `Err(ApiError)` (which is also what dropshot's own extractor failures become)
-/// is sent with its status and body only.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    /// The 4xx or 5xx status of the response.
-    pub status: ::dropshot::ErrorStatusCode,
-    /// The `message` of the response body.
-    pub message: String,
-    /// Extra response headers.
-    pub headers: ::http::HeaderMap,
-    /// The whole response body, for an operation whose error schema is not
-    /// `{message}` (set with [`ApiError::with_body`]); `None`: `{"message": ...}`.
-    pub body: Option<::serde_json::Value>,
+/// The response headers of `getCustomers`'s 200 response.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    ::schemars::JsonSchema
+)]
+pub struct GetCustomersResponseHeaders {
+    /// CORS (sent only when the server is configured with `--cors-allow-origin` and the request's `Origin` is one of them): that origin. Browsers on other origins are refused. The `OPTIONS` preflight of every path (not listed here) answers an allowed origin with the methods and the request headers `Authorization`, `X-Servitly-Tenant`, `If-Match` and `Content-Type`.
+    #[serde(
+        rename = "Access-Control-Allow-Origin",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        length(max = 2048u64),
+        regex(pattern = "^https?://[A-Za-z0-9.:\\[\\]-]+$")
+    )]
+    pub access_control_allow_origin: Option<String>,
+    /// CORS (sent with `Access-Control-Allow-Origin`): the response headers a page may read.
+    #[serde(
+        rename = "Access-Control-Expose-Headers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[serde(serialize_with = "serialize_header_value")]
+    pub access_control_expose_headers: Option<
+        types::GetCustomersAccessControlExposeHeaders,
+    >,
+    /// The state of the quota that is closest to running out, as in the IETF draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers): the policy name (`tenant`, `subject`, or `address` for failed authentications), `r` the requests that remain and `t` the seconds until the quota is full again.
+    #[serde(rename = "RateLimit")]
+    #[schemars(
+        length(max = 128u64),
+        regex(pattern = "^\"(tenant|subject|address)\";r=[0-9]{1,10};t=[0-9]{1,10}$")
+    )]
+    pub rate_limit: String,
+    /// The quotas that apply, as in the IETF draft "RateLimit header fields for HTTP": for each policy its name, `q` the requests allowed and `w` the window in seconds.
+    #[serde(rename = "RateLimit-Policy")]
+    #[schemars(
+        length(max = 128u64),
+        regex(
+            pattern = "^\"[a-z]+\";q=[0-9]{1,10};w=60(, \"[a-z]+\";q=[0-9]{1,10};w=60){0,2}$"
+        )
+    )]
+    pub rate_limit_policy: String,
+    /// The identifier of this request (a UUID), also in the server's log line for it.
+    #[serde(rename = "X-Request-Id")]
+    #[schemars(
+        length(max = 36u64),
+        regex(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    )]
+    pub x_request_id: String,
 }
-impl ApiError {
-    /// An error with the given status and message and no extra headers.
-    pub fn new(status: ::dropshot::ErrorStatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-            headers: ::http::HeaderMap::new(),
-            body: None,
-        }
-    }
-    /// Sends `body` (a value of the operation's error schema) instead of `{"message": ...}`.
-    pub fn with_body(mut self, body: impl ::serde::Serialize) -> Self {
-        self.body = ::serde_json::to_value(body).ok();
-        self
-    }
-    /// Adds a response header (values that are not valid header values are skipped).
-    pub fn with_header(
-        mut self,
-        name: ::http::HeaderName,
-        value: impl AsRef<str>,
-    ) -> Self {
-        if let Ok(value) = ::http::HeaderValue::from_str(value.as_ref()) {
-            self.headers.insert(name, value);
-        }
-        self
-    }
-    /// The HTTP response for this error: status, headers and the JSON body.
-    pub fn into_response(self) -> ::http::Response<::dropshot::Body> {
-        let body = ::serde_json::to_string(&self)
-            .unwrap_or_else(|_| String::from("{\"message\":\"Internal Server Error\"}"));
-        let mut response = ::http::Response::new(::dropshot::Body::from(body));
-        *response.status_mut() = self.status.as_status();
-        *response.headers_mut() = self.headers;
-        response
-            .headers_mut()
-            .insert(
-                ::http::header::CONTENT_TYPE,
-                ::http::HeaderValue::from_static(::dropshot::CONTENT_TYPE_JSON),
-            );
-        response
-    }
-}
-impl ::std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        write!(f, "{}: {}", self.status.as_u16(), self.message)
-    }
-}
-impl ::std::error::Error for ApiError {}
-impl ::serde::Serialize for ApiError {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        use ::serde::ser::SerializeStruct;
-        if let Some(body) = &self.body {
-            return body.serialize(serializer);
-        }
-        let mut body = serializer.serialize_struct("Error", 1)?;
-        body.serialize_field("message", &self.message)?;
-        body.end()
-    }
-}
-/// The published schema of an error is the spec's shared error schema.
-impl ::schemars::JsonSchema for ApiError {
+/// What `getCustomers` answers on success: the body and its headers.
+pub type GetCustomersResponse = ::dropshot::HttpResponseHeaders<
+    GetCustomersSuccess,
+    GetCustomersResponseHeaders,
+>;
+/// The error schema most operations publish: `Error` (a marker type).
+#[derive(Debug)]
+pub enum ApiErrorSchema {}
+impl ::schemars::JsonSchema for ApiErrorSchema {
     fn schema_name() -> String {
         <types::Error as ::schemars::JsonSchema>::schema_name()
     }
@@ -1276,286 +3886,24 @@ impl ::schemars::JsonSchema for ApiError {
         <types::Error as ::schemars::JsonSchema>::json_schema(generator)
     }
 }
-impl From<::dropshot::HttpError> for ApiError {
-    fn from(error: ::dropshot::HttpError) -> Self {
-        let mut api_error = ApiError::new(error.status_code, error.external_message);
-        if let Some(headers) = error.headers {
-            api_error.headers = *headers;
-        }
-        api_error
-    }
+impl ::dropshot_api_runtime::ErrorSchema for ApiErrorSchema {
+    const SHAPE: ::dropshot_api_runtime::ErrorShape = ::dropshot_api_runtime::ErrorShape::Message;
 }
-impl ::dropshot::HttpResponseError for ApiError {
-    fn status_code(&self) -> ::dropshot::ErrorStatusCode {
-        self.status
-    }
-}
-/// What an operation answers: its success response or an [`ApiError`], each
-/// with its headers, or a response built by the handler with a streamed body
-/// ([`Reply::streamed`]). Build it with `Reply::from(result)`, `result.into()`,
-/// [`Reply::ok`] or [`Reply::err`].
-#[derive(Debug)]
-pub struct Reply<T>(ReplyKind<T>);
-#[derive(Debug)]
-enum ReplyKind<T> {
-    Typed(Result<T, ApiError>),
-    Streamed(::http::Response<::dropshot::Body>),
-}
-impl<T> Reply<T> {
-    /// The success response.
-    pub fn ok(success: T) -> Self {
-        Reply(ReplyKind::Typed(Ok(success)))
-    }
-    /// An error response.
-    pub fn err(error: ApiError) -> Self {
-        Reply(ReplyKind::Typed(Err(error)))
-    }
-    /// A success response built by the handler, typically with a body streamed
-    /// as it is produced (`::dropshot::Body::wrap`), for responses too large to
-    /// hold in memory at once. The caller is responsible for the contract: the
-    /// status must be the operation's documented success status, the headers
-    /// must include `Content-Type` as documented, and the body must follow the
-    /// operation's documented schema exactly (as `T` would serialize).
-    pub fn streamed(response: ::http::Response<::dropshot::Body>) -> Self {
-        Reply(ReplyKind::Streamed(response))
-    }
-}
-impl<T> From<Result<T, ApiError>> for Reply<T> {
-    fn from(result: Result<T, ApiError>) -> Self {
-        Reply(ReplyKind::Typed(result))
-    }
-}
-impl<T> From<ApiError> for Reply<T> {
-    fn from(error: ApiError) -> Self {
-        Reply::err(error)
-    }
-}
-impl<T: ::dropshot::HttpResponse + Send + Sync + 'static> ::dropshot::HttpResponse
-for Reply<T> {
-    fn to_result(
-        self,
-    ) -> Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
-        match self.0 {
-            ReplyKind::Typed(Ok(success)) => success.to_result(),
-            ReplyKind::Typed(Err(error)) => Ok(error.into_response()),
-            ReplyKind::Streamed(response) => Ok(response),
-        }
-    }
-    fn response_metadata() -> ::dropshot::ApiEndpointResponse {
-        T::response_metadata()
-    }
-    fn status_code(&self) -> ::http::StatusCode {
-        match &self.0 {
-            ReplyKind::Typed(Ok(success)) => success.status_code(),
-            ReplyKind::Typed(Err(error)) => error.status.as_status(),
-            ReplyKind::Streamed(response) => response.status(),
-        }
-    }
-}
-/// A request part whose extraction is deferred to the handler, so that the
-/// handler decides the order of checks (authentication before validation):
-/// dropshot would otherwise answer 400 for a malformed request before the
-/// handler could answer 401.
-#[derive(Debug)]
-pub struct Deferred<E>(Result<E, ApiError>);
-impl<E> Deferred<E> {
-    /// The extracted part, or the 400 that extraction produced.
-    #[allow(clippy::result_large_err)]
-    pub fn into_result(self) -> Result<E, ApiError> {
-        self.0
-    }
-}
-impl<E> From<E> for Deferred<E> {
-    fn from(extracted: E) -> Self {
-        Deferred(Ok(extracted))
-    }
-}
-#[::async_trait::async_trait]
-impl<E: ::dropshot::SharedExtractor + 'static> ::dropshot::SharedExtractor
-for Deferred<E> {
-    async fn from_request<Context: ::dropshot::ServerContext>(
-        rqctx: &::dropshot::RequestContext<Context>,
-    ) -> Result<Self, ::dropshot::HttpError> {
-        Ok(Deferred(E::from_request(rqctx).await.map_err(ApiError::from)))
-    }
-    fn metadata(
-        body_content_type: ::dropshot::ApiEndpointBodyContentType,
-    ) -> ::dropshot::ExtractorMetadata {
-        E::metadata(body_content_type)
-    }
-}
-/// A body extractor of dropshot's (`TypedBody` of a form, `UntypedBody`)
-/// whose failure is kept for the handler (see [`Deferred`]).
-#[derive(Debug)]
-pub struct DeferredBody<E>(Result<E, ApiError>);
-impl<E> DeferredBody<E> {
-    /// The extracted body, or the 400 that extraction produced.
-    #[allow(clippy::result_large_err)]
-    pub fn into_result(self) -> Result<E, ApiError> {
-        self.0
-    }
-}
-impl<E> From<E> for DeferredBody<E> {
-    fn from(extracted: E) -> Self {
-        DeferredBody(Ok(extracted))
-    }
-}
-#[::async_trait::async_trait]
-impl<E: ::dropshot::ExclusiveExtractor + 'static> ::dropshot::ExclusiveExtractor
-for DeferredBody<E> {
-    async fn from_request<Context: ::dropshot::ServerContext>(
-        rqctx: &::dropshot::RequestContext<Context>,
-        request: ::hyper::Request<::dropshot::Body>,
-    ) -> Result<Self, ::dropshot::HttpError> {
-        Ok(DeferredBody(E::from_request(rqctx, request).await.map_err(ApiError::from)))
-    }
-    fn metadata(
-        body_content_type: ::dropshot::ApiEndpointBodyContentType,
-    ) -> ::dropshot::ExtractorMetadata {
-        E::metadata(body_content_type)
-    }
-}
-/// A required JSON request body, read and parsed only when the handler asks
-/// for it with [`JsonBody::read`] (see [`Deferred`]): a request refused before
-/// that (401, 429, 403) is answered without its body ever being buffered.
-#[derive(Debug)]
-pub struct JsonBody<T>(LazyBody<T>);
-/// The state of a request body the handler has not read yet.
-#[derive(Debug)]
-enum LazyBody<T> {
-    /// The body as it arrives, behind headers that frame and type it correctly.
-    Unread(::dropshot::Body),
-    /// Headers that make the body unacceptable: reading it would be wasted.
-    Refused(ApiError),
-    /// A value given directly (tests, in-process callers).
-    Given(T),
-}
-impl<T: ::serde::de::DeserializeOwned> JsonBody<T> {
-    /// Reads the body (at most `max_bytes` of it, however it is framed:
-    /// `Content-Length` or chunked) and parses it. A body over the limit is a
-    /// 400 as soon as the limit is crossed; the rest is never read. The caller
-    /// bounds the time it may take (e.g. `tokio::time::timeout`).
-    #[allow(clippy::result_large_err)]
-    pub async fn read(self, max_bytes: usize) -> Result<T, ApiError> {
-        match self.0 {
-            LazyBody::Given(value) => Ok(value),
-            LazyBody::Refused(error) => Err(error),
-            LazyBody::Unread(body) => parse_json_body(&read_body(body, max_bytes).await?),
-        }
-    }
-}
-impl<T> From<T> for JsonBody<T> {
-    fn from(body: T) -> Self {
-        JsonBody(LazyBody::Given(body))
-    }
-}
-#[::async_trait::async_trait]
-impl<T> ::dropshot::ExclusiveExtractor for JsonBody<T>
-where
-    T: ::schemars::JsonSchema + ::serde::de::DeserializeOwned + Send + Sync + 'static,
-{
-    async fn from_request<Context: ::dropshot::ServerContext>(
-        _rqctx: &::dropshot::RequestContext<Context>,
-        request: ::hyper::Request<::dropshot::Body>,
-    ) -> Result<Self, ::dropshot::HttpError> {
-        Ok(
-            JsonBody(
-                match check_json_request_headers(request.headers()) {
-                    Ok(()) => LazyBody::Unread(request.into_body()),
-                    Err(error) => LazyBody::Refused(error),
-                },
-            ),
-        )
-    }
-    fn metadata(
-        body_content_type: ::dropshot::ApiEndpointBodyContentType,
-    ) -> ::dropshot::ExtractorMetadata {
-        <::dropshot::TypedBody<
-            T,
-        > as ::dropshot::ExclusiveExtractor>::metadata(body_content_type)
-    }
-}
-/// An optional JSON request body: an empty body is `None`. Read lazily, like [`JsonBody`].
-#[derive(Debug)]
-pub struct OptionalJsonBody<T> {
-    body: LazyBody<Option<T>>,
-    /// What the framing and typing headers say; it matters only if a body was sent.
-    headers: Result<(), ApiError>,
-}
-impl<T: ::serde::de::DeserializeOwned> OptionalJsonBody<T> {
-    /// Reads the body if one was sent (at most `max_bytes`) and parses it; see [`JsonBody::read`].
-    #[allow(clippy::result_large_err)]
-    pub async fn read(self, max_bytes: usize) -> Result<Option<T>, ApiError> {
-        match self.body {
-            LazyBody::Given(value) => Ok(value),
-            LazyBody::Refused(error) => Err(error),
-            LazyBody::Unread(body) => {
-                let bytes = read_body(body, max_bytes).await?;
-                if bytes.iter().all(u8::is_ascii_whitespace) {
-                    return Ok(None);
-                }
-                self.headers?;
-                parse_json_body::<T>(&bytes).map(Some)
-            }
-        }
-    }
-}
-impl<T> From<Option<T>> for OptionalJsonBody<T> {
-    fn from(body: Option<T>) -> Self {
-        OptionalJsonBody {
-            body: LazyBody::Given(body),
-            headers: Ok(()),
-        }
-    }
-}
-#[::async_trait::async_trait]
-impl<T> ::dropshot::ExclusiveExtractor for OptionalJsonBody<T>
-where
-    T: ::schemars::JsonSchema + ::serde::de::DeserializeOwned + Send + Sync + 'static,
-{
-    async fn from_request<Context: ::dropshot::ServerContext>(
-        _rqctx: &::dropshot::RequestContext<Context>,
-        request: ::hyper::Request<::dropshot::Body>,
-    ) -> Result<Self, ::dropshot::HttpError> {
-        let headers = check_json_request_headers(request.headers());
-        Ok(OptionalJsonBody {
-            body: LazyBody::Unread(request.into_body()),
-            headers,
-        })
-    }
-    fn metadata(
-        body_content_type: ::dropshot::ApiEndpointBodyContentType,
-    ) -> ::dropshot::ExtractorMetadata {
-        <::dropshot::TypedBody<
-            T,
-        > as ::dropshot::ExclusiveExtractor>::metadata(body_content_type)
-    }
-}
-/// A 400 with a message from the runtime crate.
-fn bad_request_error(message: String) -> ApiError {
-    ApiError::new(::dropshot::ErrorStatusCode::BAD_REQUEST, message)
-}
-/// See [`dropshot_api_runtime::read_body`].
-#[allow(clippy::result_large_err)]
-async fn read_body(
-    body: ::dropshot::Body,
-    max_bytes: usize,
-) -> Result<Vec<u8>, ApiError> {
-    ::dropshot_api_runtime::read_body(body, max_bytes).await.map_err(bad_request_error)
-}
-/// See [`dropshot_api_runtime::check_json_request_headers`].
-#[allow(clippy::result_large_err)]
-fn check_json_request_headers(headers: &::http::HeaderMap) -> Result<(), ApiError> {
-    ::dropshot_api_runtime::check_json_request_headers(headers)
-        .map_err(bad_request_error)
-}
-/// See [`dropshot_api_runtime::parse_json_body`].
-#[allow(clippy::result_large_err)]
-fn parse_json_body<T: ::serde::de::DeserializeOwned>(
-    bytes: &[u8],
-) -> Result<T, ApiError> {
-    ::dropshot_api_runtime::parse_json_body(bytes).map_err(bad_request_error)
-}
+/// The error most operations return (see `dropshot_api_runtime::ApiError`).
+pub type ApiError = ::dropshot_api_runtime::ApiError<ApiErrorSchema>;
+/// What an operation answers (see `dropshot_api_runtime::Reply`).
+pub type Reply<T> = ::dropshot_api_runtime::Reply<T, ApiErrorSchema>;
+/// A request part whose failure goes to the handler (see `dropshot_api_runtime::Deferred`).
+pub type Deferred<E> = ::dropshot_api_runtime::Deferred<E, ApiErrorSchema>;
+/// A body extractor whose failure goes to the handler (see `dropshot_api_runtime::DeferredBody`).
+pub type DeferredBody<E> = ::dropshot_api_runtime::DeferredBody<E, ApiErrorSchema>;
+/// A required JSON body, read when the handler asks (see `dropshot_api_runtime::JsonBody`).
+pub type JsonBody<T> = ::dropshot_api_runtime::JsonBody<T, ApiErrorSchema>;
+/// An optional JSON body, read when the handler asks (see `dropshot_api_runtime::OptionalJsonBody`).
+pub type OptionalJsonBody<T> = ::dropshot_api_runtime::OptionalJsonBody<
+    T,
+    ApiErrorSchema,
+>;
 #[allow(unused_imports)]
 use ::dropshot_api_runtime::{
     deserialize_non_null, deserialize_query_value, parse_query_value,
@@ -1570,12 +3918,12 @@ pub trait NetworkApi {
     ///
     /// Required permissions: WRITE_CUSTOMER.
     ///
-    /// The body is validated as for `updateCustomer`. The server generates the `id` (URL-safe and unguessable) and sets `creationTimestamp`; server-managed fields sent in the body are ignored.
+    /// The body is validated as for `updateCustomer`. The server generates the `id` (URL-safe and unguessable) and sets `creationTimestamp`; the server-managed (`readOnly`) fields are accepted and ignored in the body, as for `updateCustomer`.
     #[endpoint{method = POST,
     path = "/network/customers",
     operation_id = "createCustomer",
     tags = ["Customers"],
-    request_body_max_bytes = 262144usize}]
+    request_body_max_bytes = 10485760usize}]
     async fn create_customer(
         rqctx: ::dropshot::RequestContext<Self::Context>,
         headers: Deferred<::dropshot::Header<CreateCustomerHeaderParams>>,
@@ -1597,12 +3945,12 @@ pub trait NetworkApi {
     ///
     /// Required permissions: READ_CUSTOMER, WRITE_CUSTOMER.
     ///
-    /// The body replaces the customer's mutable state (`name`, `country`, `timezone`, `properties`): a field left out is cleared (`properties` becomes `{}`), except `name`, which is required and must not be blank. The server-managed fields `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are ignored when sent, so a customer read with `getCustomer` can be edited and sent back as a whole. With `If-Match`, the update happens only if the customer's current `ETag` matches (otherwise 412 and nothing changes); without it, the update is unconditional. This operation never creates a customer: an unknown `customerId` is a 404.
+    /// The body replaces the customer's mutable state (`name`, `country`, `timezone`, `properties`): a field left out is cleared (`properties` becomes `{}`), except `name`, which is required and must not be blank. The server-managed fields `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are marked `readOnly`, but they are accepted and ignored in a request body (any value of their type), so a customer read with `getCustomer` can be edited and sent back as a whole; clients may leave them out. With `If-Match`, the update happens only if the customer's current `ETag` matches (otherwise 412 and nothing changes); without it, the update is unconditional. This operation never creates a customer: an unknown `customerId` is a 404.
     #[endpoint{method = PUT,
     path = "/network/customers/{customerId}",
     operation_id = "updateCustomer",
     tags = ["Customers"],
-    request_body_max_bytes = 262144usize}]
+    request_body_max_bytes = 10485760usize}]
     async fn update_customer(
         rqctx: ::dropshot::RequestContext<Self::Context>,
         path: Deferred<::dropshot::Path<UpdateCustomerPathParams>>,
@@ -1622,7 +3970,7 @@ pub trait NetworkApi {
         rqctx: ::dropshot::RequestContext<Self::Context>,
         path: Deferred<::dropshot::Path<DeleteCustomerPathParams>>,
         headers: Deferred<::dropshot::Header<DeleteCustomerHeaderParams>>,
-    ) -> Result<Reply<DeleteCustomerSuccess>, ApiError>;
+    ) -> Result<Reply<DeleteCustomerResponse>, ApiError>;
     /// Get customers
     ///
     /// Required permissions: READ_ALL_CUSTOMERS.
@@ -1636,5 +3984,5 @@ pub trait NetworkApi {
         rqctx: ::dropshot::RequestContext<Self::Context>,
         query: Deferred<::dropshot::Query<GetCustomersQueryParams>>,
         headers: Deferred<::dropshot::Header<GetCustomersHeaderParams>>,
-    ) -> Result<Reply<GetCustomersSuccess>, ApiError>;
+    ) -> Result<Reply<GetCustomersResponse>, ApiError>;
 }

@@ -19,12 +19,16 @@ struct Store(Mutex<BTreeMap<String, Customer>>, Mutex<Option<GetCustomersQueryPa
 
 enum InMemory {}
 
+/// Sample values of the headers every success carries.
+const RATE_LIMIT: &str = "\"subject\";r=599;t=1";
+const RATE_LIMIT_POLICY: &str = "\"tenant\";q=2000;w=60, \"subject\";q=600;w=60";
+
 fn customer_from(id: String, details: CustomerDetails) -> Customer {
     let name: String = details.name.into();
     Customer {
-        id,
+        id: id.parse().expect("a valid id"),
         name: name.parse().expect("same constraints"),
-        country: details.country.map(|c| String::from(c).parse().expect("same constraints")),
+        country: details.country.map(|c| c.to_string().parse().expect("same constraints")),
         timezone: details.timezone.map(|t| String::from(t).parse().expect("same constraints")),
         properties: details
             .properties
@@ -52,10 +56,15 @@ impl NetworkApi for InMemory {
             headers.into_result()?;
             let mut store = rqctx.context().0.lock().unwrap();
             let customer = customer_from(format!("c{}", store.len() + 1), details?);
-            store.insert(customer.id.clone(), customer.clone());
+            store.insert(customer.id.to_string(), customer.clone());
             let headers = CreateCustomerResponseHeaders {
                 e_tag: "\"1\"".to_string(),
-                location: format!("/network/customers/{}", customer.id),
+                location: format!("/network/customers/{}", customer.id.as_str()),
+                rate_limit: RATE_LIMIT.into(),
+                rate_limit_policy: RATE_LIMIT_POLICY.into(),
+                x_request_id: rqctx.request_id.clone(),
+                access_control_allow_origin: None,
+                access_control_expose_headers: None,
             };
             Ok(CreateCustomerResponse::new(CreateCustomerSuccess(customer), headers))
         })();
@@ -73,7 +82,14 @@ impl NetworkApi for InMemory {
             .map(|c| {
                 GetCustomerResponse::new(
                     GetCustomerSuccess(c),
-                    GetCustomerResponseHeaders { e_tag: "\"1\"".into() },
+                    GetCustomerResponseHeaders {
+                        e_tag: "\"1\"".into(),
+                        rate_limit: RATE_LIMIT.into(),
+                        rate_limit_policy: RATE_LIMIT_POLICY.into(),
+                        x_request_id: rqctx.request_id.clone(),
+                        access_control_allow_origin: None,
+                        access_control_expose_headers: None,
+                    },
                 )
             })
             .ok_or_else(not_found)
@@ -93,7 +109,14 @@ impl NetworkApi for InMemory {
         let mut store = rqctx.context().0.lock().unwrap();
         let Some(slot) = store.get_mut(&id) else { return Ok(not_found().into()) };
         *slot = customer_from(id, details);
-        let headers = UpdateCustomerResponseHeaders { e_tag: "\"2\"".into() };
+        let headers = UpdateCustomerResponseHeaders {
+            e_tag: "\"2\"".into(),
+            rate_limit: RATE_LIMIT.into(),
+            rate_limit_policy: RATE_LIMIT_POLICY.into(),
+            x_request_id: rqctx.request_id.clone(),
+            access_control_allow_origin: None,
+            access_control_expose_headers: None,
+        };
         Ok(Ok(UpdateCustomerResponse::new(UpdateCustomerSuccess(slot.clone()), headers)).into())
     }
 
@@ -101,17 +124,27 @@ impl NetworkApi for InMemory {
         rqctx: RequestContext<Store>,
         path: Deferred<dropshot::Path<DeleteCustomerPathParams>>,
         _headers: Deferred<dropshot::Header<DeleteCustomerHeaderParams>>,
-    ) -> Result<Reply<DeleteCustomerSuccess>, ApiError> {
+    ) -> Result<Reply<DeleteCustomerResponse>, ApiError> {
         let id = path.into_result()?.into_inner().customer_id;
         let removed = rqctx.context().0.lock().unwrap().remove(&id);
-        Ok(removed.map(|_| DeleteCustomerSuccess).ok_or_else(not_found).into())
+        let headers = DeleteCustomerResponseHeaders {
+            rate_limit: RATE_LIMIT.into(),
+            rate_limit_policy: RATE_LIMIT_POLICY.into(),
+            x_request_id: rqctx.request_id.clone(),
+            access_control_allow_origin: None,
+            access_control_expose_headers: None,
+        };
+        Ok(removed
+            .map(|_| DeleteCustomerResponse::new(DeleteCustomerSuccess, headers))
+            .ok_or_else(not_found)
+            .into())
     }
 
     async fn get_customers(
         rqctx: RequestContext<Store>,
         query: Deferred<dropshot::Query<GetCustomersQueryParams>>,
         _headers: Deferred<dropshot::Header<GetCustomersHeaderParams>>,
-    ) -> Result<Reply<GetCustomersSuccess>, ApiError> {
+    ) -> Result<Reply<GetCustomersResponse>, ApiError> {
         let query = query.into_result()?.into_inner();
         *rqctx.context().1.lock().unwrap() = Some(query.clone());
         let content: Vec<Customer> = rqctx.context().0.lock().unwrap().values().cloned().collect();
@@ -127,7 +160,14 @@ impl NetworkApi for InMemory {
             empty: count == 0,
             content,
         };
-        Ok(Ok(GetCustomersSuccess(page)).into())
+        let headers = GetCustomersResponseHeaders {
+            rate_limit: RATE_LIMIT.into(),
+            rate_limit_policy: RATE_LIMIT_POLICY.into(),
+            x_request_id: rqctx.request_id.clone(),
+            access_control_allow_origin: None,
+            access_control_expose_headers: None,
+        };
+        Ok(Ok(GetCustomersResponse::new(GetCustomersSuccess(page), headers)).into())
     }
 }
 
@@ -181,7 +221,7 @@ async fn update_customer_round_trips_every_field() {
     let response = client
         .update_customer()
         .x_servitly_tenant("acme")
-        .customer_id(id.clone())
+        .customer_id(id.as_str())
         .if_match("\"1\"")
         .body(sent)
         .send()
@@ -192,7 +232,7 @@ async fn update_customer_round_trips_every_field() {
     let customer = response.into_inner();
     assert_eq!(customer.id, id);
     assert_eq!(customer.name.as_str(), "Acme Rome");
-    assert_eq!(customer.country.as_deref().map(String::as_str), Some("IT"));
+    assert_eq!(customer.country.map(|c| c.to_string()).as_deref(), Some("IT"));
     assert_eq!(customer.timezone.as_deref().map(String::as_str), Some("Europe/Rome"));
     let received: BTreeMap<String, String> =
         customer.properties.0.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
@@ -218,7 +258,7 @@ async fn a_404_message_reaches_the_caller_through_the_client_error() {
     match error {
         network_client::Error::ErrorResponse(response) => {
             assert_eq!(response.status(), 404);
-            assert_eq!(response.into_inner().message, "Resource not found");
+            assert_eq!(response.into_inner().message.as_str(), "Resource not found");
         }
         other => panic!("expected an error response, got {other:?}"),
     }

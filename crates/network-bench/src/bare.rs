@@ -34,7 +34,7 @@ fn apply(customer: &mut Customer, details: CustomerDetails) -> Result<(), ApiErr
     let invalid = |_| ApiError::new(ErrorStatusCode::BAD_REQUEST, "invalid value");
     customer.name = String::from(details.name).parse().map_err(invalid)?;
     customer.country =
-        details.country.map(|c| String::from(c).parse()).transpose().map_err(invalid)?;
+        details.country.map(|c| c.to_string().parse()).transpose().map_err(invalid)?;
     customer.timezone =
         details.timezone.map(|t| String::from(t).parse()).transpose().map_err(invalid)?;
     customer.properties = details.properties.unwrap_or_else(|| Properties(Default::default()));
@@ -60,6 +60,11 @@ impl NetworkApi for BareApi {
             CreateCustomerResponseHeaders {
                 e_tag: "\"1\"".into(),
                 location: format!("/network/customers/{id}"),
+                rate_limit: RATE_LIMIT.into(),
+                rate_limit_policy: RATE_LIMIT_POLICY.into(),
+                x_request_id: rqctx.request_id.clone(),
+                access_control_allow_origin: None,
+                access_control_expose_headers: None,
             },
         )))
     }
@@ -74,7 +79,14 @@ impl NetworkApi for BareApi {
         let (customer, version) = map.get(&id).cloned().ok_or_else(not_found)?;
         Ok(Reply::ok(GetCustomerResponse::new(
             GetCustomerSuccess(customer),
-            GetCustomerResponseHeaders { e_tag: format!("\"{version}\"") },
+            GetCustomerResponseHeaders {
+                e_tag: format!("\"{version}\""),
+                rate_limit: RATE_LIMIT.into(),
+                rate_limit_policy: RATE_LIMIT_POLICY.into(),
+                x_request_id: rqctx.request_id.clone(),
+                access_control_allow_origin: None,
+                access_control_expose_headers: None,
+            },
         )))
     }
 
@@ -95,7 +107,14 @@ impl NetworkApi for BareApi {
         };
         Ok(Reply::ok(UpdateCustomerResponse::new(
             UpdateCustomerSuccess(customer),
-            UpdateCustomerResponseHeaders { e_tag: format!("\"{version}\"") },
+            UpdateCustomerResponseHeaders {
+                e_tag: format!("\"{version}\""),
+                rate_limit: RATE_LIMIT.into(),
+                rate_limit_policy: RATE_LIMIT_POLICY.into(),
+                x_request_id: rqctx.request_id.clone(),
+                access_control_allow_origin: None,
+                access_control_expose_headers: None,
+            },
         )))
     }
 
@@ -103,38 +122,61 @@ impl NetworkApi for BareApi {
         rqctx: RequestContext<BareContext>,
         path: Deferred<Path<DeleteCustomerPathParams>>,
         _headers: Deferred<Header<DeleteCustomerHeaderParams>>,
-    ) -> Result<Reply<DeleteCustomerSuccess>, ApiError> {
+    ) -> Result<Reply<DeleteCustomerResponse>, ApiError> {
         let id = path.into_result()?.into_inner().customer_id;
         let mut map = rqctx.context().customers.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(&id).ok_or_else(not_found)?;
-        Ok(Reply::ok(DeleteCustomerSuccess))
+        Ok(Reply::ok(DeleteCustomerResponse::new(
+            DeleteCustomerSuccess,
+            DeleteCustomerResponseHeaders {
+                rate_limit: RATE_LIMIT.into(),
+                rate_limit_policy: RATE_LIMIT_POLICY.into(),
+                x_request_id: rqctx.request_id.clone(),
+                access_control_allow_origin: None,
+                access_control_expose_headers: None,
+            },
+        )))
     }
 
     async fn get_customers(
         rqctx: RequestContext<BareContext>,
         _query: Deferred<Query<GetCustomersQueryParams>>,
         _headers: Deferred<Header<GetCustomersHeaderParams>>,
-    ) -> Result<Reply<GetCustomersSuccess>, ApiError> {
+    ) -> Result<Reply<GetCustomersResponse>, ApiError> {
         let map = rqctx.context().customers.lock().unwrap_or_else(|p| p.into_inner());
         let content: Vec<Customer> = map.values().take(20).map(|(c, _)| c.clone()).collect();
         let count = content.len() as i32;
-        Ok(Reply::ok(GetCustomersSuccess(CustomerPage {
-            content,
-            empty: count == 0,
-            first: true,
-            last: map.len() <= 20,
-            number: 0,
-            number_of_elements: count,
-            size: 20,
-            total_elements: map.len() as i64,
-            total_pages: map.len().div_ceil(20) as i32,
-        })))
+        let headers = GetCustomersResponseHeaders {
+            rate_limit: RATE_LIMIT.into(),
+            rate_limit_policy: RATE_LIMIT_POLICY.into(),
+            x_request_id: rqctx.request_id.clone(),
+            access_control_allow_origin: None,
+            access_control_expose_headers: None,
+        };
+        Ok(Reply::ok(GetCustomersResponse::new(
+            GetCustomersSuccess(CustomerPage {
+                content,
+                empty: count == 0,
+                first: true,
+                last: map.len() <= 20,
+                number: 0,
+                number_of_elements: count,
+                size: 20,
+                total_elements: map.len() as i64,
+                total_pages: map.len().div_ceil(20) as i32,
+            }),
+            headers,
+        )))
     }
 }
 
+/// What the real server's rate-limit headers look like (the bare server has no limiter).
+const RATE_LIMIT: &str = "\"subject\";r=599;t=1";
+const RATE_LIMIT_POLICY: &str = "\"tenant\";q=2000;w=60, \"subject\";q=600;w=60";
+
 fn blank(id: &str) -> Customer {
     Customer {
-        id: id.to_string(),
+        id: id.parse().expect("a valid id"),
         name: "Seed customer".parse().expect("a valid name"),
         country: None,
         timezone: None,

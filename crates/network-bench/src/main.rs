@@ -11,6 +11,7 @@
 mod bare;
 mod ceiling;
 mod chart;
+mod cpu;
 mod loadgen;
 mod report;
 mod seed;
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
+use crate::cpu::{CpuPerRequest, CpuSample};
 use crate::loadgen::{Load, Outcome};
 use crate::report::{ConfigResult, OpenPoint, Report};
 use crate::target::{Launch, RawRequest, Target};
@@ -329,10 +331,10 @@ async fn measure(
         body: body.to_string(),
     };
     let server = Target::start(&config.launch, &args.server, &dir, config.customers, &check)?;
-    let outcome = load_all(args, plan, config, body, &callers, &dir, server.address);
+    let outcome = load_all(args, plan, config, body, &callers, &dir, &server);
     let rss = server.peak_rss();
     server.stop();
-    let (closed, open) = outcome?;
+    let (closed, open, cpu) = outcome?;
     Ok(ConfigResult {
         name: config.name.to_string(),
         label: config.label.clone(),
@@ -343,6 +345,7 @@ async fn measure(
         closed,
         open,
         peak_rss_bytes: rss,
+        cpu,
     })
 }
 
@@ -353,8 +356,9 @@ fn load_all(
     body: &str,
     callers: &[(String, String)],
     dir: &Path,
-    address: SocketAddr,
-) -> anyhow::Result<(Outcome, Vec<OpenPoint>)> {
+    server: &Target,
+) -> anyhow::Result<(Outcome, Vec<OpenPoint>, Option<CpuPerRequest>)> {
+    let address = server.address;
     let load = |rate, duration| Load {
         callers: callers.to_vec(),
         connections: config.connections,
@@ -363,9 +367,19 @@ fn load_all(
         customers: config.customers,
     };
     loadgen::run(&args.oha, address, body, &load(None, plan.warmup), &dir.join("warmup"))?;
+    // The server's own CPU time over the closed loop, per completed request.
+    let before = CpuSample::read(server.pid());
     let closed =
         loadgen::run(&args.oha, address, body, &load(None, plan.closed), &dir.join("closed"))?;
-    println!("    closed loop: {:.0} req/s", closed.throughput);
+    let after = CpuSample::read(server.pid());
+    let cpu = before
+        .zip(after)
+        .and_then(|(before, after)| CpuPerRequest::between(&before, &after, closed.requests));
+    println!(
+        "    closed loop: {:.0} req/s, server CPU {}",
+        closed.throughput,
+        cpu.as_ref().map(CpuPerRequest::summary).unwrap_or_else(|| "?".into())
+    );
     let mut open = Vec::new();
     for fraction in &config.fractions {
         let offered = closed.throughput * fraction;
@@ -379,5 +393,5 @@ fn load_all(
         );
         open.push(OpenPoint { fraction: *fraction, offered, outcome });
     }
-    Ok((closed, open))
+    Ok((closed, open, cpu))
 }

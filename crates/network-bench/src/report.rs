@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Serialize;
 
+use crate::cpu::CpuPerRequest;
 use crate::loadgen::Outcome;
 
 /// One open-loop run: its offered rate, as a fraction of the closed-loop throughput.
@@ -30,6 +31,8 @@ pub struct ConfigResult {
     pub closed: Outcome,
     pub open: Vec<OpenPoint>,
     pub peak_rss_bytes: Option<u64>,
+    /// The server process's CPU time per request over the closed loop.
+    pub cpu: Option<CpuPerRequest>,
 }
 
 impl ConfigResult {
@@ -195,7 +198,21 @@ impl Report {
             .and_then(|(point, small)| small.p50_at_rate(point.offered));
         let rss = self.config("sqlite-many-customers").and_then(ConfigResult::rss_mib);
         let errors: u64 = self.configs.iter().map(ConfigResult::errors).sum();
+        let cpu = |name| self.config(name).and_then(|c| c.cpu.as_ref()).map(|cpu| cpu.total_us);
+        let durable_cpu = cpu("sqlite");
         vec![
+            Target {
+                what: "server CPU per durable PUT ≤ 30 µs (closed loop, durable SQLite, all threads)",
+                measured: durable_cpu.map(|v| format!("{v:.1} µs")),
+                met: durable_cpu.map(|v| v <= 30.0),
+            },
+            ratio(
+                "server CPU per durable PUT ≤ 2.5 × the ceiling's",
+                durable_cpu,
+                cpu("ceiling"),
+                2.5,
+                false,
+            ),
             ratio(
                 "durable SQLite throughput ≥ 0.75 × bare dropshot",
                 sqlite,
@@ -283,6 +300,39 @@ impl Report {
                 half.map(|o| ms(o.p999_ms)).unwrap_or_default(),
                 errors,
                 c.rss_mib().map(|m| format!("{m:.1} MiB")).unwrap_or_else(|| "?".into()),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nServer CPU time (user + system, from `/proc/<pid>/task/*/stat`) per request \
+             over the closed loop, in µs, by thread group (`workers`: tokio's workers and \
+             blocking pool; `writer`: the SQLite writer; `log`: the log flusher; `other`: \
+             the rest, exited threads included). PostgreSQL's own processes are not counted.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| Configuration | CPU µs/request | × ceiling | workers | writer | log | other |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        let ceiling_cpu = self.config("ceiling").and_then(|c| c.cpu.as_ref()).map(|c| c.total_us);
+        for c in &self.configs {
+            let Some(cpu) = &c.cpu else { continue };
+            let group = |name: &str| {
+                cpu.by_group_us.get(name).map(|us| format!("{us:.1}")).unwrap_or_default()
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {} | {} | {} | {} | {} |",
+                c.label,
+                cpu.total_us,
+                ceiling_cpu
+                    .filter(|base| *base > 0.0)
+                    .map(|base| format!("{:.2}×", cpu.total_us / base))
+                    .unwrap_or_default(),
+                group("workers"),
+                group("writer"),
+                group("log"),
+                group("other"),
             );
         }
         let _ = writeln!(
@@ -378,6 +428,7 @@ mod tests {
                 .map(|&(offered, p50)| OpenPoint { fraction: 0.0, offered, outcome: outcome(p50) })
                 .collect(),
             peak_rss_bytes: None,
+            cpu: None,
         }
     }
 

@@ -188,6 +188,6 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(&update_body()).unwrap();
         assert_eq!(body["properties"].as_object().unwrap().len(), 10);
         let details: network_api::types::CustomerDetails = serde_json::from_value(body).unwrap();
-        assert_eq!(details.country.map(String::from).as_deref(), Some("IT"));
+        assert_eq!(details.country.map(|c| c.to_string()).as_deref(), Some("IT"));
     }
 }

@@ -15,6 +15,8 @@
 //!   and exits with status 1; a usage error exits with status 2.
 //! - `--json-body FILE` sends a whole JSON body (the only way to send `properties`);
 //!   it replaces the body built from the other flags. `/dev/stdin` reads it from stdin.
+//! - `--country` takes one of the spec's 250 ISO 3166-1 codes; the list is
+//!   checked but not printed by `--help` (unreadable at that length).
 //! - `get-customers --sort field,direction` (repeatable) is added here: progenitor
 //!   cannot generate array-valued query parameters.
 
@@ -200,6 +202,15 @@ fn command(tenant: Option<&str>) -> Command {
         if sub.get_arguments().any(|arg| arg.get_id() == "json-body-template") {
             // Generated, but progenitor does nothing with it yet.
             sub = sub.mut_arg("json-body-template", |arg| arg.hide(true));
+        }
+        if sub
+            .get_arguments()
+            .any(|arg| arg.get_id() == "country" && !arg.get_possible_values().is_empty())
+        {
+            // The spec's enum of ISO 3166-1 codes (250): checked, not listed in --help.
+            sub = sub.mut_arg("country", |arg| {
+                arg.hide_possible_values(true).value_name("ISO 3166-1 ALPHA-2 CODE, e.g. IT")
+            });
         }
         if let CliCommand::GetCustomers = operation {
             sub = sub.arg(

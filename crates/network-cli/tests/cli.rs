@@ -32,7 +32,9 @@ async fn start_server(data_dir: &Path) -> Running {
         rate: RateLimitConfig::default(),
         body_limit: 262_144,
         connections: Default::default(),
+        cors_allow_origins: Vec::new(),
         list: network_server::listing::ListLimits::default(),
+        access: Default::default(),
     };
     server::start(settings, network_server::telemetry::discard()).await.expect("the server starts")
 }
@@ -182,7 +184,9 @@ async fn create_update_get_list_delete_and_errors_through_the_binary() {
     let expected =
         match client.get_customer().x_servitly_tenant(TENANT).customer_id(id.as_str()).send().await
         {
-            Err(network_client::Error::ErrorResponse(response)) => response.into_inner().message,
+            Err(network_client::Error::ErrorResponse(response)) => {
+                response.into_inner().message.to_string()
+            }
             other => panic!("expected an error response, got {other:?}"),
         };
     let output = cli.run(&["get-customer", "--customer-id", &id]).await;

@@ -24,14 +24,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .send()
         .await?;
     let etag = created.headers()["etag"].to_str()?.to_string();
-    let id = created.into_inner().id;
+    let id = created.into_inner().id.to_string();
     println!("created {id} (ETag {etag})");
 
     let properties = Properties([("plan".to_string(), "gold".parse()?)].into());
     let updated = client
         .update_customer()
         .x_servitly_tenant(tenant.as_str())
-        .customer_id(id.clone())
+        .customer_id(id.as_str())
         .if_match(etag)
         .body(
             CustomerDetails::builder()
@@ -61,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await
     {
         Err(network_client::Error::ErrorResponse(error)) => {
-            println!("as expected, {}: {}", error.status(), error.into_inner().message)
+            println!("as expected, {}: {}", error.status(), error.into_inner().message.as_str())
         }
         other => println!("unexpected: {other:?}"),
     }

@@ -37,6 +37,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
@@ -95,7 +98,7 @@ pub mod types {
         )]
         pub first_access_timestamp: ::std::option::Option<i64>,
         ///The customer object identifier.
-        pub id: ::std::string::String,
+        pub id: CustomerId,
         ///The timestamp at which a client's user last logged in.
         #[serde(
             rename = "lastAccessTimestamp",
@@ -116,8 +119,10 @@ pub mod types {
     }
     ///The country the customer belongs to.
     #[derive(
+        ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
+        Copy,
         Debug,
         Eq,
         Hash,
@@ -126,17 +131,762 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
-    #[serde(transparent)]
-    pub struct CustomerCountry(::std::string::String);
-    impl ::std::ops::Deref for CustomerCountry {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
+    pub enum CustomerCountry {
+        #[serde(rename = "AD")]
+        Ad,
+        #[serde(rename = "AE")]
+        Ae,
+        #[serde(rename = "AF")]
+        Af,
+        #[serde(rename = "AG")]
+        Ag,
+        #[serde(rename = "AI")]
+        Ai,
+        #[serde(rename = "AL")]
+        Al,
+        #[serde(rename = "AM")]
+        Am,
+        #[serde(rename = "AO")]
+        Ao,
+        #[serde(rename = "AQ")]
+        Aq,
+        #[serde(rename = "AR")]
+        Ar,
+        #[serde(rename = "AS")]
+        As,
+        #[serde(rename = "AT")]
+        At,
+        #[serde(rename = "AU")]
+        Au,
+        #[serde(rename = "AW")]
+        Aw,
+        #[serde(rename = "AX")]
+        Ax,
+        #[serde(rename = "AZ")]
+        Az,
+        #[serde(rename = "BA")]
+        Ba,
+        #[serde(rename = "BB")]
+        Bb,
+        #[serde(rename = "BD")]
+        Bd,
+        #[serde(rename = "BE")]
+        Be,
+        #[serde(rename = "BF")]
+        Bf,
+        #[serde(rename = "BG")]
+        Bg,
+        #[serde(rename = "BH")]
+        Bh,
+        #[serde(rename = "BI")]
+        Bi,
+        #[serde(rename = "BJ")]
+        Bj,
+        #[serde(rename = "BL")]
+        Bl,
+        #[serde(rename = "BM")]
+        Bm,
+        #[serde(rename = "BN")]
+        Bn,
+        #[serde(rename = "BO")]
+        Bo,
+        #[serde(rename = "BQ")]
+        Bq,
+        #[serde(rename = "BR")]
+        Br,
+        #[serde(rename = "BS")]
+        Bs,
+        #[serde(rename = "BT")]
+        Bt,
+        #[serde(rename = "BV")]
+        Bv,
+        #[serde(rename = "BW")]
+        Bw,
+        #[serde(rename = "BY")]
+        By,
+        #[serde(rename = "BZ")]
+        Bz,
+        #[serde(rename = "CA")]
+        Ca,
+        #[serde(rename = "CC")]
+        Cc,
+        #[serde(rename = "CD")]
+        Cd,
+        #[serde(rename = "CF")]
+        Cf,
+        #[serde(rename = "CG")]
+        Cg,
+        #[serde(rename = "CH")]
+        Ch,
+        #[serde(rename = "CI")]
+        Ci,
+        #[serde(rename = "CK")]
+        Ck,
+        #[serde(rename = "CL")]
+        Cl,
+        #[serde(rename = "CM")]
+        Cm,
+        #[serde(rename = "CN")]
+        Cn,
+        #[serde(rename = "CO")]
+        Co,
+        #[serde(rename = "CR")]
+        Cr,
+        #[serde(rename = "CU")]
+        Cu,
+        #[serde(rename = "CV")]
+        Cv,
+        #[serde(rename = "CW")]
+        Cw,
+        #[serde(rename = "CX")]
+        Cx,
+        #[serde(rename = "CY")]
+        Cy,
+        #[serde(rename = "CZ")]
+        Cz,
+        #[serde(rename = "DE")]
+        De,
+        #[serde(rename = "DJ")]
+        Dj,
+        #[serde(rename = "DK")]
+        Dk,
+        #[serde(rename = "DM")]
+        Dm,
+        #[serde(rename = "DO")]
+        Do,
+        #[serde(rename = "DZ")]
+        Dz,
+        #[serde(rename = "EC")]
+        Ec,
+        #[serde(rename = "EE")]
+        Ee,
+        #[serde(rename = "EG")]
+        Eg,
+        #[serde(rename = "EH")]
+        Eh,
+        #[serde(rename = "ER")]
+        Er,
+        #[serde(rename = "ES")]
+        Es,
+        #[serde(rename = "ET")]
+        Et,
+        #[serde(rename = "FI")]
+        Fi,
+        #[serde(rename = "FJ")]
+        Fj,
+        #[serde(rename = "FK")]
+        Fk,
+        #[serde(rename = "FM")]
+        Fm,
+        #[serde(rename = "FO")]
+        Fo,
+        #[serde(rename = "FR")]
+        Fr,
+        #[serde(rename = "GA")]
+        Ga,
+        #[serde(rename = "GB")]
+        Gb,
+        #[serde(rename = "GD")]
+        Gd,
+        #[serde(rename = "GE")]
+        Ge,
+        #[serde(rename = "GF")]
+        Gf,
+        #[serde(rename = "GG")]
+        Gg,
+        #[serde(rename = "GH")]
+        Gh,
+        #[serde(rename = "GI")]
+        Gi,
+        #[serde(rename = "GL")]
+        Gl,
+        #[serde(rename = "GM")]
+        Gm,
+        #[serde(rename = "GN")]
+        Gn,
+        #[serde(rename = "GP")]
+        Gp,
+        #[serde(rename = "GQ")]
+        Gq,
+        #[serde(rename = "GR")]
+        Gr,
+        #[serde(rename = "GS")]
+        Gs,
+        #[serde(rename = "GT")]
+        Gt,
+        #[serde(rename = "GU")]
+        Gu,
+        #[serde(rename = "GW")]
+        Gw,
+        #[serde(rename = "GY")]
+        Gy,
+        #[serde(rename = "HK")]
+        Hk,
+        #[serde(rename = "HM")]
+        Hm,
+        #[serde(rename = "HN")]
+        Hn,
+        #[serde(rename = "HR")]
+        Hr,
+        #[serde(rename = "HT")]
+        Ht,
+        #[serde(rename = "HU")]
+        Hu,
+        #[serde(rename = "ID")]
+        Id,
+        #[serde(rename = "IE")]
+        Ie,
+        #[serde(rename = "IL")]
+        Il,
+        #[serde(rename = "IM")]
+        Im,
+        #[serde(rename = "IN")]
+        In,
+        #[serde(rename = "IO")]
+        Io,
+        #[serde(rename = "IQ")]
+        Iq,
+        #[serde(rename = "IR")]
+        Ir,
+        #[serde(rename = "IS")]
+        Is,
+        #[serde(rename = "IT")]
+        It,
+        #[serde(rename = "JE")]
+        Je,
+        #[serde(rename = "JM")]
+        Jm,
+        #[serde(rename = "JO")]
+        Jo,
+        #[serde(rename = "JP")]
+        Jp,
+        #[serde(rename = "KE")]
+        Ke,
+        #[serde(rename = "KG")]
+        Kg,
+        #[serde(rename = "KH")]
+        Kh,
+        #[serde(rename = "KI")]
+        Ki,
+        #[serde(rename = "KM")]
+        Km,
+        #[serde(rename = "KN")]
+        Kn,
+        #[serde(rename = "KP")]
+        Kp,
+        #[serde(rename = "KR")]
+        Kr,
+        #[serde(rename = "KW")]
+        Kw,
+        #[serde(rename = "KY")]
+        Ky,
+        #[serde(rename = "KZ")]
+        Kz,
+        #[serde(rename = "LA")]
+        La,
+        #[serde(rename = "LB")]
+        Lb,
+        #[serde(rename = "LC")]
+        Lc,
+        #[serde(rename = "LI")]
+        Li,
+        #[serde(rename = "LK")]
+        Lk,
+        #[serde(rename = "LR")]
+        Lr,
+        #[serde(rename = "LS")]
+        Ls,
+        #[serde(rename = "LT")]
+        Lt,
+        #[serde(rename = "LU")]
+        Lu,
+        #[serde(rename = "LV")]
+        Lv,
+        #[serde(rename = "LY")]
+        Ly,
+        #[serde(rename = "MA")]
+        Ma,
+        #[serde(rename = "MC")]
+        Mc,
+        #[serde(rename = "MD")]
+        Md,
+        #[serde(rename = "ME")]
+        Me,
+        #[serde(rename = "MF")]
+        Mf,
+        #[serde(rename = "MG")]
+        Mg,
+        #[serde(rename = "MH")]
+        Mh,
+        #[serde(rename = "MK")]
+        Mk,
+        #[serde(rename = "ML")]
+        Ml,
+        #[serde(rename = "MM")]
+        Mm,
+        #[serde(rename = "MN")]
+        Mn,
+        #[serde(rename = "MO")]
+        Mo,
+        #[serde(rename = "MP")]
+        Mp,
+        #[serde(rename = "MQ")]
+        Mq,
+        #[serde(rename = "MR")]
+        Mr,
+        #[serde(rename = "MS")]
+        Ms,
+        #[serde(rename = "MT")]
+        Mt,
+        #[serde(rename = "MU")]
+        Mu,
+        #[serde(rename = "MV")]
+        Mv,
+        #[serde(rename = "MW")]
+        Mw,
+        #[serde(rename = "MX")]
+        Mx,
+        #[serde(rename = "MY")]
+        My,
+        #[serde(rename = "MZ")]
+        Mz,
+        #[serde(rename = "NA")]
+        Na,
+        #[serde(rename = "NC")]
+        Nc,
+        #[serde(rename = "NE")]
+        Ne,
+        #[serde(rename = "NF")]
+        Nf,
+        #[serde(rename = "NG")]
+        Ng,
+        #[serde(rename = "NI")]
+        Ni,
+        #[serde(rename = "NL")]
+        Nl,
+        #[serde(rename = "NO")]
+        No,
+        #[serde(rename = "NP")]
+        Np,
+        #[serde(rename = "NR")]
+        Nr,
+        #[serde(rename = "NU")]
+        Nu,
+        #[serde(rename = "NZ")]
+        Nz,
+        #[serde(rename = "OM")]
+        Om,
+        #[serde(rename = "PA")]
+        Pa,
+        #[serde(rename = "PE")]
+        Pe,
+        #[serde(rename = "PF")]
+        Pf,
+        #[serde(rename = "PG")]
+        Pg,
+        #[serde(rename = "PH")]
+        Ph,
+        #[serde(rename = "PK")]
+        Pk,
+        #[serde(rename = "PL")]
+        Pl,
+        #[serde(rename = "PM")]
+        Pm,
+        #[serde(rename = "PN")]
+        Pn,
+        #[serde(rename = "PR")]
+        Pr,
+        #[serde(rename = "PS")]
+        Ps,
+        #[serde(rename = "PT")]
+        Pt,
+        #[serde(rename = "PW")]
+        Pw,
+        #[serde(rename = "PY")]
+        Py,
+        #[serde(rename = "QA")]
+        Qa,
+        #[serde(rename = "RE")]
+        Re,
+        #[serde(rename = "RO")]
+        Ro,
+        #[serde(rename = "RS")]
+        Rs,
+        #[serde(rename = "RU")]
+        Ru,
+        #[serde(rename = "RW")]
+        Rw,
+        #[serde(rename = "SA")]
+        Sa,
+        #[serde(rename = "SB")]
+        Sb,
+        #[serde(rename = "SC")]
+        Sc,
+        #[serde(rename = "SD")]
+        Sd,
+        #[serde(rename = "SE")]
+        Se,
+        #[serde(rename = "SG")]
+        Sg,
+        #[serde(rename = "SH")]
+        Sh,
+        #[serde(rename = "SI")]
+        Si,
+        #[serde(rename = "SJ")]
+        Sj,
+        #[serde(rename = "SK")]
+        Sk,
+        #[serde(rename = "SL")]
+        Sl,
+        #[serde(rename = "SM")]
+        Sm,
+        #[serde(rename = "SN")]
+        Sn,
+        #[serde(rename = "SO")]
+        So,
+        #[serde(rename = "SR")]
+        Sr,
+        #[serde(rename = "SS")]
+        Ss,
+        #[serde(rename = "ST")]
+        St,
+        #[serde(rename = "SV")]
+        Sv,
+        #[serde(rename = "SX")]
+        Sx,
+        #[serde(rename = "SY")]
+        Sy,
+        #[serde(rename = "SZ")]
+        Sz,
+        #[serde(rename = "TC")]
+        Tc,
+        #[serde(rename = "TD")]
+        Td,
+        #[serde(rename = "TF")]
+        Tf,
+        #[serde(rename = "TG")]
+        Tg,
+        #[serde(rename = "TH")]
+        Th,
+        #[serde(rename = "TJ")]
+        Tj,
+        #[serde(rename = "TK")]
+        Tk,
+        #[serde(rename = "TL")]
+        Tl,
+        #[serde(rename = "TM")]
+        Tm,
+        #[serde(rename = "TN")]
+        Tn,
+        #[serde(rename = "TO")]
+        To,
+        #[serde(rename = "TR")]
+        Tr,
+        #[serde(rename = "TT")]
+        Tt,
+        #[serde(rename = "TV")]
+        Tv,
+        #[serde(rename = "TW")]
+        Tw,
+        #[serde(rename = "TZ")]
+        Tz,
+        #[serde(rename = "UA")]
+        Ua,
+        #[serde(rename = "UG")]
+        Ug,
+        #[serde(rename = "UM")]
+        Um,
+        #[serde(rename = "US")]
+        Us,
+        #[serde(rename = "UY")]
+        Uy,
+        #[serde(rename = "UZ")]
+        Uz,
+        #[serde(rename = "VA")]
+        Va,
+        #[serde(rename = "VC")]
+        Vc,
+        #[serde(rename = "VE")]
+        Ve,
+        #[serde(rename = "VG")]
+        Vg,
+        #[serde(rename = "VI")]
+        Vi,
+        #[serde(rename = "VN")]
+        Vn,
+        #[serde(rename = "VU")]
+        Vu,
+        #[serde(rename = "WF")]
+        Wf,
+        #[serde(rename = "WS")]
+        Ws,
+        #[serde(rename = "XK")]
+        Xk,
+        #[serde(rename = "YE")]
+        Ye,
+        #[serde(rename = "YT")]
+        Yt,
+        #[serde(rename = "ZA")]
+        Za,
+        #[serde(rename = "ZM")]
+        Zm,
+        #[serde(rename = "ZW")]
+        Zw,
     }
-    impl ::std::convert::From<CustomerCountry> for ::std::string::String {
-        fn from(value: CustomerCountry) -> Self {
-            value.0
+    impl ::std::fmt::Display for CustomerCountry {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Ad => f.write_str("AD"),
+                Self::Ae => f.write_str("AE"),
+                Self::Af => f.write_str("AF"),
+                Self::Ag => f.write_str("AG"),
+                Self::Ai => f.write_str("AI"),
+                Self::Al => f.write_str("AL"),
+                Self::Am => f.write_str("AM"),
+                Self::Ao => f.write_str("AO"),
+                Self::Aq => f.write_str("AQ"),
+                Self::Ar => f.write_str("AR"),
+                Self::As => f.write_str("AS"),
+                Self::At => f.write_str("AT"),
+                Self::Au => f.write_str("AU"),
+                Self::Aw => f.write_str("AW"),
+                Self::Ax => f.write_str("AX"),
+                Self::Az => f.write_str("AZ"),
+                Self::Ba => f.write_str("BA"),
+                Self::Bb => f.write_str("BB"),
+                Self::Bd => f.write_str("BD"),
+                Self::Be => f.write_str("BE"),
+                Self::Bf => f.write_str("BF"),
+                Self::Bg => f.write_str("BG"),
+                Self::Bh => f.write_str("BH"),
+                Self::Bi => f.write_str("BI"),
+                Self::Bj => f.write_str("BJ"),
+                Self::Bl => f.write_str("BL"),
+                Self::Bm => f.write_str("BM"),
+                Self::Bn => f.write_str("BN"),
+                Self::Bo => f.write_str("BO"),
+                Self::Bq => f.write_str("BQ"),
+                Self::Br => f.write_str("BR"),
+                Self::Bs => f.write_str("BS"),
+                Self::Bt => f.write_str("BT"),
+                Self::Bv => f.write_str("BV"),
+                Self::Bw => f.write_str("BW"),
+                Self::By => f.write_str("BY"),
+                Self::Bz => f.write_str("BZ"),
+                Self::Ca => f.write_str("CA"),
+                Self::Cc => f.write_str("CC"),
+                Self::Cd => f.write_str("CD"),
+                Self::Cf => f.write_str("CF"),
+                Self::Cg => f.write_str("CG"),
+                Self::Ch => f.write_str("CH"),
+                Self::Ci => f.write_str("CI"),
+                Self::Ck => f.write_str("CK"),
+                Self::Cl => f.write_str("CL"),
+                Self::Cm => f.write_str("CM"),
+                Self::Cn => f.write_str("CN"),
+                Self::Co => f.write_str("CO"),
+                Self::Cr => f.write_str("CR"),
+                Self::Cu => f.write_str("CU"),
+                Self::Cv => f.write_str("CV"),
+                Self::Cw => f.write_str("CW"),
+                Self::Cx => f.write_str("CX"),
+                Self::Cy => f.write_str("CY"),
+                Self::Cz => f.write_str("CZ"),
+                Self::De => f.write_str("DE"),
+                Self::Dj => f.write_str("DJ"),
+                Self::Dk => f.write_str("DK"),
+                Self::Dm => f.write_str("DM"),
+                Self::Do => f.write_str("DO"),
+                Self::Dz => f.write_str("DZ"),
+                Self::Ec => f.write_str("EC"),
+                Self::Ee => f.write_str("EE"),
+                Self::Eg => f.write_str("EG"),
+                Self::Eh => f.write_str("EH"),
+                Self::Er => f.write_str("ER"),
+                Self::Es => f.write_str("ES"),
+                Self::Et => f.write_str("ET"),
+                Self::Fi => f.write_str("FI"),
+                Self::Fj => f.write_str("FJ"),
+                Self::Fk => f.write_str("FK"),
+                Self::Fm => f.write_str("FM"),
+                Self::Fo => f.write_str("FO"),
+                Self::Fr => f.write_str("FR"),
+                Self::Ga => f.write_str("GA"),
+                Self::Gb => f.write_str("GB"),
+                Self::Gd => f.write_str("GD"),
+                Self::Ge => f.write_str("GE"),
+                Self::Gf => f.write_str("GF"),
+                Self::Gg => f.write_str("GG"),
+                Self::Gh => f.write_str("GH"),
+                Self::Gi => f.write_str("GI"),
+                Self::Gl => f.write_str("GL"),
+                Self::Gm => f.write_str("GM"),
+                Self::Gn => f.write_str("GN"),
+                Self::Gp => f.write_str("GP"),
+                Self::Gq => f.write_str("GQ"),
+                Self::Gr => f.write_str("GR"),
+                Self::Gs => f.write_str("GS"),
+                Self::Gt => f.write_str("GT"),
+                Self::Gu => f.write_str("GU"),
+                Self::Gw => f.write_str("GW"),
+                Self::Gy => f.write_str("GY"),
+                Self::Hk => f.write_str("HK"),
+                Self::Hm => f.write_str("HM"),
+                Self::Hn => f.write_str("HN"),
+                Self::Hr => f.write_str("HR"),
+                Self::Ht => f.write_str("HT"),
+                Self::Hu => f.write_str("HU"),
+                Self::Id => f.write_str("ID"),
+                Self::Ie => f.write_str("IE"),
+                Self::Il => f.write_str("IL"),
+                Self::Im => f.write_str("IM"),
+                Self::In => f.write_str("IN"),
+                Self::Io => f.write_str("IO"),
+                Self::Iq => f.write_str("IQ"),
+                Self::Ir => f.write_str("IR"),
+                Self::Is => f.write_str("IS"),
+                Self::It => f.write_str("IT"),
+                Self::Je => f.write_str("JE"),
+                Self::Jm => f.write_str("JM"),
+                Self::Jo => f.write_str("JO"),
+                Self::Jp => f.write_str("JP"),
+                Self::Ke => f.write_str("KE"),
+                Self::Kg => f.write_str("KG"),
+                Self::Kh => f.write_str("KH"),
+                Self::Ki => f.write_str("KI"),
+                Self::Km => f.write_str("KM"),
+                Self::Kn => f.write_str("KN"),
+                Self::Kp => f.write_str("KP"),
+                Self::Kr => f.write_str("KR"),
+                Self::Kw => f.write_str("KW"),
+                Self::Ky => f.write_str("KY"),
+                Self::Kz => f.write_str("KZ"),
+                Self::La => f.write_str("LA"),
+                Self::Lb => f.write_str("LB"),
+                Self::Lc => f.write_str("LC"),
+                Self::Li => f.write_str("LI"),
+                Self::Lk => f.write_str("LK"),
+                Self::Lr => f.write_str("LR"),
+                Self::Ls => f.write_str("LS"),
+                Self::Lt => f.write_str("LT"),
+                Self::Lu => f.write_str("LU"),
+                Self::Lv => f.write_str("LV"),
+                Self::Ly => f.write_str("LY"),
+                Self::Ma => f.write_str("MA"),
+                Self::Mc => f.write_str("MC"),
+                Self::Md => f.write_str("MD"),
+                Self::Me => f.write_str("ME"),
+                Self::Mf => f.write_str("MF"),
+                Self::Mg => f.write_str("MG"),
+                Self::Mh => f.write_str("MH"),
+                Self::Mk => f.write_str("MK"),
+                Self::Ml => f.write_str("ML"),
+                Self::Mm => f.write_str("MM"),
+                Self::Mn => f.write_str("MN"),
+                Self::Mo => f.write_str("MO"),
+                Self::Mp => f.write_str("MP"),
+                Self::Mq => f.write_str("MQ"),
+                Self::Mr => f.write_str("MR"),
+                Self::Ms => f.write_str("MS"),
+                Self::Mt => f.write_str("MT"),
+                Self::Mu => f.write_str("MU"),
+                Self::Mv => f.write_str("MV"),
+                Self::Mw => f.write_str("MW"),
+                Self::Mx => f.write_str("MX"),
+                Self::My => f.write_str("MY"),
+                Self::Mz => f.write_str("MZ"),
+                Self::Na => f.write_str("NA"),
+                Self::Nc => f.write_str("NC"),
+                Self::Ne => f.write_str("NE"),
+                Self::Nf => f.write_str("NF"),
+                Self::Ng => f.write_str("NG"),
+                Self::Ni => f.write_str("NI"),
+                Self::Nl => f.write_str("NL"),
+                Self::No => f.write_str("NO"),
+                Self::Np => f.write_str("NP"),
+                Self::Nr => f.write_str("NR"),
+                Self::Nu => f.write_str("NU"),
+                Self::Nz => f.write_str("NZ"),
+                Self::Om => f.write_str("OM"),
+                Self::Pa => f.write_str("PA"),
+                Self::Pe => f.write_str("PE"),
+                Self::Pf => f.write_str("PF"),
+                Self::Pg => f.write_str("PG"),
+                Self::Ph => f.write_str("PH"),
+                Self::Pk => f.write_str("PK"),
+                Self::Pl => f.write_str("PL"),
+                Self::Pm => f.write_str("PM"),
+                Self::Pn => f.write_str("PN"),
+                Self::Pr => f.write_str("PR"),
+                Self::Ps => f.write_str("PS"),
+                Self::Pt => f.write_str("PT"),
+                Self::Pw => f.write_str("PW"),
+                Self::Py => f.write_str("PY"),
+                Self::Qa => f.write_str("QA"),
+                Self::Re => f.write_str("RE"),
+                Self::Ro => f.write_str("RO"),
+                Self::Rs => f.write_str("RS"),
+                Self::Ru => f.write_str("RU"),
+                Self::Rw => f.write_str("RW"),
+                Self::Sa => f.write_str("SA"),
+                Self::Sb => f.write_str("SB"),
+                Self::Sc => f.write_str("SC"),
+                Self::Sd => f.write_str("SD"),
+                Self::Se => f.write_str("SE"),
+                Self::Sg => f.write_str("SG"),
+                Self::Sh => f.write_str("SH"),
+                Self::Si => f.write_str("SI"),
+                Self::Sj => f.write_str("SJ"),
+                Self::Sk => f.write_str("SK"),
+                Self::Sl => f.write_str("SL"),
+                Self::Sm => f.write_str("SM"),
+                Self::Sn => f.write_str("SN"),
+                Self::So => f.write_str("SO"),
+                Self::Sr => f.write_str("SR"),
+                Self::Ss => f.write_str("SS"),
+                Self::St => f.write_str("ST"),
+                Self::Sv => f.write_str("SV"),
+                Self::Sx => f.write_str("SX"),
+                Self::Sy => f.write_str("SY"),
+                Self::Sz => f.write_str("SZ"),
+                Self::Tc => f.write_str("TC"),
+                Self::Td => f.write_str("TD"),
+                Self::Tf => f.write_str("TF"),
+                Self::Tg => f.write_str("TG"),
+                Self::Th => f.write_str("TH"),
+                Self::Tj => f.write_str("TJ"),
+                Self::Tk => f.write_str("TK"),
+                Self::Tl => f.write_str("TL"),
+                Self::Tm => f.write_str("TM"),
+                Self::Tn => f.write_str("TN"),
+                Self::To => f.write_str("TO"),
+                Self::Tr => f.write_str("TR"),
+                Self::Tt => f.write_str("TT"),
+                Self::Tv => f.write_str("TV"),
+                Self::Tw => f.write_str("TW"),
+                Self::Tz => f.write_str("TZ"),
+                Self::Ua => f.write_str("UA"),
+                Self::Ug => f.write_str("UG"),
+                Self::Um => f.write_str("UM"),
+                Self::Us => f.write_str("US"),
+                Self::Uy => f.write_str("UY"),
+                Self::Uz => f.write_str("UZ"),
+                Self::Va => f.write_str("VA"),
+                Self::Vc => f.write_str("VC"),
+                Self::Ve => f.write_str("VE"),
+                Self::Vg => f.write_str("VG"),
+                Self::Vi => f.write_str("VI"),
+                Self::Vn => f.write_str("VN"),
+                Self::Vu => f.write_str("VU"),
+                Self::Wf => f.write_str("WF"),
+                Self::Ws => f.write_str("WS"),
+                Self::Xk => f.write_str("XK"),
+                Self::Ye => f.write_str("YE"),
+                Self::Yt => f.write_str("YT"),
+                Self::Za => f.write_str("ZA"),
+                Self::Zm => f.write_str("ZM"),
+                Self::Zw => f.write_str("ZW"),
+            }
         }
     }
     impl ::std::str::FromStr for CustomerCountry {
@@ -144,12 +894,259 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[A-Z]{2}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[A-Z]{2}$\"".into());
+            match value {
+                "AD" => Ok(Self::Ad),
+                "AE" => Ok(Self::Ae),
+                "AF" => Ok(Self::Af),
+                "AG" => Ok(Self::Ag),
+                "AI" => Ok(Self::Ai),
+                "AL" => Ok(Self::Al),
+                "AM" => Ok(Self::Am),
+                "AO" => Ok(Self::Ao),
+                "AQ" => Ok(Self::Aq),
+                "AR" => Ok(Self::Ar),
+                "AS" => Ok(Self::As),
+                "AT" => Ok(Self::At),
+                "AU" => Ok(Self::Au),
+                "AW" => Ok(Self::Aw),
+                "AX" => Ok(Self::Ax),
+                "AZ" => Ok(Self::Az),
+                "BA" => Ok(Self::Ba),
+                "BB" => Ok(Self::Bb),
+                "BD" => Ok(Self::Bd),
+                "BE" => Ok(Self::Be),
+                "BF" => Ok(Self::Bf),
+                "BG" => Ok(Self::Bg),
+                "BH" => Ok(Self::Bh),
+                "BI" => Ok(Self::Bi),
+                "BJ" => Ok(Self::Bj),
+                "BL" => Ok(Self::Bl),
+                "BM" => Ok(Self::Bm),
+                "BN" => Ok(Self::Bn),
+                "BO" => Ok(Self::Bo),
+                "BQ" => Ok(Self::Bq),
+                "BR" => Ok(Self::Br),
+                "BS" => Ok(Self::Bs),
+                "BT" => Ok(Self::Bt),
+                "BV" => Ok(Self::Bv),
+                "BW" => Ok(Self::Bw),
+                "BY" => Ok(Self::By),
+                "BZ" => Ok(Self::Bz),
+                "CA" => Ok(Self::Ca),
+                "CC" => Ok(Self::Cc),
+                "CD" => Ok(Self::Cd),
+                "CF" => Ok(Self::Cf),
+                "CG" => Ok(Self::Cg),
+                "CH" => Ok(Self::Ch),
+                "CI" => Ok(Self::Ci),
+                "CK" => Ok(Self::Ck),
+                "CL" => Ok(Self::Cl),
+                "CM" => Ok(Self::Cm),
+                "CN" => Ok(Self::Cn),
+                "CO" => Ok(Self::Co),
+                "CR" => Ok(Self::Cr),
+                "CU" => Ok(Self::Cu),
+                "CV" => Ok(Self::Cv),
+                "CW" => Ok(Self::Cw),
+                "CX" => Ok(Self::Cx),
+                "CY" => Ok(Self::Cy),
+                "CZ" => Ok(Self::Cz),
+                "DE" => Ok(Self::De),
+                "DJ" => Ok(Self::Dj),
+                "DK" => Ok(Self::Dk),
+                "DM" => Ok(Self::Dm),
+                "DO" => Ok(Self::Do),
+                "DZ" => Ok(Self::Dz),
+                "EC" => Ok(Self::Ec),
+                "EE" => Ok(Self::Ee),
+                "EG" => Ok(Self::Eg),
+                "EH" => Ok(Self::Eh),
+                "ER" => Ok(Self::Er),
+                "ES" => Ok(Self::Es),
+                "ET" => Ok(Self::Et),
+                "FI" => Ok(Self::Fi),
+                "FJ" => Ok(Self::Fj),
+                "FK" => Ok(Self::Fk),
+                "FM" => Ok(Self::Fm),
+                "FO" => Ok(Self::Fo),
+                "FR" => Ok(Self::Fr),
+                "GA" => Ok(Self::Ga),
+                "GB" => Ok(Self::Gb),
+                "GD" => Ok(Self::Gd),
+                "GE" => Ok(Self::Ge),
+                "GF" => Ok(Self::Gf),
+                "GG" => Ok(Self::Gg),
+                "GH" => Ok(Self::Gh),
+                "GI" => Ok(Self::Gi),
+                "GL" => Ok(Self::Gl),
+                "GM" => Ok(Self::Gm),
+                "GN" => Ok(Self::Gn),
+                "GP" => Ok(Self::Gp),
+                "GQ" => Ok(Self::Gq),
+                "GR" => Ok(Self::Gr),
+                "GS" => Ok(Self::Gs),
+                "GT" => Ok(Self::Gt),
+                "GU" => Ok(Self::Gu),
+                "GW" => Ok(Self::Gw),
+                "GY" => Ok(Self::Gy),
+                "HK" => Ok(Self::Hk),
+                "HM" => Ok(Self::Hm),
+                "HN" => Ok(Self::Hn),
+                "HR" => Ok(Self::Hr),
+                "HT" => Ok(Self::Ht),
+                "HU" => Ok(Self::Hu),
+                "ID" => Ok(Self::Id),
+                "IE" => Ok(Self::Ie),
+                "IL" => Ok(Self::Il),
+                "IM" => Ok(Self::Im),
+                "IN" => Ok(Self::In),
+                "IO" => Ok(Self::Io),
+                "IQ" => Ok(Self::Iq),
+                "IR" => Ok(Self::Ir),
+                "IS" => Ok(Self::Is),
+                "IT" => Ok(Self::It),
+                "JE" => Ok(Self::Je),
+                "JM" => Ok(Self::Jm),
+                "JO" => Ok(Self::Jo),
+                "JP" => Ok(Self::Jp),
+                "KE" => Ok(Self::Ke),
+                "KG" => Ok(Self::Kg),
+                "KH" => Ok(Self::Kh),
+                "KI" => Ok(Self::Ki),
+                "KM" => Ok(Self::Km),
+                "KN" => Ok(Self::Kn),
+                "KP" => Ok(Self::Kp),
+                "KR" => Ok(Self::Kr),
+                "KW" => Ok(Self::Kw),
+                "KY" => Ok(Self::Ky),
+                "KZ" => Ok(Self::Kz),
+                "LA" => Ok(Self::La),
+                "LB" => Ok(Self::Lb),
+                "LC" => Ok(Self::Lc),
+                "LI" => Ok(Self::Li),
+                "LK" => Ok(Self::Lk),
+                "LR" => Ok(Self::Lr),
+                "LS" => Ok(Self::Ls),
+                "LT" => Ok(Self::Lt),
+                "LU" => Ok(Self::Lu),
+                "LV" => Ok(Self::Lv),
+                "LY" => Ok(Self::Ly),
+                "MA" => Ok(Self::Ma),
+                "MC" => Ok(Self::Mc),
+                "MD" => Ok(Self::Md),
+                "ME" => Ok(Self::Me),
+                "MF" => Ok(Self::Mf),
+                "MG" => Ok(Self::Mg),
+                "MH" => Ok(Self::Mh),
+                "MK" => Ok(Self::Mk),
+                "ML" => Ok(Self::Ml),
+                "MM" => Ok(Self::Mm),
+                "MN" => Ok(Self::Mn),
+                "MO" => Ok(Self::Mo),
+                "MP" => Ok(Self::Mp),
+                "MQ" => Ok(Self::Mq),
+                "MR" => Ok(Self::Mr),
+                "MS" => Ok(Self::Ms),
+                "MT" => Ok(Self::Mt),
+                "MU" => Ok(Self::Mu),
+                "MV" => Ok(Self::Mv),
+                "MW" => Ok(Self::Mw),
+                "MX" => Ok(Self::Mx),
+                "MY" => Ok(Self::My),
+                "MZ" => Ok(Self::Mz),
+                "NA" => Ok(Self::Na),
+                "NC" => Ok(Self::Nc),
+                "NE" => Ok(Self::Ne),
+                "NF" => Ok(Self::Nf),
+                "NG" => Ok(Self::Ng),
+                "NI" => Ok(Self::Ni),
+                "NL" => Ok(Self::Nl),
+                "NO" => Ok(Self::No),
+                "NP" => Ok(Self::Np),
+                "NR" => Ok(Self::Nr),
+                "NU" => Ok(Self::Nu),
+                "NZ" => Ok(Self::Nz),
+                "OM" => Ok(Self::Om),
+                "PA" => Ok(Self::Pa),
+                "PE" => Ok(Self::Pe),
+                "PF" => Ok(Self::Pf),
+                "PG" => Ok(Self::Pg),
+                "PH" => Ok(Self::Ph),
+                "PK" => Ok(Self::Pk),
+                "PL" => Ok(Self::Pl),
+                "PM" => Ok(Self::Pm),
+                "PN" => Ok(Self::Pn),
+                "PR" => Ok(Self::Pr),
+                "PS" => Ok(Self::Ps),
+                "PT" => Ok(Self::Pt),
+                "PW" => Ok(Self::Pw),
+                "PY" => Ok(Self::Py),
+                "QA" => Ok(Self::Qa),
+                "RE" => Ok(Self::Re),
+                "RO" => Ok(Self::Ro),
+                "RS" => Ok(Self::Rs),
+                "RU" => Ok(Self::Ru),
+                "RW" => Ok(Self::Rw),
+                "SA" => Ok(Self::Sa),
+                "SB" => Ok(Self::Sb),
+                "SC" => Ok(Self::Sc),
+                "SD" => Ok(Self::Sd),
+                "SE" => Ok(Self::Se),
+                "SG" => Ok(Self::Sg),
+                "SH" => Ok(Self::Sh),
+                "SI" => Ok(Self::Si),
+                "SJ" => Ok(Self::Sj),
+                "SK" => Ok(Self::Sk),
+                "SL" => Ok(Self::Sl),
+                "SM" => Ok(Self::Sm),
+                "SN" => Ok(Self::Sn),
+                "SO" => Ok(Self::So),
+                "SR" => Ok(Self::Sr),
+                "SS" => Ok(Self::Ss),
+                "ST" => Ok(Self::St),
+                "SV" => Ok(Self::Sv),
+                "SX" => Ok(Self::Sx),
+                "SY" => Ok(Self::Sy),
+                "SZ" => Ok(Self::Sz),
+                "TC" => Ok(Self::Tc),
+                "TD" => Ok(Self::Td),
+                "TF" => Ok(Self::Tf),
+                "TG" => Ok(Self::Tg),
+                "TH" => Ok(Self::Th),
+                "TJ" => Ok(Self::Tj),
+                "TK" => Ok(Self::Tk),
+                "TL" => Ok(Self::Tl),
+                "TM" => Ok(Self::Tm),
+                "TN" => Ok(Self::Tn),
+                "TO" => Ok(Self::To),
+                "TR" => Ok(Self::Tr),
+                "TT" => Ok(Self::Tt),
+                "TV" => Ok(Self::Tv),
+                "TW" => Ok(Self::Tw),
+                "TZ" => Ok(Self::Tz),
+                "UA" => Ok(Self::Ua),
+                "UG" => Ok(Self::Ug),
+                "UM" => Ok(Self::Um),
+                "US" => Ok(Self::Us),
+                "UY" => Ok(Self::Uy),
+                "UZ" => Ok(Self::Uz),
+                "VA" => Ok(Self::Va),
+                "VC" => Ok(Self::Vc),
+                "VE" => Ok(Self::Ve),
+                "VG" => Ok(Self::Vg),
+                "VI" => Ok(Self::Vi),
+                "VN" => Ok(Self::Vn),
+                "VU" => Ok(Self::Vu),
+                "WF" => Ok(Self::Wf),
+                "WS" => Ok(Self::Ws),
+                "XK" => Ok(Self::Xk),
+                "YE" => Ok(Self::Ye),
+                "YT" => Ok(Self::Yt),
+                "ZA" => Ok(Self::Za),
+                "ZM" => Ok(Self::Zm),
+                "ZW" => Ok(Self::Zw),
+                _ => Err("invalid value".into()),
             }
-            Ok(Self(value.to_string()))
         }
     }
     impl ::std::convert::TryFrom<&str> for CustomerCountry {
@@ -166,18 +1163,6 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CustomerCountry {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///The bean providing customer details.
@@ -226,8 +1211,10 @@ pub mod types {
     }
     ///The country the customer belongs to.
     #[derive(
+        ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
+        Copy,
         Debug,
         Eq,
         Hash,
@@ -236,17 +1223,762 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
-    #[serde(transparent)]
-    pub struct CustomerDetailsCountry(::std::string::String);
-    impl ::std::ops::Deref for CustomerDetailsCountry {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
+    pub enum CustomerDetailsCountry {
+        #[serde(rename = "AD")]
+        Ad,
+        #[serde(rename = "AE")]
+        Ae,
+        #[serde(rename = "AF")]
+        Af,
+        #[serde(rename = "AG")]
+        Ag,
+        #[serde(rename = "AI")]
+        Ai,
+        #[serde(rename = "AL")]
+        Al,
+        #[serde(rename = "AM")]
+        Am,
+        #[serde(rename = "AO")]
+        Ao,
+        #[serde(rename = "AQ")]
+        Aq,
+        #[serde(rename = "AR")]
+        Ar,
+        #[serde(rename = "AS")]
+        As,
+        #[serde(rename = "AT")]
+        At,
+        #[serde(rename = "AU")]
+        Au,
+        #[serde(rename = "AW")]
+        Aw,
+        #[serde(rename = "AX")]
+        Ax,
+        #[serde(rename = "AZ")]
+        Az,
+        #[serde(rename = "BA")]
+        Ba,
+        #[serde(rename = "BB")]
+        Bb,
+        #[serde(rename = "BD")]
+        Bd,
+        #[serde(rename = "BE")]
+        Be,
+        #[serde(rename = "BF")]
+        Bf,
+        #[serde(rename = "BG")]
+        Bg,
+        #[serde(rename = "BH")]
+        Bh,
+        #[serde(rename = "BI")]
+        Bi,
+        #[serde(rename = "BJ")]
+        Bj,
+        #[serde(rename = "BL")]
+        Bl,
+        #[serde(rename = "BM")]
+        Bm,
+        #[serde(rename = "BN")]
+        Bn,
+        #[serde(rename = "BO")]
+        Bo,
+        #[serde(rename = "BQ")]
+        Bq,
+        #[serde(rename = "BR")]
+        Br,
+        #[serde(rename = "BS")]
+        Bs,
+        #[serde(rename = "BT")]
+        Bt,
+        #[serde(rename = "BV")]
+        Bv,
+        #[serde(rename = "BW")]
+        Bw,
+        #[serde(rename = "BY")]
+        By,
+        #[serde(rename = "BZ")]
+        Bz,
+        #[serde(rename = "CA")]
+        Ca,
+        #[serde(rename = "CC")]
+        Cc,
+        #[serde(rename = "CD")]
+        Cd,
+        #[serde(rename = "CF")]
+        Cf,
+        #[serde(rename = "CG")]
+        Cg,
+        #[serde(rename = "CH")]
+        Ch,
+        #[serde(rename = "CI")]
+        Ci,
+        #[serde(rename = "CK")]
+        Ck,
+        #[serde(rename = "CL")]
+        Cl,
+        #[serde(rename = "CM")]
+        Cm,
+        #[serde(rename = "CN")]
+        Cn,
+        #[serde(rename = "CO")]
+        Co,
+        #[serde(rename = "CR")]
+        Cr,
+        #[serde(rename = "CU")]
+        Cu,
+        #[serde(rename = "CV")]
+        Cv,
+        #[serde(rename = "CW")]
+        Cw,
+        #[serde(rename = "CX")]
+        Cx,
+        #[serde(rename = "CY")]
+        Cy,
+        #[serde(rename = "CZ")]
+        Cz,
+        #[serde(rename = "DE")]
+        De,
+        #[serde(rename = "DJ")]
+        Dj,
+        #[serde(rename = "DK")]
+        Dk,
+        #[serde(rename = "DM")]
+        Dm,
+        #[serde(rename = "DO")]
+        Do,
+        #[serde(rename = "DZ")]
+        Dz,
+        #[serde(rename = "EC")]
+        Ec,
+        #[serde(rename = "EE")]
+        Ee,
+        #[serde(rename = "EG")]
+        Eg,
+        #[serde(rename = "EH")]
+        Eh,
+        #[serde(rename = "ER")]
+        Er,
+        #[serde(rename = "ES")]
+        Es,
+        #[serde(rename = "ET")]
+        Et,
+        #[serde(rename = "FI")]
+        Fi,
+        #[serde(rename = "FJ")]
+        Fj,
+        #[serde(rename = "FK")]
+        Fk,
+        #[serde(rename = "FM")]
+        Fm,
+        #[serde(rename = "FO")]
+        Fo,
+        #[serde(rename = "FR")]
+        Fr,
+        #[serde(rename = "GA")]
+        Ga,
+        #[serde(rename = "GB")]
+        Gb,
+        #[serde(rename = "GD")]
+        Gd,
+        #[serde(rename = "GE")]
+        Ge,
+        #[serde(rename = "GF")]
+        Gf,
+        #[serde(rename = "GG")]
+        Gg,
+        #[serde(rename = "GH")]
+        Gh,
+        #[serde(rename = "GI")]
+        Gi,
+        #[serde(rename = "GL")]
+        Gl,
+        #[serde(rename = "GM")]
+        Gm,
+        #[serde(rename = "GN")]
+        Gn,
+        #[serde(rename = "GP")]
+        Gp,
+        #[serde(rename = "GQ")]
+        Gq,
+        #[serde(rename = "GR")]
+        Gr,
+        #[serde(rename = "GS")]
+        Gs,
+        #[serde(rename = "GT")]
+        Gt,
+        #[serde(rename = "GU")]
+        Gu,
+        #[serde(rename = "GW")]
+        Gw,
+        #[serde(rename = "GY")]
+        Gy,
+        #[serde(rename = "HK")]
+        Hk,
+        #[serde(rename = "HM")]
+        Hm,
+        #[serde(rename = "HN")]
+        Hn,
+        #[serde(rename = "HR")]
+        Hr,
+        #[serde(rename = "HT")]
+        Ht,
+        #[serde(rename = "HU")]
+        Hu,
+        #[serde(rename = "ID")]
+        Id,
+        #[serde(rename = "IE")]
+        Ie,
+        #[serde(rename = "IL")]
+        Il,
+        #[serde(rename = "IM")]
+        Im,
+        #[serde(rename = "IN")]
+        In,
+        #[serde(rename = "IO")]
+        Io,
+        #[serde(rename = "IQ")]
+        Iq,
+        #[serde(rename = "IR")]
+        Ir,
+        #[serde(rename = "IS")]
+        Is,
+        #[serde(rename = "IT")]
+        It,
+        #[serde(rename = "JE")]
+        Je,
+        #[serde(rename = "JM")]
+        Jm,
+        #[serde(rename = "JO")]
+        Jo,
+        #[serde(rename = "JP")]
+        Jp,
+        #[serde(rename = "KE")]
+        Ke,
+        #[serde(rename = "KG")]
+        Kg,
+        #[serde(rename = "KH")]
+        Kh,
+        #[serde(rename = "KI")]
+        Ki,
+        #[serde(rename = "KM")]
+        Km,
+        #[serde(rename = "KN")]
+        Kn,
+        #[serde(rename = "KP")]
+        Kp,
+        #[serde(rename = "KR")]
+        Kr,
+        #[serde(rename = "KW")]
+        Kw,
+        #[serde(rename = "KY")]
+        Ky,
+        #[serde(rename = "KZ")]
+        Kz,
+        #[serde(rename = "LA")]
+        La,
+        #[serde(rename = "LB")]
+        Lb,
+        #[serde(rename = "LC")]
+        Lc,
+        #[serde(rename = "LI")]
+        Li,
+        #[serde(rename = "LK")]
+        Lk,
+        #[serde(rename = "LR")]
+        Lr,
+        #[serde(rename = "LS")]
+        Ls,
+        #[serde(rename = "LT")]
+        Lt,
+        #[serde(rename = "LU")]
+        Lu,
+        #[serde(rename = "LV")]
+        Lv,
+        #[serde(rename = "LY")]
+        Ly,
+        #[serde(rename = "MA")]
+        Ma,
+        #[serde(rename = "MC")]
+        Mc,
+        #[serde(rename = "MD")]
+        Md,
+        #[serde(rename = "ME")]
+        Me,
+        #[serde(rename = "MF")]
+        Mf,
+        #[serde(rename = "MG")]
+        Mg,
+        #[serde(rename = "MH")]
+        Mh,
+        #[serde(rename = "MK")]
+        Mk,
+        #[serde(rename = "ML")]
+        Ml,
+        #[serde(rename = "MM")]
+        Mm,
+        #[serde(rename = "MN")]
+        Mn,
+        #[serde(rename = "MO")]
+        Mo,
+        #[serde(rename = "MP")]
+        Mp,
+        #[serde(rename = "MQ")]
+        Mq,
+        #[serde(rename = "MR")]
+        Mr,
+        #[serde(rename = "MS")]
+        Ms,
+        #[serde(rename = "MT")]
+        Mt,
+        #[serde(rename = "MU")]
+        Mu,
+        #[serde(rename = "MV")]
+        Mv,
+        #[serde(rename = "MW")]
+        Mw,
+        #[serde(rename = "MX")]
+        Mx,
+        #[serde(rename = "MY")]
+        My,
+        #[serde(rename = "MZ")]
+        Mz,
+        #[serde(rename = "NA")]
+        Na,
+        #[serde(rename = "NC")]
+        Nc,
+        #[serde(rename = "NE")]
+        Ne,
+        #[serde(rename = "NF")]
+        Nf,
+        #[serde(rename = "NG")]
+        Ng,
+        #[serde(rename = "NI")]
+        Ni,
+        #[serde(rename = "NL")]
+        Nl,
+        #[serde(rename = "NO")]
+        No,
+        #[serde(rename = "NP")]
+        Np,
+        #[serde(rename = "NR")]
+        Nr,
+        #[serde(rename = "NU")]
+        Nu,
+        #[serde(rename = "NZ")]
+        Nz,
+        #[serde(rename = "OM")]
+        Om,
+        #[serde(rename = "PA")]
+        Pa,
+        #[serde(rename = "PE")]
+        Pe,
+        #[serde(rename = "PF")]
+        Pf,
+        #[serde(rename = "PG")]
+        Pg,
+        #[serde(rename = "PH")]
+        Ph,
+        #[serde(rename = "PK")]
+        Pk,
+        #[serde(rename = "PL")]
+        Pl,
+        #[serde(rename = "PM")]
+        Pm,
+        #[serde(rename = "PN")]
+        Pn,
+        #[serde(rename = "PR")]
+        Pr,
+        #[serde(rename = "PS")]
+        Ps,
+        #[serde(rename = "PT")]
+        Pt,
+        #[serde(rename = "PW")]
+        Pw,
+        #[serde(rename = "PY")]
+        Py,
+        #[serde(rename = "QA")]
+        Qa,
+        #[serde(rename = "RE")]
+        Re,
+        #[serde(rename = "RO")]
+        Ro,
+        #[serde(rename = "RS")]
+        Rs,
+        #[serde(rename = "RU")]
+        Ru,
+        #[serde(rename = "RW")]
+        Rw,
+        #[serde(rename = "SA")]
+        Sa,
+        #[serde(rename = "SB")]
+        Sb,
+        #[serde(rename = "SC")]
+        Sc,
+        #[serde(rename = "SD")]
+        Sd,
+        #[serde(rename = "SE")]
+        Se,
+        #[serde(rename = "SG")]
+        Sg,
+        #[serde(rename = "SH")]
+        Sh,
+        #[serde(rename = "SI")]
+        Si,
+        #[serde(rename = "SJ")]
+        Sj,
+        #[serde(rename = "SK")]
+        Sk,
+        #[serde(rename = "SL")]
+        Sl,
+        #[serde(rename = "SM")]
+        Sm,
+        #[serde(rename = "SN")]
+        Sn,
+        #[serde(rename = "SO")]
+        So,
+        #[serde(rename = "SR")]
+        Sr,
+        #[serde(rename = "SS")]
+        Ss,
+        #[serde(rename = "ST")]
+        St,
+        #[serde(rename = "SV")]
+        Sv,
+        #[serde(rename = "SX")]
+        Sx,
+        #[serde(rename = "SY")]
+        Sy,
+        #[serde(rename = "SZ")]
+        Sz,
+        #[serde(rename = "TC")]
+        Tc,
+        #[serde(rename = "TD")]
+        Td,
+        #[serde(rename = "TF")]
+        Tf,
+        #[serde(rename = "TG")]
+        Tg,
+        #[serde(rename = "TH")]
+        Th,
+        #[serde(rename = "TJ")]
+        Tj,
+        #[serde(rename = "TK")]
+        Tk,
+        #[serde(rename = "TL")]
+        Tl,
+        #[serde(rename = "TM")]
+        Tm,
+        #[serde(rename = "TN")]
+        Tn,
+        #[serde(rename = "TO")]
+        To,
+        #[serde(rename = "TR")]
+        Tr,
+        #[serde(rename = "TT")]
+        Tt,
+        #[serde(rename = "TV")]
+        Tv,
+        #[serde(rename = "TW")]
+        Tw,
+        #[serde(rename = "TZ")]
+        Tz,
+        #[serde(rename = "UA")]
+        Ua,
+        #[serde(rename = "UG")]
+        Ug,
+        #[serde(rename = "UM")]
+        Um,
+        #[serde(rename = "US")]
+        Us,
+        #[serde(rename = "UY")]
+        Uy,
+        #[serde(rename = "UZ")]
+        Uz,
+        #[serde(rename = "VA")]
+        Va,
+        #[serde(rename = "VC")]
+        Vc,
+        #[serde(rename = "VE")]
+        Ve,
+        #[serde(rename = "VG")]
+        Vg,
+        #[serde(rename = "VI")]
+        Vi,
+        #[serde(rename = "VN")]
+        Vn,
+        #[serde(rename = "VU")]
+        Vu,
+        #[serde(rename = "WF")]
+        Wf,
+        #[serde(rename = "WS")]
+        Ws,
+        #[serde(rename = "XK")]
+        Xk,
+        #[serde(rename = "YE")]
+        Ye,
+        #[serde(rename = "YT")]
+        Yt,
+        #[serde(rename = "ZA")]
+        Za,
+        #[serde(rename = "ZM")]
+        Zm,
+        #[serde(rename = "ZW")]
+        Zw,
     }
-    impl ::std::convert::From<CustomerDetailsCountry> for ::std::string::String {
-        fn from(value: CustomerDetailsCountry) -> Self {
-            value.0
+    impl ::std::fmt::Display for CustomerDetailsCountry {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Ad => f.write_str("AD"),
+                Self::Ae => f.write_str("AE"),
+                Self::Af => f.write_str("AF"),
+                Self::Ag => f.write_str("AG"),
+                Self::Ai => f.write_str("AI"),
+                Self::Al => f.write_str("AL"),
+                Self::Am => f.write_str("AM"),
+                Self::Ao => f.write_str("AO"),
+                Self::Aq => f.write_str("AQ"),
+                Self::Ar => f.write_str("AR"),
+                Self::As => f.write_str("AS"),
+                Self::At => f.write_str("AT"),
+                Self::Au => f.write_str("AU"),
+                Self::Aw => f.write_str("AW"),
+                Self::Ax => f.write_str("AX"),
+                Self::Az => f.write_str("AZ"),
+                Self::Ba => f.write_str("BA"),
+                Self::Bb => f.write_str("BB"),
+                Self::Bd => f.write_str("BD"),
+                Self::Be => f.write_str("BE"),
+                Self::Bf => f.write_str("BF"),
+                Self::Bg => f.write_str("BG"),
+                Self::Bh => f.write_str("BH"),
+                Self::Bi => f.write_str("BI"),
+                Self::Bj => f.write_str("BJ"),
+                Self::Bl => f.write_str("BL"),
+                Self::Bm => f.write_str("BM"),
+                Self::Bn => f.write_str("BN"),
+                Self::Bo => f.write_str("BO"),
+                Self::Bq => f.write_str("BQ"),
+                Self::Br => f.write_str("BR"),
+                Self::Bs => f.write_str("BS"),
+                Self::Bt => f.write_str("BT"),
+                Self::Bv => f.write_str("BV"),
+                Self::Bw => f.write_str("BW"),
+                Self::By => f.write_str("BY"),
+                Self::Bz => f.write_str("BZ"),
+                Self::Ca => f.write_str("CA"),
+                Self::Cc => f.write_str("CC"),
+                Self::Cd => f.write_str("CD"),
+                Self::Cf => f.write_str("CF"),
+                Self::Cg => f.write_str("CG"),
+                Self::Ch => f.write_str("CH"),
+                Self::Ci => f.write_str("CI"),
+                Self::Ck => f.write_str("CK"),
+                Self::Cl => f.write_str("CL"),
+                Self::Cm => f.write_str("CM"),
+                Self::Cn => f.write_str("CN"),
+                Self::Co => f.write_str("CO"),
+                Self::Cr => f.write_str("CR"),
+                Self::Cu => f.write_str("CU"),
+                Self::Cv => f.write_str("CV"),
+                Self::Cw => f.write_str("CW"),
+                Self::Cx => f.write_str("CX"),
+                Self::Cy => f.write_str("CY"),
+                Self::Cz => f.write_str("CZ"),
+                Self::De => f.write_str("DE"),
+                Self::Dj => f.write_str("DJ"),
+                Self::Dk => f.write_str("DK"),
+                Self::Dm => f.write_str("DM"),
+                Self::Do => f.write_str("DO"),
+                Self::Dz => f.write_str("DZ"),
+                Self::Ec => f.write_str("EC"),
+                Self::Ee => f.write_str("EE"),
+                Self::Eg => f.write_str("EG"),
+                Self::Eh => f.write_str("EH"),
+                Self::Er => f.write_str("ER"),
+                Self::Es => f.write_str("ES"),
+                Self::Et => f.write_str("ET"),
+                Self::Fi => f.write_str("FI"),
+                Self::Fj => f.write_str("FJ"),
+                Self::Fk => f.write_str("FK"),
+                Self::Fm => f.write_str("FM"),
+                Self::Fo => f.write_str("FO"),
+                Self::Fr => f.write_str("FR"),
+                Self::Ga => f.write_str("GA"),
+                Self::Gb => f.write_str("GB"),
+                Self::Gd => f.write_str("GD"),
+                Self::Ge => f.write_str("GE"),
+                Self::Gf => f.write_str("GF"),
+                Self::Gg => f.write_str("GG"),
+                Self::Gh => f.write_str("GH"),
+                Self::Gi => f.write_str("GI"),
+                Self::Gl => f.write_str("GL"),
+                Self::Gm => f.write_str("GM"),
+                Self::Gn => f.write_str("GN"),
+                Self::Gp => f.write_str("GP"),
+                Self::Gq => f.write_str("GQ"),
+                Self::Gr => f.write_str("GR"),
+                Self::Gs => f.write_str("GS"),
+                Self::Gt => f.write_str("GT"),
+                Self::Gu => f.write_str("GU"),
+                Self::Gw => f.write_str("GW"),
+                Self::Gy => f.write_str("GY"),
+                Self::Hk => f.write_str("HK"),
+                Self::Hm => f.write_str("HM"),
+                Self::Hn => f.write_str("HN"),
+                Self::Hr => f.write_str("HR"),
+                Self::Ht => f.write_str("HT"),
+                Self::Hu => f.write_str("HU"),
+                Self::Id => f.write_str("ID"),
+                Self::Ie => f.write_str("IE"),
+                Self::Il => f.write_str("IL"),
+                Self::Im => f.write_str("IM"),
+                Self::In => f.write_str("IN"),
+                Self::Io => f.write_str("IO"),
+                Self::Iq => f.write_str("IQ"),
+                Self::Ir => f.write_str("IR"),
+                Self::Is => f.write_str("IS"),
+                Self::It => f.write_str("IT"),
+                Self::Je => f.write_str("JE"),
+                Self::Jm => f.write_str("JM"),
+                Self::Jo => f.write_str("JO"),
+                Self::Jp => f.write_str("JP"),
+                Self::Ke => f.write_str("KE"),
+                Self::Kg => f.write_str("KG"),
+                Self::Kh => f.write_str("KH"),
+                Self::Ki => f.write_str("KI"),
+                Self::Km => f.write_str("KM"),
+                Self::Kn => f.write_str("KN"),
+                Self::Kp => f.write_str("KP"),
+                Self::Kr => f.write_str("KR"),
+                Self::Kw => f.write_str("KW"),
+                Self::Ky => f.write_str("KY"),
+                Self::Kz => f.write_str("KZ"),
+                Self::La => f.write_str("LA"),
+                Self::Lb => f.write_str("LB"),
+                Self::Lc => f.write_str("LC"),
+                Self::Li => f.write_str("LI"),
+                Self::Lk => f.write_str("LK"),
+                Self::Lr => f.write_str("LR"),
+                Self::Ls => f.write_str("LS"),
+                Self::Lt => f.write_str("LT"),
+                Self::Lu => f.write_str("LU"),
+                Self::Lv => f.write_str("LV"),
+                Self::Ly => f.write_str("LY"),
+                Self::Ma => f.write_str("MA"),
+                Self::Mc => f.write_str("MC"),
+                Self::Md => f.write_str("MD"),
+                Self::Me => f.write_str("ME"),
+                Self::Mf => f.write_str("MF"),
+                Self::Mg => f.write_str("MG"),
+                Self::Mh => f.write_str("MH"),
+                Self::Mk => f.write_str("MK"),
+                Self::Ml => f.write_str("ML"),
+                Self::Mm => f.write_str("MM"),
+                Self::Mn => f.write_str("MN"),
+                Self::Mo => f.write_str("MO"),
+                Self::Mp => f.write_str("MP"),
+                Self::Mq => f.write_str("MQ"),
+                Self::Mr => f.write_str("MR"),
+                Self::Ms => f.write_str("MS"),
+                Self::Mt => f.write_str("MT"),
+                Self::Mu => f.write_str("MU"),
+                Self::Mv => f.write_str("MV"),
+                Self::Mw => f.write_str("MW"),
+                Self::Mx => f.write_str("MX"),
+                Self::My => f.write_str("MY"),
+                Self::Mz => f.write_str("MZ"),
+                Self::Na => f.write_str("NA"),
+                Self::Nc => f.write_str("NC"),
+                Self::Ne => f.write_str("NE"),
+                Self::Nf => f.write_str("NF"),
+                Self::Ng => f.write_str("NG"),
+                Self::Ni => f.write_str("NI"),
+                Self::Nl => f.write_str("NL"),
+                Self::No => f.write_str("NO"),
+                Self::Np => f.write_str("NP"),
+                Self::Nr => f.write_str("NR"),
+                Self::Nu => f.write_str("NU"),
+                Self::Nz => f.write_str("NZ"),
+                Self::Om => f.write_str("OM"),
+                Self::Pa => f.write_str("PA"),
+                Self::Pe => f.write_str("PE"),
+                Self::Pf => f.write_str("PF"),
+                Self::Pg => f.write_str("PG"),
+                Self::Ph => f.write_str("PH"),
+                Self::Pk => f.write_str("PK"),
+                Self::Pl => f.write_str("PL"),
+                Self::Pm => f.write_str("PM"),
+                Self::Pn => f.write_str("PN"),
+                Self::Pr => f.write_str("PR"),
+                Self::Ps => f.write_str("PS"),
+                Self::Pt => f.write_str("PT"),
+                Self::Pw => f.write_str("PW"),
+                Self::Py => f.write_str("PY"),
+                Self::Qa => f.write_str("QA"),
+                Self::Re => f.write_str("RE"),
+                Self::Ro => f.write_str("RO"),
+                Self::Rs => f.write_str("RS"),
+                Self::Ru => f.write_str("RU"),
+                Self::Rw => f.write_str("RW"),
+                Self::Sa => f.write_str("SA"),
+                Self::Sb => f.write_str("SB"),
+                Self::Sc => f.write_str("SC"),
+                Self::Sd => f.write_str("SD"),
+                Self::Se => f.write_str("SE"),
+                Self::Sg => f.write_str("SG"),
+                Self::Sh => f.write_str("SH"),
+                Self::Si => f.write_str("SI"),
+                Self::Sj => f.write_str("SJ"),
+                Self::Sk => f.write_str("SK"),
+                Self::Sl => f.write_str("SL"),
+                Self::Sm => f.write_str("SM"),
+                Self::Sn => f.write_str("SN"),
+                Self::So => f.write_str("SO"),
+                Self::Sr => f.write_str("SR"),
+                Self::Ss => f.write_str("SS"),
+                Self::St => f.write_str("ST"),
+                Self::Sv => f.write_str("SV"),
+                Self::Sx => f.write_str("SX"),
+                Self::Sy => f.write_str("SY"),
+                Self::Sz => f.write_str("SZ"),
+                Self::Tc => f.write_str("TC"),
+                Self::Td => f.write_str("TD"),
+                Self::Tf => f.write_str("TF"),
+                Self::Tg => f.write_str("TG"),
+                Self::Th => f.write_str("TH"),
+                Self::Tj => f.write_str("TJ"),
+                Self::Tk => f.write_str("TK"),
+                Self::Tl => f.write_str("TL"),
+                Self::Tm => f.write_str("TM"),
+                Self::Tn => f.write_str("TN"),
+                Self::To => f.write_str("TO"),
+                Self::Tr => f.write_str("TR"),
+                Self::Tt => f.write_str("TT"),
+                Self::Tv => f.write_str("TV"),
+                Self::Tw => f.write_str("TW"),
+                Self::Tz => f.write_str("TZ"),
+                Self::Ua => f.write_str("UA"),
+                Self::Ug => f.write_str("UG"),
+                Self::Um => f.write_str("UM"),
+                Self::Us => f.write_str("US"),
+                Self::Uy => f.write_str("UY"),
+                Self::Uz => f.write_str("UZ"),
+                Self::Va => f.write_str("VA"),
+                Self::Vc => f.write_str("VC"),
+                Self::Ve => f.write_str("VE"),
+                Self::Vg => f.write_str("VG"),
+                Self::Vi => f.write_str("VI"),
+                Self::Vn => f.write_str("VN"),
+                Self::Vu => f.write_str("VU"),
+                Self::Wf => f.write_str("WF"),
+                Self::Ws => f.write_str("WS"),
+                Self::Xk => f.write_str("XK"),
+                Self::Ye => f.write_str("YE"),
+                Self::Yt => f.write_str("YT"),
+                Self::Za => f.write_str("ZA"),
+                Self::Zm => f.write_str("ZM"),
+                Self::Zw => f.write_str("ZW"),
+            }
         }
     }
     impl ::std::str::FromStr for CustomerDetailsCountry {
@@ -254,12 +1986,259 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[A-Z]{2}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[A-Z]{2}$\"".into());
+            match value {
+                "AD" => Ok(Self::Ad),
+                "AE" => Ok(Self::Ae),
+                "AF" => Ok(Self::Af),
+                "AG" => Ok(Self::Ag),
+                "AI" => Ok(Self::Ai),
+                "AL" => Ok(Self::Al),
+                "AM" => Ok(Self::Am),
+                "AO" => Ok(Self::Ao),
+                "AQ" => Ok(Self::Aq),
+                "AR" => Ok(Self::Ar),
+                "AS" => Ok(Self::As),
+                "AT" => Ok(Self::At),
+                "AU" => Ok(Self::Au),
+                "AW" => Ok(Self::Aw),
+                "AX" => Ok(Self::Ax),
+                "AZ" => Ok(Self::Az),
+                "BA" => Ok(Self::Ba),
+                "BB" => Ok(Self::Bb),
+                "BD" => Ok(Self::Bd),
+                "BE" => Ok(Self::Be),
+                "BF" => Ok(Self::Bf),
+                "BG" => Ok(Self::Bg),
+                "BH" => Ok(Self::Bh),
+                "BI" => Ok(Self::Bi),
+                "BJ" => Ok(Self::Bj),
+                "BL" => Ok(Self::Bl),
+                "BM" => Ok(Self::Bm),
+                "BN" => Ok(Self::Bn),
+                "BO" => Ok(Self::Bo),
+                "BQ" => Ok(Self::Bq),
+                "BR" => Ok(Self::Br),
+                "BS" => Ok(Self::Bs),
+                "BT" => Ok(Self::Bt),
+                "BV" => Ok(Self::Bv),
+                "BW" => Ok(Self::Bw),
+                "BY" => Ok(Self::By),
+                "BZ" => Ok(Self::Bz),
+                "CA" => Ok(Self::Ca),
+                "CC" => Ok(Self::Cc),
+                "CD" => Ok(Self::Cd),
+                "CF" => Ok(Self::Cf),
+                "CG" => Ok(Self::Cg),
+                "CH" => Ok(Self::Ch),
+                "CI" => Ok(Self::Ci),
+                "CK" => Ok(Self::Ck),
+                "CL" => Ok(Self::Cl),
+                "CM" => Ok(Self::Cm),
+                "CN" => Ok(Self::Cn),
+                "CO" => Ok(Self::Co),
+                "CR" => Ok(Self::Cr),
+                "CU" => Ok(Self::Cu),
+                "CV" => Ok(Self::Cv),
+                "CW" => Ok(Self::Cw),
+                "CX" => Ok(Self::Cx),
+                "CY" => Ok(Self::Cy),
+                "CZ" => Ok(Self::Cz),
+                "DE" => Ok(Self::De),
+                "DJ" => Ok(Self::Dj),
+                "DK" => Ok(Self::Dk),
+                "DM" => Ok(Self::Dm),
+                "DO" => Ok(Self::Do),
+                "DZ" => Ok(Self::Dz),
+                "EC" => Ok(Self::Ec),
+                "EE" => Ok(Self::Ee),
+                "EG" => Ok(Self::Eg),
+                "EH" => Ok(Self::Eh),
+                "ER" => Ok(Self::Er),
+                "ES" => Ok(Self::Es),
+                "ET" => Ok(Self::Et),
+                "FI" => Ok(Self::Fi),
+                "FJ" => Ok(Self::Fj),
+                "FK" => Ok(Self::Fk),
+                "FM" => Ok(Self::Fm),
+                "FO" => Ok(Self::Fo),
+                "FR" => Ok(Self::Fr),
+                "GA" => Ok(Self::Ga),
+                "GB" => Ok(Self::Gb),
+                "GD" => Ok(Self::Gd),
+                "GE" => Ok(Self::Ge),
+                "GF" => Ok(Self::Gf),
+                "GG" => Ok(Self::Gg),
+                "GH" => Ok(Self::Gh),
+                "GI" => Ok(Self::Gi),
+                "GL" => Ok(Self::Gl),
+                "GM" => Ok(Self::Gm),
+                "GN" => Ok(Self::Gn),
+                "GP" => Ok(Self::Gp),
+                "GQ" => Ok(Self::Gq),
+                "GR" => Ok(Self::Gr),
+                "GS" => Ok(Self::Gs),
+                "GT" => Ok(Self::Gt),
+                "GU" => Ok(Self::Gu),
+                "GW" => Ok(Self::Gw),
+                "GY" => Ok(Self::Gy),
+                "HK" => Ok(Self::Hk),
+                "HM" => Ok(Self::Hm),
+                "HN" => Ok(Self::Hn),
+                "HR" => Ok(Self::Hr),
+                "HT" => Ok(Self::Ht),
+                "HU" => Ok(Self::Hu),
+                "ID" => Ok(Self::Id),
+                "IE" => Ok(Self::Ie),
+                "IL" => Ok(Self::Il),
+                "IM" => Ok(Self::Im),
+                "IN" => Ok(Self::In),
+                "IO" => Ok(Self::Io),
+                "IQ" => Ok(Self::Iq),
+                "IR" => Ok(Self::Ir),
+                "IS" => Ok(Self::Is),
+                "IT" => Ok(Self::It),
+                "JE" => Ok(Self::Je),
+                "JM" => Ok(Self::Jm),
+                "JO" => Ok(Self::Jo),
+                "JP" => Ok(Self::Jp),
+                "KE" => Ok(Self::Ke),
+                "KG" => Ok(Self::Kg),
+                "KH" => Ok(Self::Kh),
+                "KI" => Ok(Self::Ki),
+                "KM" => Ok(Self::Km),
+                "KN" => Ok(Self::Kn),
+                "KP" => Ok(Self::Kp),
+                "KR" => Ok(Self::Kr),
+                "KW" => Ok(Self::Kw),
+                "KY" => Ok(Self::Ky),
+                "KZ" => Ok(Self::Kz),
+                "LA" => Ok(Self::La),
+                "LB" => Ok(Self::Lb),
+                "LC" => Ok(Self::Lc),
+                "LI" => Ok(Self::Li),
+                "LK" => Ok(Self::Lk),
+                "LR" => Ok(Self::Lr),
+                "LS" => Ok(Self::Ls),
+                "LT" => Ok(Self::Lt),
+                "LU" => Ok(Self::Lu),
+                "LV" => Ok(Self::Lv),
+                "LY" => Ok(Self::Ly),
+                "MA" => Ok(Self::Ma),
+                "MC" => Ok(Self::Mc),
+                "MD" => Ok(Self::Md),
+                "ME" => Ok(Self::Me),
+                "MF" => Ok(Self::Mf),
+                "MG" => Ok(Self::Mg),
+                "MH" => Ok(Self::Mh),
+                "MK" => Ok(Self::Mk),
+                "ML" => Ok(Self::Ml),
+                "MM" => Ok(Self::Mm),
+                "MN" => Ok(Self::Mn),
+                "MO" => Ok(Self::Mo),
+                "MP" => Ok(Self::Mp),
+                "MQ" => Ok(Self::Mq),
+                "MR" => Ok(Self::Mr),
+                "MS" => Ok(Self::Ms),
+                "MT" => Ok(Self::Mt),
+                "MU" => Ok(Self::Mu),
+                "MV" => Ok(Self::Mv),
+                "MW" => Ok(Self::Mw),
+                "MX" => Ok(Self::Mx),
+                "MY" => Ok(Self::My),
+                "MZ" => Ok(Self::Mz),
+                "NA" => Ok(Self::Na),
+                "NC" => Ok(Self::Nc),
+                "NE" => Ok(Self::Ne),
+                "NF" => Ok(Self::Nf),
+                "NG" => Ok(Self::Ng),
+                "NI" => Ok(Self::Ni),
+                "NL" => Ok(Self::Nl),
+                "NO" => Ok(Self::No),
+                "NP" => Ok(Self::Np),
+                "NR" => Ok(Self::Nr),
+                "NU" => Ok(Self::Nu),
+                "NZ" => Ok(Self::Nz),
+                "OM" => Ok(Self::Om),
+                "PA" => Ok(Self::Pa),
+                "PE" => Ok(Self::Pe),
+                "PF" => Ok(Self::Pf),
+                "PG" => Ok(Self::Pg),
+                "PH" => Ok(Self::Ph),
+                "PK" => Ok(Self::Pk),
+                "PL" => Ok(Self::Pl),
+                "PM" => Ok(Self::Pm),
+                "PN" => Ok(Self::Pn),
+                "PR" => Ok(Self::Pr),
+                "PS" => Ok(Self::Ps),
+                "PT" => Ok(Self::Pt),
+                "PW" => Ok(Self::Pw),
+                "PY" => Ok(Self::Py),
+                "QA" => Ok(Self::Qa),
+                "RE" => Ok(Self::Re),
+                "RO" => Ok(Self::Ro),
+                "RS" => Ok(Self::Rs),
+                "RU" => Ok(Self::Ru),
+                "RW" => Ok(Self::Rw),
+                "SA" => Ok(Self::Sa),
+                "SB" => Ok(Self::Sb),
+                "SC" => Ok(Self::Sc),
+                "SD" => Ok(Self::Sd),
+                "SE" => Ok(Self::Se),
+                "SG" => Ok(Self::Sg),
+                "SH" => Ok(Self::Sh),
+                "SI" => Ok(Self::Si),
+                "SJ" => Ok(Self::Sj),
+                "SK" => Ok(Self::Sk),
+                "SL" => Ok(Self::Sl),
+                "SM" => Ok(Self::Sm),
+                "SN" => Ok(Self::Sn),
+                "SO" => Ok(Self::So),
+                "SR" => Ok(Self::Sr),
+                "SS" => Ok(Self::Ss),
+                "ST" => Ok(Self::St),
+                "SV" => Ok(Self::Sv),
+                "SX" => Ok(Self::Sx),
+                "SY" => Ok(Self::Sy),
+                "SZ" => Ok(Self::Sz),
+                "TC" => Ok(Self::Tc),
+                "TD" => Ok(Self::Td),
+                "TF" => Ok(Self::Tf),
+                "TG" => Ok(Self::Tg),
+                "TH" => Ok(Self::Th),
+                "TJ" => Ok(Self::Tj),
+                "TK" => Ok(Self::Tk),
+                "TL" => Ok(Self::Tl),
+                "TM" => Ok(Self::Tm),
+                "TN" => Ok(Self::Tn),
+                "TO" => Ok(Self::To),
+                "TR" => Ok(Self::Tr),
+                "TT" => Ok(Self::Tt),
+                "TV" => Ok(Self::Tv),
+                "TW" => Ok(Self::Tw),
+                "TZ" => Ok(Self::Tz),
+                "UA" => Ok(Self::Ua),
+                "UG" => Ok(Self::Ug),
+                "UM" => Ok(Self::Um),
+                "US" => Ok(Self::Us),
+                "UY" => Ok(Self::Uy),
+                "UZ" => Ok(Self::Uz),
+                "VA" => Ok(Self::Va),
+                "VC" => Ok(Self::Vc),
+                "VE" => Ok(Self::Ve),
+                "VG" => Ok(Self::Vg),
+                "VI" => Ok(Self::Vi),
+                "VN" => Ok(Self::Vn),
+                "VU" => Ok(Self::Vu),
+                "WF" => Ok(Self::Wf),
+                "WS" => Ok(Self::Ws),
+                "XK" => Ok(Self::Xk),
+                "YE" => Ok(Self::Ye),
+                "YT" => Ok(Self::Yt),
+                "ZA" => Ok(Self::Za),
+                "ZM" => Ok(Self::Zm),
+                "ZW" => Ok(Self::Zw),
+                _ => Err("invalid value".into()),
             }
-            Ok(Self(value.to_string()))
         }
     }
     impl ::std::convert::TryFrom<&str> for CustomerDetailsCountry {
@@ -276,18 +2255,6 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CustomerDetailsCountry {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///The name of the customer which could be a personal name or a business name.
@@ -400,8 +2367,21 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
+            if value.chars().count() > 32usize {
+                return Err("longer than 32 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(Africa/Abidjan|Africa/Accra|Africa/Addis_Ababa|Africa/Algiers|Africa/Asmara|Africa/Asmera|Africa/Bamako|Africa/Bangui|Africa/Banjul|Africa/Bissau|Africa/Blantyre|Africa/Brazzaville|Africa/Bujumbura|Africa/Cairo|Africa/Casablanca|Africa/Ceuta|Africa/Conakry|Africa/Dakar|Africa/Dar_es_Salaam|Africa/Djibouti|Africa/Douala|Africa/El_Aaiun|Africa/Freetown|Africa/Gaborone|Africa/Harare|Africa/Johannesburg|Africa/Juba|Africa/Kampala|Africa/Khartoum|Africa/Kigali|Africa/Kinshasa|Africa/Lagos|Africa/Libreville|Africa/Lome|Africa/Luanda|Africa/Lubumbashi|Africa/Lusaka|Africa/Malabo|Africa/Maputo|Africa/Maseru|Africa/Mbabane|Africa/Mogadishu|Africa/Monrovia|Africa/Nairobi|Africa/Ndjamena|Africa/Niamey|Africa/Nouakchott|Africa/Ouagadougou|Africa/Porto-Novo|Africa/Sao_Tome|Africa/Timbuktu|Africa/Tripoli|Africa/Tunis|Africa/Windhoek|America/Adak|America/Anchorage|America/Anguilla|America/Antigua|America/Araguaina|America/Argentina/Buenos_Aires|America/Argentina/Catamarca|America/Argentina/ComodRivadavia|America/Argentina/Cordoba|America/Argentina/Jujuy|America/Argentina/La_Rioja|America/Argentina/Mendoza|America/Argentina/Rio_Gallegos|America/Argentina/Salta|America/Argentina/San_Juan|America/Argentina/San_Luis|America/Argentina/Tucuman|America/Argentina/Ushuaia|America/Aruba|America/Asuncion|America/Atikokan|America/Atka|America/Bahia|America/Bahia_Banderas|America/Barbados|America/Belem|America/Belize|America/Blanc-Sablon|America/Boa_Vista|America/Bogota|America/Boise|America/Buenos_Aires|America/Cambridge_Bay|America/Campo_Grande|America/Cancun|America/Caracas|America/Catamarca|America/Cayenne|America/Cayman|America/Chicago|America/Chihuahua|America/Ciudad_Juarez|America/Coral_Harbour|America/Cordoba|America/Costa_Rica|America/Coyhaique|America/Creston|America/Cuiaba|America/Curacao|America/Danmarkshavn|America/Dawson|America/Dawson_Creek|America/Denver|America/Detroit|America/Dominica|America/Edmonton|America/Eirunepe|America/El_Salvador|America/Ensenada|America/Fort_Nelson|America/Fort_Wayne|America/Fortaleza|America/Glace_Bay|America/Godthab|America/Goose_Bay|America/Grand_Turk|America/Grenada|America/Guadeloupe|America/Guatemala|America/Guayaquil|America/Guyana|America/Halifax|America/Havana|America/Hermosillo|America/Indiana/Indianapolis|America/Indiana/Knox|America/Indiana/Marengo|America/Indiana/Petersburg|America/Indiana/Tell_City|America/Indiana/Vevay|America/Indiana/Vincennes|America/Indiana/Winamac|America/Indianapolis|America/Inuvik|America/Iqaluit|America/Jamaica|America/Jujuy|America/Juneau|America/Kentucky/Louisville|America/Kentucky/Monticello|America/Knox_IN|America/Kralendijk|America/La_Paz|America/Lima|America/Los_Angeles|America/Louisville|America/Lower_Princes|America/Maceio|America/Managua|America/Manaus|America/Marigot|America/Martinique|America/Matamoros|America/Mazatlan|America/Mendoza|America/Menominee|America/Merida|America/Metlakatla|America/Mexico_City|America/Miquelon|America/Moncton|America/Monterrey|America/Montevideo|America/Montreal|America/Montserrat|America/Nassau|America/New_York|America/Nipigon|America/Nome|America/Noronha|America/North_Dakota/Beulah|America/North_Dakota/Center|America/North_Dakota/New_Salem|America/Nuuk|America/Ojinaga|America/Panama|America/Pangnirtung|America/Paramaribo|America/Phoenix|America/Port-au-Prince|America/Port_of_Spain|America/Porto_Acre|America/Porto_Velho|America/Puerto_Rico|America/Punta_Arenas|America/Rainy_River|America/Rankin_Inlet|America/Recife|America/Regina|America/Resolute|America/Rio_Branco|America/Rosario|America/Santa_Isabel|America/Santarem|America/Santiago|America/Santo_Domingo|America/Sao_Paulo|America/Scoresbysund|America/Shiprock|America/Sitka|America/St_Barthelemy|America/St_Johns|America/St_Kitts|America/St_Lucia|America/St_Thomas|America/St_Vincent|America/Swift_Current|America/Tegucigalpa|America/Thule|America/Thunder_Bay|America/Tijuana|America/Toronto|America/Tortola|America/Vancouver|America/Virgin|America/Whitehorse|America/Winnipeg|America/Yakutat|America/Yellowknife|Antarctica/Casey|Antarctica/Davis|Antarctica/DumontDUrville|Antarctica/Macquarie|Antarctica/Mawson|Antarctica/McMurdo|Antarctica/Palmer|Antarctica/Rothera|Antarctica/South_Pole|Antarctica/Syowa|Antarctica/Troll|Antarctica/Vostok|Arctic/Longyearbyen|Asia/Aden|Asia/Almaty|Asia/Amman|Asia/Anadyr|Asia/Aqtau|Asia/Aqtobe|Asia/Ashgabat|Asia/Ashkhabad|Asia/Atyrau|Asia/Baghdad|Asia/Bahrain|Asia/Baku|Asia/Bangkok|Asia/Barnaul|Asia/Beirut|Asia/Bishkek|Asia/Brunei|Asia/Calcutta|Asia/Chita|Asia/Choibalsan|Asia/Chongqing|Asia/Chungking|Asia/Colombo|Asia/Dacca|Asia/Damascus|Asia/Dhaka|Asia/Dili|Asia/Dubai|Asia/Dushanbe|Asia/Famagusta|Asia/Gaza|Asia/Harbin|Asia/Hebron|Asia/Ho_Chi_Minh|Asia/Hong_Kong|Asia/Hovd|Asia/Irkutsk|Asia/Istanbul|Asia/Jakarta|Asia/Jayapura|Asia/Jerusalem|Asia/Kabul|Asia/Kamchatka|Asia/Karachi|Asia/Kashgar|Asia/Kathmandu|Asia/Katmandu|Asia/Khandyga|Asia/Kolkata|Asia/Krasnoyarsk|Asia/Kuala_Lumpur|Asia/Kuching|Asia/Kuwait|Asia/Macao|Asia/Macau|Asia/Magadan|Asia/Makassar|Asia/Manila|Asia/Muscat|Asia/Nicosia|Asia/Novokuznetsk|Asia/Novosibirsk|Asia/Omsk|Asia/Oral|Asia/Phnom_Penh|Asia/Pontianak|Asia/Pyongyang|Asia/Qatar|Asia/Qostanay|Asia/Qyzylorda|Asia/Rangoon|Asia/Riyadh|Asia/Saigon|Asia/Sakhalin|Asia/Samarkand|Asia/Seoul|Asia/Shanghai|Asia/Singapore|Asia/Srednekolymsk|Asia/Taipei|Asia/Tashkent|Asia/Tbilisi|Asia/Tehran|Asia/Tel_Aviv|Asia/Thimbu|Asia/Thimphu|Asia/Tokyo|Asia/Tomsk|Asia/Ujung_Pandang|Asia/Ulaanbaatar|Asia/Ulan_Bator|Asia/Urumqi|Asia/Ust-Nera|Asia/Vientiane|Asia/Vladivostok|Asia/Yakutsk|Asia/Yangon|Asia/Yekaterinburg|Asia/Yerevan|Atlantic/Azores|Atlantic/Bermuda|Atlantic/Canary|Atlantic/Cape_Verde|Atlantic/Faeroe|Atlantic/Faroe|Atlantic/Jan_Mayen|Atlantic/Madeira|Atlantic/Reykjavik|Atlantic/South_Georgia|Atlantic/St_Helena|Atlantic/Stanley|Australia/ACT|Australia/Adelaide|Australia/Brisbane|Australia/Broken_Hill|Australia/Canberra|Australia/Currie|Australia/Darwin|Australia/Eucla|Australia/Hobart|Australia/LHI|Australia/Lindeman|Australia/Lord_Howe|Australia/Melbourne|Australia/NSW|Australia/North|Australia/Perth|Australia/Queensland|Australia/South|Australia/Sydney|Australia/Tasmania|Australia/Victoria|Australia/West|Australia/Yancowinna|Brazil/Acre|Brazil/DeNoronha|Brazil/East|Brazil/West|CET|CST6CDT|Canada/Atlantic|Canada/Central|Canada/Eastern|Canada/Mountain|Canada/Newfoundland|Canada/Pacific|Canada/Saskatchewan|Canada/Yukon|Chile/Continental|Chile/EasterIsland|Cuba|EET|EST|EST5EDT|Egypt|Eire|Etc/GMT|Etc/GMT\\+0|Etc/GMT\\+1|Etc/GMT\\+10|Etc/GMT\\+11|Etc/GMT\\+12|Etc/GMT\\+2|Etc/GMT\\+3|Etc/GMT\\+4|Etc/GMT\\+5|Etc/GMT\\+6|Etc/GMT\\+7|Etc/GMT\\+8|Etc/GMT\\+9|Etc/GMT-0|Etc/GMT-1|Etc/GMT-10|Etc/GMT-11|Etc/GMT-12|Etc/GMT-13|Etc/GMT-14|Etc/GMT-2|Etc/GMT-3|Etc/GMT-4|Etc/GMT-5|Etc/GMT-6|Etc/GMT-7|Etc/GMT-8|Etc/GMT-9|Etc/GMT0|Etc/Greenwich|Etc/UCT|Etc/UTC|Etc/Universal|Etc/Zulu|Europe/Amsterdam|Europe/Andorra|Europe/Astrakhan|Europe/Athens|Europe/Belfast|Europe/Belgrade|Europe/Berlin|Europe/Bratislava|Europe/Brussels|Europe/Bucharest|Europe/Budapest|Europe/Busingen|Europe/Chisinau|Europe/Copenhagen|Europe/Dublin|Europe/Gibraltar|Europe/Guernsey|Europe/Helsinki|Europe/Isle_of_Man|Europe/Istanbul|Europe/Jersey|Europe/Kaliningrad|Europe/Kiev|Europe/Kirov|Europe/Kyiv|Europe/Lisbon|Europe/Ljubljana|Europe/London|Europe/Luxembourg|Europe/Madrid|Europe/Malta|Europe/Mariehamn|Europe/Minsk|Europe/Monaco|Europe/Moscow|Europe/Nicosia|Europe/Oslo|Europe/Paris|Europe/Podgorica|Europe/Prague|Europe/Riga|Europe/Rome|Europe/Samara|Europe/San_Marino|Europe/Sarajevo|Europe/Saratov|Europe/Simferopol|Europe/Skopje|Europe/Sofia|Europe/Stockholm|Europe/Tallinn|Europe/Tirane|Europe/Tiraspol|Europe/Ulyanovsk|Europe/Uzhgorod|Europe/Vaduz|Europe/Vatican|Europe/Vienna|Europe/Vilnius|Europe/Volgograd|Europe/Warsaw|Europe/Zagreb|Europe/Zaporozhye|Europe/Zurich|GB|GB-Eire|GMT|GMT\\+0|GMT-0|GMT0|Greenwich|HST|Hongkong|Iceland|Indian/Antananarivo|Indian/Chagos|Indian/Christmas|Indian/Cocos|Indian/Comoro|Indian/Kerguelen|Indian/Mahe|Indian/Maldives|Indian/Mauritius|Indian/Mayotte|Indian/Reunion|Iran|Israel|Jamaica|Japan|Kwajalein|Libya|MET|MST|MST7MDT|Mexico/BajaNorte|Mexico/BajaSur|Mexico/General|NZ|NZ-CHAT|Navajo|PRC|PST8PDT|Pacific/Apia|Pacific/Auckland|Pacific/Bougainville|Pacific/Chatham|Pacific/Chuuk|Pacific/Easter|Pacific/Efate|Pacific/Enderbury|Pacific/Fakaofo|Pacific/Fiji|Pacific/Funafuti|Pacific/Galapagos|Pacific/Gambier|Pacific/Guadalcanal|Pacific/Guam|Pacific/Honolulu|Pacific/Johnston|Pacific/Kanton|Pacific/Kiritimati|Pacific/Kosrae|Pacific/Kwajalein|Pacific/Majuro|Pacific/Marquesas|Pacific/Midway|Pacific/Nauru|Pacific/Niue|Pacific/Norfolk|Pacific/Noumea|Pacific/Pago_Pago|Pacific/Palau|Pacific/Pitcairn|Pacific/Pohnpei|Pacific/Ponape|Pacific/Port_Moresby|Pacific/Rarotonga|Pacific/Saipan|Pacific/Samoa|Pacific/Tahiti|Pacific/Tarawa|Pacific/Tongatapu|Pacific/Truk|Pacific/Wake|Pacific/Wallis|Pacific/Yap|Poland|Portugal|ROC|ROK|Singapore|Turkey|UCT|US/Alaska|US/Aleutian|US/Arizona|US/Central|US/East-Indiana|US/Eastern|US/Hawaii|US/Indiana-Starke|US/Michigan|US/Mountain|US/Pacific|US/Samoa|UTC|Universal|W-SU|WET|Zulu)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(Africa/Abidjan|Africa/Accra|Africa/Addis_Ababa|Africa/Algiers|Africa/Asmara|Africa/Asmera|Africa/Bamako|Africa/Bangui|Africa/Banjul|Africa/Bissau|Africa/Blantyre|Africa/Brazzaville|Africa/Bujumbura|Africa/Cairo|Africa/Casablanca|Africa/Ceuta|Africa/Conakry|Africa/Dakar|Africa/Dar_es_Salaam|Africa/Djibouti|Africa/Douala|Africa/El_Aaiun|Africa/Freetown|Africa/Gaborone|Africa/Harare|Africa/Johannesburg|Africa/Juba|Africa/Kampala|Africa/Khartoum|Africa/Kigali|Africa/Kinshasa|Africa/Lagos|Africa/Libreville|Africa/Lome|Africa/Luanda|Africa/Lubumbashi|Africa/Lusaka|Africa/Malabo|Africa/Maputo|Africa/Maseru|Africa/Mbabane|Africa/Mogadishu|Africa/Monrovia|Africa/Nairobi|Africa/Ndjamena|Africa/Niamey|Africa/Nouakchott|Africa/Ouagadougou|Africa/Porto-Novo|Africa/Sao_Tome|Africa/Timbuktu|Africa/Tripoli|Africa/Tunis|Africa/Windhoek|America/Adak|America/Anchorage|America/Anguilla|America/Antigua|America/Araguaina|America/Argentina/Buenos_Aires|America/Argentina/Catamarca|America/Argentina/ComodRivadavia|America/Argentina/Cordoba|America/Argentina/Jujuy|America/Argentina/La_Rioja|America/Argentina/Mendoza|America/Argentina/Rio_Gallegos|America/Argentina/Salta|America/Argentina/San_Juan|America/Argentina/San_Luis|America/Argentina/Tucuman|America/Argentina/Ushuaia|America/Aruba|America/Asuncion|America/Atikokan|America/Atka|America/Bahia|America/Bahia_Banderas|America/Barbados|America/Belem|America/Belize|America/Blanc-Sablon|America/Boa_Vista|America/Bogota|America/Boise|America/Buenos_Aires|America/Cambridge_Bay|America/Campo_Grande|America/Cancun|America/Caracas|America/Catamarca|America/Cayenne|America/Cayman|America/Chicago|America/Chihuahua|America/Ciudad_Juarez|America/Coral_Harbour|America/Cordoba|America/Costa_Rica|America/Coyhaique|America/Creston|America/Cuiaba|America/Curacao|America/Danmarkshavn|America/Dawson|America/Dawson_Creek|America/Denver|America/Detroit|America/Dominica|America/Edmonton|America/Eirunepe|America/El_Salvador|America/Ensenada|America/Fort_Nelson|America/Fort_Wayne|America/Fortaleza|America/Glace_Bay|America/Godthab|America/Goose_Bay|America/Grand_Turk|America/Grenada|America/Guadeloupe|America/Guatemala|America/Guayaquil|America/Guyana|America/Halifax|America/Havana|America/Hermosillo|America/Indiana/Indianapolis|America/Indiana/Knox|America/Indiana/Marengo|America/Indiana/Petersburg|America/Indiana/Tell_City|America/Indiana/Vevay|America/Indiana/Vincennes|America/Indiana/Winamac|America/Indianapolis|America/Inuvik|America/Iqaluit|America/Jamaica|America/Jujuy|America/Juneau|America/Kentucky/Louisville|America/Kentucky/Monticello|America/Knox_IN|America/Kralendijk|America/La_Paz|America/Lima|America/Los_Angeles|America/Louisville|America/Lower_Princes|America/Maceio|America/Managua|America/Manaus|America/Marigot|America/Martinique|America/Matamoros|America/Mazatlan|America/Mendoza|America/Menominee|America/Merida|America/Metlakatla|America/Mexico_City|America/Miquelon|America/Moncton|America/Monterrey|America/Montevideo|America/Montreal|America/Montserrat|America/Nassau|America/New_York|America/Nipigon|America/Nome|America/Noronha|America/North_Dakota/Beulah|America/North_Dakota/Center|America/North_Dakota/New_Salem|America/Nuuk|America/Ojinaga|America/Panama|America/Pangnirtung|America/Paramaribo|America/Phoenix|America/Port-au-Prince|America/Port_of_Spain|America/Porto_Acre|America/Porto_Velho|America/Puerto_Rico|America/Punta_Arenas|America/Rainy_River|America/Rankin_Inlet|America/Recife|America/Regina|America/Resolute|America/Rio_Branco|America/Rosario|America/Santa_Isabel|America/Santarem|America/Santiago|America/Santo_Domingo|America/Sao_Paulo|America/Scoresbysund|America/Shiprock|America/Sitka|America/St_Barthelemy|America/St_Johns|America/St_Kitts|America/St_Lucia|America/St_Thomas|America/St_Vincent|America/Swift_Current|America/Tegucigalpa|America/Thule|America/Thunder_Bay|America/Tijuana|America/Toronto|America/Tortola|America/Vancouver|America/Virgin|America/Whitehorse|America/Winnipeg|America/Yakutat|America/Yellowknife|Antarctica/Casey|Antarctica/Davis|Antarctica/DumontDUrville|Antarctica/Macquarie|Antarctica/Mawson|Antarctica/McMurdo|Antarctica/Palmer|Antarctica/Rothera|Antarctica/South_Pole|Antarctica/Syowa|Antarctica/Troll|Antarctica/Vostok|Arctic/Longyearbyen|Asia/Aden|Asia/Almaty|Asia/Amman|Asia/Anadyr|Asia/Aqtau|Asia/Aqtobe|Asia/Ashgabat|Asia/Ashkhabad|Asia/Atyrau|Asia/Baghdad|Asia/Bahrain|Asia/Baku|Asia/Bangkok|Asia/Barnaul|Asia/Beirut|Asia/Bishkek|Asia/Brunei|Asia/Calcutta|Asia/Chita|Asia/Choibalsan|Asia/Chongqing|Asia/Chungking|Asia/Colombo|Asia/Dacca|Asia/Damascus|Asia/Dhaka|Asia/Dili|Asia/Dubai|Asia/Dushanbe|Asia/Famagusta|Asia/Gaza|Asia/Harbin|Asia/Hebron|Asia/Ho_Chi_Minh|Asia/Hong_Kong|Asia/Hovd|Asia/Irkutsk|Asia/Istanbul|Asia/Jakarta|Asia/Jayapura|Asia/Jerusalem|Asia/Kabul|Asia/Kamchatka|Asia/Karachi|Asia/Kashgar|Asia/Kathmandu|Asia/Katmandu|Asia/Khandyga|Asia/Kolkata|Asia/Krasnoyarsk|Asia/Kuala_Lumpur|Asia/Kuching|Asia/Kuwait|Asia/Macao|Asia/Macau|Asia/Magadan|Asia/Makassar|Asia/Manila|Asia/Muscat|Asia/Nicosia|Asia/Novokuznetsk|Asia/Novosibirsk|Asia/Omsk|Asia/Oral|Asia/Phnom_Penh|Asia/Pontianak|Asia/Pyongyang|Asia/Qatar|Asia/Qostanay|Asia/Qyzylorda|Asia/Rangoon|Asia/Riyadh|Asia/Saigon|Asia/Sakhalin|Asia/Samarkand|Asia/Seoul|Asia/Shanghai|Asia/Singapore|Asia/Srednekolymsk|Asia/Taipei|Asia/Tashkent|Asia/Tbilisi|Asia/Tehran|Asia/Tel_Aviv|Asia/Thimbu|Asia/Thimphu|Asia/Tokyo|Asia/Tomsk|Asia/Ujung_Pandang|Asia/Ulaanbaatar|Asia/Ulan_Bator|Asia/Urumqi|Asia/Ust-Nera|Asia/Vientiane|Asia/Vladivostok|Asia/Yakutsk|Asia/Yangon|Asia/Yekaterinburg|Asia/Yerevan|Atlantic/Azores|Atlantic/Bermuda|Atlantic/Canary|Atlantic/Cape_Verde|Atlantic/Faeroe|Atlantic/Faroe|Atlantic/Jan_Mayen|Atlantic/Madeira|Atlantic/Reykjavik|Atlantic/South_Georgia|Atlantic/St_Helena|Atlantic/Stanley|Australia/ACT|Australia/Adelaide|Australia/Brisbane|Australia/Broken_Hill|Australia/Canberra|Australia/Currie|Australia/Darwin|Australia/Eucla|Australia/Hobart|Australia/LHI|Australia/Lindeman|Australia/Lord_Howe|Australia/Melbourne|Australia/NSW|Australia/North|Australia/Perth|Australia/Queensland|Australia/South|Australia/Sydney|Australia/Tasmania|Australia/Victoria|Australia/West|Australia/Yancowinna|Brazil/Acre|Brazil/DeNoronha|Brazil/East|Brazil/West|CET|CST6CDT|Canada/Atlantic|Canada/Central|Canada/Eastern|Canada/Mountain|Canada/Newfoundland|Canada/Pacific|Canada/Saskatchewan|Canada/Yukon|Chile/Continental|Chile/EasterIsland|Cuba|EET|EST|EST5EDT|Egypt|Eire|Etc/GMT|Etc/GMT\\+0|Etc/GMT\\+1|Etc/GMT\\+10|Etc/GMT\\+11|Etc/GMT\\+12|Etc/GMT\\+2|Etc/GMT\\+3|Etc/GMT\\+4|Etc/GMT\\+5|Etc/GMT\\+6|Etc/GMT\\+7|Etc/GMT\\+8|Etc/GMT\\+9|Etc/GMT-0|Etc/GMT-1|Etc/GMT-10|Etc/GMT-11|Etc/GMT-12|Etc/GMT-13|Etc/GMT-14|Etc/GMT-2|Etc/GMT-3|Etc/GMT-4|Etc/GMT-5|Etc/GMT-6|Etc/GMT-7|Etc/GMT-8|Etc/GMT-9|Etc/GMT0|Etc/Greenwich|Etc/UCT|Etc/UTC|Etc/Universal|Etc/Zulu|Europe/Amsterdam|Europe/Andorra|Europe/Astrakhan|Europe/Athens|Europe/Belfast|Europe/Belgrade|Europe/Berlin|Europe/Bratislava|Europe/Brussels|Europe/Bucharest|Europe/Budapest|Europe/Busingen|Europe/Chisinau|Europe/Copenhagen|Europe/Dublin|Europe/Gibraltar|Europe/Guernsey|Europe/Helsinki|Europe/Isle_of_Man|Europe/Istanbul|Europe/Jersey|Europe/Kaliningrad|Europe/Kiev|Europe/Kirov|Europe/Kyiv|Europe/Lisbon|Europe/Ljubljana|Europe/London|Europe/Luxembourg|Europe/Madrid|Europe/Malta|Europe/Mariehamn|Europe/Minsk|Europe/Monaco|Europe/Moscow|Europe/Nicosia|Europe/Oslo|Europe/Paris|Europe/Podgorica|Europe/Prague|Europe/Riga|Europe/Rome|Europe/Samara|Europe/San_Marino|Europe/Sarajevo|Europe/Saratov|Europe/Simferopol|Europe/Skopje|Europe/Sofia|Europe/Stockholm|Europe/Tallinn|Europe/Tirane|Europe/Tiraspol|Europe/Ulyanovsk|Europe/Uzhgorod|Europe/Vaduz|Europe/Vatican|Europe/Vienna|Europe/Vilnius|Europe/Volgograd|Europe/Warsaw|Europe/Zagreb|Europe/Zaporozhye|Europe/Zurich|GB|GB-Eire|GMT|GMT\\+0|GMT-0|GMT0|Greenwich|HST|Hongkong|Iceland|Indian/Antananarivo|Indian/Chagos|Indian/Christmas|Indian/Cocos|Indian/Comoro|Indian/Kerguelen|Indian/Mahe|Indian/Maldives|Indian/Mauritius|Indian/Mayotte|Indian/Reunion|Iran|Israel|Jamaica|Japan|Kwajalein|Libya|MET|MST|MST7MDT|Mexico/BajaNorte|Mexico/BajaSur|Mexico/General|NZ|NZ-CHAT|Navajo|PRC|PST8PDT|Pacific/Apia|Pacific/Auckland|Pacific/Bougainville|Pacific/Chatham|Pacific/Chuuk|Pacific/Easter|Pacific/Efate|Pacific/Enderbury|Pacific/Fakaofo|Pacific/Fiji|Pacific/Funafuti|Pacific/Galapagos|Pacific/Gambier|Pacific/Guadalcanal|Pacific/Guam|Pacific/Honolulu|Pacific/Johnston|Pacific/Kanton|Pacific/Kiritimati|Pacific/Kosrae|Pacific/Kwajalein|Pacific/Majuro|Pacific/Marquesas|Pacific/Midway|Pacific/Nauru|Pacific/Niue|Pacific/Norfolk|Pacific/Noumea|Pacific/Pago_Pago|Pacific/Palau|Pacific/Pitcairn|Pacific/Pohnpei|Pacific/Ponape|Pacific/Port_Moresby|Pacific/Rarotonga|Pacific/Saipan|Pacific/Samoa|Pacific/Tahiti|Pacific/Tarawa|Pacific/Tongatapu|Pacific/Truk|Pacific/Wake|Pacific/Wallis|Pacific/Yap|Poland|Portugal|ROC|ROK|Singapore|Turkey|UCT|US/Alaska|US/Aleutian|US/Arizona|US/Central|US/East-Indiana|US/Eastern|US/Hawaii|US/Indiana-Starke|US/Michigan|US/Mountain|US/Pacific|US/Samoa|UTC|Universal|W-SU|WET|Zulu)$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -423,6 +2403,73 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CustomerDetailsTimezone {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///The customer object identifier.
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[serde(transparent)]
+    pub struct CustomerId(::std::string::String);
+    impl ::std::ops::Deref for CustomerId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomerId> for ::std::string::String {
+        fn from(value: CustomerId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for CustomerId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomerId {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -581,8 +2628,21 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
+            if value.chars().count() > 32usize {
+                return Err("longer than 32 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(Africa/Abidjan|Africa/Accra|Africa/Addis_Ababa|Africa/Algiers|Africa/Asmara|Africa/Asmera|Africa/Bamako|Africa/Bangui|Africa/Banjul|Africa/Bissau|Africa/Blantyre|Africa/Brazzaville|Africa/Bujumbura|Africa/Cairo|Africa/Casablanca|Africa/Ceuta|Africa/Conakry|Africa/Dakar|Africa/Dar_es_Salaam|Africa/Djibouti|Africa/Douala|Africa/El_Aaiun|Africa/Freetown|Africa/Gaborone|Africa/Harare|Africa/Johannesburg|Africa/Juba|Africa/Kampala|Africa/Khartoum|Africa/Kigali|Africa/Kinshasa|Africa/Lagos|Africa/Libreville|Africa/Lome|Africa/Luanda|Africa/Lubumbashi|Africa/Lusaka|Africa/Malabo|Africa/Maputo|Africa/Maseru|Africa/Mbabane|Africa/Mogadishu|Africa/Monrovia|Africa/Nairobi|Africa/Ndjamena|Africa/Niamey|Africa/Nouakchott|Africa/Ouagadougou|Africa/Porto-Novo|Africa/Sao_Tome|Africa/Timbuktu|Africa/Tripoli|Africa/Tunis|Africa/Windhoek|America/Adak|America/Anchorage|America/Anguilla|America/Antigua|America/Araguaina|America/Argentina/Buenos_Aires|America/Argentina/Catamarca|America/Argentina/ComodRivadavia|America/Argentina/Cordoba|America/Argentina/Jujuy|America/Argentina/La_Rioja|America/Argentina/Mendoza|America/Argentina/Rio_Gallegos|America/Argentina/Salta|America/Argentina/San_Juan|America/Argentina/San_Luis|America/Argentina/Tucuman|America/Argentina/Ushuaia|America/Aruba|America/Asuncion|America/Atikokan|America/Atka|America/Bahia|America/Bahia_Banderas|America/Barbados|America/Belem|America/Belize|America/Blanc-Sablon|America/Boa_Vista|America/Bogota|America/Boise|America/Buenos_Aires|America/Cambridge_Bay|America/Campo_Grande|America/Cancun|America/Caracas|America/Catamarca|America/Cayenne|America/Cayman|America/Chicago|America/Chihuahua|America/Ciudad_Juarez|America/Coral_Harbour|America/Cordoba|America/Costa_Rica|America/Coyhaique|America/Creston|America/Cuiaba|America/Curacao|America/Danmarkshavn|America/Dawson|America/Dawson_Creek|America/Denver|America/Detroit|America/Dominica|America/Edmonton|America/Eirunepe|America/El_Salvador|America/Ensenada|America/Fort_Nelson|America/Fort_Wayne|America/Fortaleza|America/Glace_Bay|America/Godthab|America/Goose_Bay|America/Grand_Turk|America/Grenada|America/Guadeloupe|America/Guatemala|America/Guayaquil|America/Guyana|America/Halifax|America/Havana|America/Hermosillo|America/Indiana/Indianapolis|America/Indiana/Knox|America/Indiana/Marengo|America/Indiana/Petersburg|America/Indiana/Tell_City|America/Indiana/Vevay|America/Indiana/Vincennes|America/Indiana/Winamac|America/Indianapolis|America/Inuvik|America/Iqaluit|America/Jamaica|America/Jujuy|America/Juneau|America/Kentucky/Louisville|America/Kentucky/Monticello|America/Knox_IN|America/Kralendijk|America/La_Paz|America/Lima|America/Los_Angeles|America/Louisville|America/Lower_Princes|America/Maceio|America/Managua|America/Manaus|America/Marigot|America/Martinique|America/Matamoros|America/Mazatlan|America/Mendoza|America/Menominee|America/Merida|America/Metlakatla|America/Mexico_City|America/Miquelon|America/Moncton|America/Monterrey|America/Montevideo|America/Montreal|America/Montserrat|America/Nassau|America/New_York|America/Nipigon|America/Nome|America/Noronha|America/North_Dakota/Beulah|America/North_Dakota/Center|America/North_Dakota/New_Salem|America/Nuuk|America/Ojinaga|America/Panama|America/Pangnirtung|America/Paramaribo|America/Phoenix|America/Port-au-Prince|America/Port_of_Spain|America/Porto_Acre|America/Porto_Velho|America/Puerto_Rico|America/Punta_Arenas|America/Rainy_River|America/Rankin_Inlet|America/Recife|America/Regina|America/Resolute|America/Rio_Branco|America/Rosario|America/Santa_Isabel|America/Santarem|America/Santiago|America/Santo_Domingo|America/Sao_Paulo|America/Scoresbysund|America/Shiprock|America/Sitka|America/St_Barthelemy|America/St_Johns|America/St_Kitts|America/St_Lucia|America/St_Thomas|America/St_Vincent|America/Swift_Current|America/Tegucigalpa|America/Thule|America/Thunder_Bay|America/Tijuana|America/Toronto|America/Tortola|America/Vancouver|America/Virgin|America/Whitehorse|America/Winnipeg|America/Yakutat|America/Yellowknife|Antarctica/Casey|Antarctica/Davis|Antarctica/DumontDUrville|Antarctica/Macquarie|Antarctica/Mawson|Antarctica/McMurdo|Antarctica/Palmer|Antarctica/Rothera|Antarctica/South_Pole|Antarctica/Syowa|Antarctica/Troll|Antarctica/Vostok|Arctic/Longyearbyen|Asia/Aden|Asia/Almaty|Asia/Amman|Asia/Anadyr|Asia/Aqtau|Asia/Aqtobe|Asia/Ashgabat|Asia/Ashkhabad|Asia/Atyrau|Asia/Baghdad|Asia/Bahrain|Asia/Baku|Asia/Bangkok|Asia/Barnaul|Asia/Beirut|Asia/Bishkek|Asia/Brunei|Asia/Calcutta|Asia/Chita|Asia/Choibalsan|Asia/Chongqing|Asia/Chungking|Asia/Colombo|Asia/Dacca|Asia/Damascus|Asia/Dhaka|Asia/Dili|Asia/Dubai|Asia/Dushanbe|Asia/Famagusta|Asia/Gaza|Asia/Harbin|Asia/Hebron|Asia/Ho_Chi_Minh|Asia/Hong_Kong|Asia/Hovd|Asia/Irkutsk|Asia/Istanbul|Asia/Jakarta|Asia/Jayapura|Asia/Jerusalem|Asia/Kabul|Asia/Kamchatka|Asia/Karachi|Asia/Kashgar|Asia/Kathmandu|Asia/Katmandu|Asia/Khandyga|Asia/Kolkata|Asia/Krasnoyarsk|Asia/Kuala_Lumpur|Asia/Kuching|Asia/Kuwait|Asia/Macao|Asia/Macau|Asia/Magadan|Asia/Makassar|Asia/Manila|Asia/Muscat|Asia/Nicosia|Asia/Novokuznetsk|Asia/Novosibirsk|Asia/Omsk|Asia/Oral|Asia/Phnom_Penh|Asia/Pontianak|Asia/Pyongyang|Asia/Qatar|Asia/Qostanay|Asia/Qyzylorda|Asia/Rangoon|Asia/Riyadh|Asia/Saigon|Asia/Sakhalin|Asia/Samarkand|Asia/Seoul|Asia/Shanghai|Asia/Singapore|Asia/Srednekolymsk|Asia/Taipei|Asia/Tashkent|Asia/Tbilisi|Asia/Tehran|Asia/Tel_Aviv|Asia/Thimbu|Asia/Thimphu|Asia/Tokyo|Asia/Tomsk|Asia/Ujung_Pandang|Asia/Ulaanbaatar|Asia/Ulan_Bator|Asia/Urumqi|Asia/Ust-Nera|Asia/Vientiane|Asia/Vladivostok|Asia/Yakutsk|Asia/Yangon|Asia/Yekaterinburg|Asia/Yerevan|Atlantic/Azores|Atlantic/Bermuda|Atlantic/Canary|Atlantic/Cape_Verde|Atlantic/Faeroe|Atlantic/Faroe|Atlantic/Jan_Mayen|Atlantic/Madeira|Atlantic/Reykjavik|Atlantic/South_Georgia|Atlantic/St_Helena|Atlantic/Stanley|Australia/ACT|Australia/Adelaide|Australia/Brisbane|Australia/Broken_Hill|Australia/Canberra|Australia/Currie|Australia/Darwin|Australia/Eucla|Australia/Hobart|Australia/LHI|Australia/Lindeman|Australia/Lord_Howe|Australia/Melbourne|Australia/NSW|Australia/North|Australia/Perth|Australia/Queensland|Australia/South|Australia/Sydney|Australia/Tasmania|Australia/Victoria|Australia/West|Australia/Yancowinna|Brazil/Acre|Brazil/DeNoronha|Brazil/East|Brazil/West|CET|CST6CDT|Canada/Atlantic|Canada/Central|Canada/Eastern|Canada/Mountain|Canada/Newfoundland|Canada/Pacific|Canada/Saskatchewan|Canada/Yukon|Chile/Continental|Chile/EasterIsland|Cuba|EET|EST|EST5EDT|Egypt|Eire|Etc/GMT|Etc/GMT\\+0|Etc/GMT\\+1|Etc/GMT\\+10|Etc/GMT\\+11|Etc/GMT\\+12|Etc/GMT\\+2|Etc/GMT\\+3|Etc/GMT\\+4|Etc/GMT\\+5|Etc/GMT\\+6|Etc/GMT\\+7|Etc/GMT\\+8|Etc/GMT\\+9|Etc/GMT-0|Etc/GMT-1|Etc/GMT-10|Etc/GMT-11|Etc/GMT-12|Etc/GMT-13|Etc/GMT-14|Etc/GMT-2|Etc/GMT-3|Etc/GMT-4|Etc/GMT-5|Etc/GMT-6|Etc/GMT-7|Etc/GMT-8|Etc/GMT-9|Etc/GMT0|Etc/Greenwich|Etc/UCT|Etc/UTC|Etc/Universal|Etc/Zulu|Europe/Amsterdam|Europe/Andorra|Europe/Astrakhan|Europe/Athens|Europe/Belfast|Europe/Belgrade|Europe/Berlin|Europe/Bratislava|Europe/Brussels|Europe/Bucharest|Europe/Budapest|Europe/Busingen|Europe/Chisinau|Europe/Copenhagen|Europe/Dublin|Europe/Gibraltar|Europe/Guernsey|Europe/Helsinki|Europe/Isle_of_Man|Europe/Istanbul|Europe/Jersey|Europe/Kaliningrad|Europe/Kiev|Europe/Kirov|Europe/Kyiv|Europe/Lisbon|Europe/Ljubljana|Europe/London|Europe/Luxembourg|Europe/Madrid|Europe/Malta|Europe/Mariehamn|Europe/Minsk|Europe/Monaco|Europe/Moscow|Europe/Nicosia|Europe/Oslo|Europe/Paris|Europe/Podgorica|Europe/Prague|Europe/Riga|Europe/Rome|Europe/Samara|Europe/San_Marino|Europe/Sarajevo|Europe/Saratov|Europe/Simferopol|Europe/Skopje|Europe/Sofia|Europe/Stockholm|Europe/Tallinn|Europe/Tirane|Europe/Tiraspol|Europe/Ulyanovsk|Europe/Uzhgorod|Europe/Vaduz|Europe/Vatican|Europe/Vienna|Europe/Vilnius|Europe/Volgograd|Europe/Warsaw|Europe/Zagreb|Europe/Zaporozhye|Europe/Zurich|GB|GB-Eire|GMT|GMT\\+0|GMT-0|GMT0|Greenwich|HST|Hongkong|Iceland|Indian/Antananarivo|Indian/Chagos|Indian/Christmas|Indian/Cocos|Indian/Comoro|Indian/Kerguelen|Indian/Mahe|Indian/Maldives|Indian/Mauritius|Indian/Mayotte|Indian/Reunion|Iran|Israel|Jamaica|Japan|Kwajalein|Libya|MET|MST|MST7MDT|Mexico/BajaNorte|Mexico/BajaSur|Mexico/General|NZ|NZ-CHAT|Navajo|PRC|PST8PDT|Pacific/Apia|Pacific/Auckland|Pacific/Bougainville|Pacific/Chatham|Pacific/Chuuk|Pacific/Easter|Pacific/Efate|Pacific/Enderbury|Pacific/Fakaofo|Pacific/Fiji|Pacific/Funafuti|Pacific/Galapagos|Pacific/Gambier|Pacific/Guadalcanal|Pacific/Guam|Pacific/Honolulu|Pacific/Johnston|Pacific/Kanton|Pacific/Kiritimati|Pacific/Kosrae|Pacific/Kwajalein|Pacific/Majuro|Pacific/Marquesas|Pacific/Midway|Pacific/Nauru|Pacific/Niue|Pacific/Norfolk|Pacific/Noumea|Pacific/Pago_Pago|Pacific/Palau|Pacific/Pitcairn|Pacific/Pohnpei|Pacific/Ponape|Pacific/Port_Moresby|Pacific/Rarotonga|Pacific/Saipan|Pacific/Samoa|Pacific/Tahiti|Pacific/Tarawa|Pacific/Tongatapu|Pacific/Truk|Pacific/Wake|Pacific/Wallis|Pacific/Yap|Poland|Portugal|ROC|ROK|Singapore|Turkey|UCT|US/Alaska|US/Aleutian|US/Arizona|US/Central|US/East-Indiana|US/Eastern|US/Hawaii|US/Indiana-Starke|US/Michigan|US/Mountain|US/Pacific|US/Samoa|UTC|Universal|W-SU|WET|Zulu)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(Africa/Abidjan|Africa/Accra|Africa/Addis_Ababa|Africa/Algiers|Africa/Asmara|Africa/Asmera|Africa/Bamako|Africa/Bangui|Africa/Banjul|Africa/Bissau|Africa/Blantyre|Africa/Brazzaville|Africa/Bujumbura|Africa/Cairo|Africa/Casablanca|Africa/Ceuta|Africa/Conakry|Africa/Dakar|Africa/Dar_es_Salaam|Africa/Djibouti|Africa/Douala|Africa/El_Aaiun|Africa/Freetown|Africa/Gaborone|Africa/Harare|Africa/Johannesburg|Africa/Juba|Africa/Kampala|Africa/Khartoum|Africa/Kigali|Africa/Kinshasa|Africa/Lagos|Africa/Libreville|Africa/Lome|Africa/Luanda|Africa/Lubumbashi|Africa/Lusaka|Africa/Malabo|Africa/Maputo|Africa/Maseru|Africa/Mbabane|Africa/Mogadishu|Africa/Monrovia|Africa/Nairobi|Africa/Ndjamena|Africa/Niamey|Africa/Nouakchott|Africa/Ouagadougou|Africa/Porto-Novo|Africa/Sao_Tome|Africa/Timbuktu|Africa/Tripoli|Africa/Tunis|Africa/Windhoek|America/Adak|America/Anchorage|America/Anguilla|America/Antigua|America/Araguaina|America/Argentina/Buenos_Aires|America/Argentina/Catamarca|America/Argentina/ComodRivadavia|America/Argentina/Cordoba|America/Argentina/Jujuy|America/Argentina/La_Rioja|America/Argentina/Mendoza|America/Argentina/Rio_Gallegos|America/Argentina/Salta|America/Argentina/San_Juan|America/Argentina/San_Luis|America/Argentina/Tucuman|America/Argentina/Ushuaia|America/Aruba|America/Asuncion|America/Atikokan|America/Atka|America/Bahia|America/Bahia_Banderas|America/Barbados|America/Belem|America/Belize|America/Blanc-Sablon|America/Boa_Vista|America/Bogota|America/Boise|America/Buenos_Aires|America/Cambridge_Bay|America/Campo_Grande|America/Cancun|America/Caracas|America/Catamarca|America/Cayenne|America/Cayman|America/Chicago|America/Chihuahua|America/Ciudad_Juarez|America/Coral_Harbour|America/Cordoba|America/Costa_Rica|America/Coyhaique|America/Creston|America/Cuiaba|America/Curacao|America/Danmarkshavn|America/Dawson|America/Dawson_Creek|America/Denver|America/Detroit|America/Dominica|America/Edmonton|America/Eirunepe|America/El_Salvador|America/Ensenada|America/Fort_Nelson|America/Fort_Wayne|America/Fortaleza|America/Glace_Bay|America/Godthab|America/Goose_Bay|America/Grand_Turk|America/Grenada|America/Guadeloupe|America/Guatemala|America/Guayaquil|America/Guyana|America/Halifax|America/Havana|America/Hermosillo|America/Indiana/Indianapolis|America/Indiana/Knox|America/Indiana/Marengo|America/Indiana/Petersburg|America/Indiana/Tell_City|America/Indiana/Vevay|America/Indiana/Vincennes|America/Indiana/Winamac|America/Indianapolis|America/Inuvik|America/Iqaluit|America/Jamaica|America/Jujuy|America/Juneau|America/Kentucky/Louisville|America/Kentucky/Monticello|America/Knox_IN|America/Kralendijk|America/La_Paz|America/Lima|America/Los_Angeles|America/Louisville|America/Lower_Princes|America/Maceio|America/Managua|America/Manaus|America/Marigot|America/Martinique|America/Matamoros|America/Mazatlan|America/Mendoza|America/Menominee|America/Merida|America/Metlakatla|America/Mexico_City|America/Miquelon|America/Moncton|America/Monterrey|America/Montevideo|America/Montreal|America/Montserrat|America/Nassau|America/New_York|America/Nipigon|America/Nome|America/Noronha|America/North_Dakota/Beulah|America/North_Dakota/Center|America/North_Dakota/New_Salem|America/Nuuk|America/Ojinaga|America/Panama|America/Pangnirtung|America/Paramaribo|America/Phoenix|America/Port-au-Prince|America/Port_of_Spain|America/Porto_Acre|America/Porto_Velho|America/Puerto_Rico|America/Punta_Arenas|America/Rainy_River|America/Rankin_Inlet|America/Recife|America/Regina|America/Resolute|America/Rio_Branco|America/Rosario|America/Santa_Isabel|America/Santarem|America/Santiago|America/Santo_Domingo|America/Sao_Paulo|America/Scoresbysund|America/Shiprock|America/Sitka|America/St_Barthelemy|America/St_Johns|America/St_Kitts|America/St_Lucia|America/St_Thomas|America/St_Vincent|America/Swift_Current|America/Tegucigalpa|America/Thule|America/Thunder_Bay|America/Tijuana|America/Toronto|America/Tortola|America/Vancouver|America/Virgin|America/Whitehorse|America/Winnipeg|America/Yakutat|America/Yellowknife|Antarctica/Casey|Antarctica/Davis|Antarctica/DumontDUrville|Antarctica/Macquarie|Antarctica/Mawson|Antarctica/McMurdo|Antarctica/Palmer|Antarctica/Rothera|Antarctica/South_Pole|Antarctica/Syowa|Antarctica/Troll|Antarctica/Vostok|Arctic/Longyearbyen|Asia/Aden|Asia/Almaty|Asia/Amman|Asia/Anadyr|Asia/Aqtau|Asia/Aqtobe|Asia/Ashgabat|Asia/Ashkhabad|Asia/Atyrau|Asia/Baghdad|Asia/Bahrain|Asia/Baku|Asia/Bangkok|Asia/Barnaul|Asia/Beirut|Asia/Bishkek|Asia/Brunei|Asia/Calcutta|Asia/Chita|Asia/Choibalsan|Asia/Chongqing|Asia/Chungking|Asia/Colombo|Asia/Dacca|Asia/Damascus|Asia/Dhaka|Asia/Dili|Asia/Dubai|Asia/Dushanbe|Asia/Famagusta|Asia/Gaza|Asia/Harbin|Asia/Hebron|Asia/Ho_Chi_Minh|Asia/Hong_Kong|Asia/Hovd|Asia/Irkutsk|Asia/Istanbul|Asia/Jakarta|Asia/Jayapura|Asia/Jerusalem|Asia/Kabul|Asia/Kamchatka|Asia/Karachi|Asia/Kashgar|Asia/Kathmandu|Asia/Katmandu|Asia/Khandyga|Asia/Kolkata|Asia/Krasnoyarsk|Asia/Kuala_Lumpur|Asia/Kuching|Asia/Kuwait|Asia/Macao|Asia/Macau|Asia/Magadan|Asia/Makassar|Asia/Manila|Asia/Muscat|Asia/Nicosia|Asia/Novokuznetsk|Asia/Novosibirsk|Asia/Omsk|Asia/Oral|Asia/Phnom_Penh|Asia/Pontianak|Asia/Pyongyang|Asia/Qatar|Asia/Qostanay|Asia/Qyzylorda|Asia/Rangoon|Asia/Riyadh|Asia/Saigon|Asia/Sakhalin|Asia/Samarkand|Asia/Seoul|Asia/Shanghai|Asia/Singapore|Asia/Srednekolymsk|Asia/Taipei|Asia/Tashkent|Asia/Tbilisi|Asia/Tehran|Asia/Tel_Aviv|Asia/Thimbu|Asia/Thimphu|Asia/Tokyo|Asia/Tomsk|Asia/Ujung_Pandang|Asia/Ulaanbaatar|Asia/Ulan_Bator|Asia/Urumqi|Asia/Ust-Nera|Asia/Vientiane|Asia/Vladivostok|Asia/Yakutsk|Asia/Yangon|Asia/Yekaterinburg|Asia/Yerevan|Atlantic/Azores|Atlantic/Bermuda|Atlantic/Canary|Atlantic/Cape_Verde|Atlantic/Faeroe|Atlantic/Faroe|Atlantic/Jan_Mayen|Atlantic/Madeira|Atlantic/Reykjavik|Atlantic/South_Georgia|Atlantic/St_Helena|Atlantic/Stanley|Australia/ACT|Australia/Adelaide|Australia/Brisbane|Australia/Broken_Hill|Australia/Canberra|Australia/Currie|Australia/Darwin|Australia/Eucla|Australia/Hobart|Australia/LHI|Australia/Lindeman|Australia/Lord_Howe|Australia/Melbourne|Australia/NSW|Australia/North|Australia/Perth|Australia/Queensland|Australia/South|Australia/Sydney|Australia/Tasmania|Australia/Victoria|Australia/West|Australia/Yancowinna|Brazil/Acre|Brazil/DeNoronha|Brazil/East|Brazil/West|CET|CST6CDT|Canada/Atlantic|Canada/Central|Canada/Eastern|Canada/Mountain|Canada/Newfoundland|Canada/Pacific|Canada/Saskatchewan|Canada/Yukon|Chile/Continental|Chile/EasterIsland|Cuba|EET|EST|EST5EDT|Egypt|Eire|Etc/GMT|Etc/GMT\\+0|Etc/GMT\\+1|Etc/GMT\\+10|Etc/GMT\\+11|Etc/GMT\\+12|Etc/GMT\\+2|Etc/GMT\\+3|Etc/GMT\\+4|Etc/GMT\\+5|Etc/GMT\\+6|Etc/GMT\\+7|Etc/GMT\\+8|Etc/GMT\\+9|Etc/GMT-0|Etc/GMT-1|Etc/GMT-10|Etc/GMT-11|Etc/GMT-12|Etc/GMT-13|Etc/GMT-14|Etc/GMT-2|Etc/GMT-3|Etc/GMT-4|Etc/GMT-5|Etc/GMT-6|Etc/GMT-7|Etc/GMT-8|Etc/GMT-9|Etc/GMT0|Etc/Greenwich|Etc/UCT|Etc/UTC|Etc/Universal|Etc/Zulu|Europe/Amsterdam|Europe/Andorra|Europe/Astrakhan|Europe/Athens|Europe/Belfast|Europe/Belgrade|Europe/Berlin|Europe/Bratislava|Europe/Brussels|Europe/Bucharest|Europe/Budapest|Europe/Busingen|Europe/Chisinau|Europe/Copenhagen|Europe/Dublin|Europe/Gibraltar|Europe/Guernsey|Europe/Helsinki|Europe/Isle_of_Man|Europe/Istanbul|Europe/Jersey|Europe/Kaliningrad|Europe/Kiev|Europe/Kirov|Europe/Kyiv|Europe/Lisbon|Europe/Ljubljana|Europe/London|Europe/Luxembourg|Europe/Madrid|Europe/Malta|Europe/Mariehamn|Europe/Minsk|Europe/Monaco|Europe/Moscow|Europe/Nicosia|Europe/Oslo|Europe/Paris|Europe/Podgorica|Europe/Prague|Europe/Riga|Europe/Rome|Europe/Samara|Europe/San_Marino|Europe/Sarajevo|Europe/Saratov|Europe/Simferopol|Europe/Skopje|Europe/Sofia|Europe/Stockholm|Europe/Tallinn|Europe/Tirane|Europe/Tiraspol|Europe/Ulyanovsk|Europe/Uzhgorod|Europe/Vaduz|Europe/Vatican|Europe/Vienna|Europe/Vilnius|Europe/Volgograd|Europe/Warsaw|Europe/Zagreb|Europe/Zaporozhye|Europe/Zurich|GB|GB-Eire|GMT|GMT\\+0|GMT-0|GMT0|Greenwich|HST|Hongkong|Iceland|Indian/Antananarivo|Indian/Chagos|Indian/Christmas|Indian/Cocos|Indian/Comoro|Indian/Kerguelen|Indian/Mahe|Indian/Maldives|Indian/Mauritius|Indian/Mayotte|Indian/Reunion|Iran|Israel|Jamaica|Japan|Kwajalein|Libya|MET|MST|MST7MDT|Mexico/BajaNorte|Mexico/BajaSur|Mexico/General|NZ|NZ-CHAT|Navajo|PRC|PST8PDT|Pacific/Apia|Pacific/Auckland|Pacific/Bougainville|Pacific/Chatham|Pacific/Chuuk|Pacific/Easter|Pacific/Efate|Pacific/Enderbury|Pacific/Fakaofo|Pacific/Fiji|Pacific/Funafuti|Pacific/Galapagos|Pacific/Gambier|Pacific/Guadalcanal|Pacific/Guam|Pacific/Honolulu|Pacific/Johnston|Pacific/Kanton|Pacific/Kiritimati|Pacific/Kosrae|Pacific/Kwajalein|Pacific/Majuro|Pacific/Marquesas|Pacific/Midway|Pacific/Nauru|Pacific/Niue|Pacific/Norfolk|Pacific/Noumea|Pacific/Pago_Pago|Pacific/Palau|Pacific/Pitcairn|Pacific/Pohnpei|Pacific/Ponape|Pacific/Port_Moresby|Pacific/Rarotonga|Pacific/Saipan|Pacific/Samoa|Pacific/Tahiti|Pacific/Tarawa|Pacific/Tongatapu|Pacific/Truk|Pacific/Wake|Pacific/Wallis|Pacific/Yap|Poland|Portugal|ROC|ROK|Singapore|Turkey|UCT|US/Alaska|US/Aleutian|US/Arizona|US/Central|US/East-Indiana|US/Eastern|US/Hawaii|US/Indiana-Starke|US/Michigan|US/Mountain|US/Pacific|US/Samoa|UTC|Universal|W-SU|WET|Zulu)$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -712,6 +2772,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1024usize {
+                return Err("longer than 1024 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             { ::regress::Regex::new("^[\\u0009\\u0020-\\u007e]*$").unwrap() });
             if PATTERN.find(value).is_none() {
@@ -780,6 +2843,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
@@ -826,11 +2892,75 @@ pub mod types {
     )]
     pub struct Error {
         ///The error response.
-        pub message: ::std::string::String,
+        pub message: ErrorMessage,
     }
     impl Error {
         pub fn builder() -> builder::Error {
             Default::default()
+        }
+    }
+    ///The error response.
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[serde(transparent)]
+    pub struct ErrorMessage(::std::string::String);
+    impl ::std::ops::Deref for ErrorMessage {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ErrorMessage> for ::std::string::String {
+        fn from(value: ErrorMessage) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ErrorMessage {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1024usize {
+                return Err("longer than 1024 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ErrorMessage {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ErrorMessage {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ErrorMessage {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///`GetCustomerCustomerId`
@@ -930,6 +3060,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
@@ -994,6 +3127,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2usize {
+                return Err("longer than 2 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             { ::regress::Regex::new("^[A-Z]{2}$").unwrap() });
             if PATTERN.find(value).is_none() {
@@ -1060,6 +3196,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 258usize {
+                return Err("longer than 258 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             { ::regress::Regex::new("^eq;").unwrap() });
             if PATTERN.find(value).is_none() {
@@ -1242,6 +3381,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 22usize {
+                return Err("longer than 22 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new("^(name|country|creationTimestamp),(ASC|DESC)$")
@@ -1314,6 +3456,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
@@ -1348,7 +3493,7 @@ pub mod types {
                 })
         }
     }
-    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000).
+    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000). The schema forbids the empty key (`properties: {"": {"not": {}}}`: no value is valid for it); the other rules on keys stay in this description, because OpenAPI 3.0 has no `propertyNames`.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1553,6 +3698,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1024usize {
+                return Err("longer than 1024 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             { ::regress::Regex::new("^[\\u0009\\u0020-\\u007e]*$").unwrap() });
             if PATTERN.find(value).is_none() {
@@ -1621,6 +3769,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
@@ -1669,7 +3820,7 @@ pub mod types {
                 ::std::option::Option<i64>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            id: ::std::result::Result<super::CustomerId, ::std::string::String>,
             last_access_timestamp: ::std::result::Result<
                 ::std::option::Option<i64>,
                 ::std::string::String,
@@ -1742,7 +3893,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::CustomerId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -2186,7 +4337,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct Error {
-            message: ::std::result::Result<::std::string::String, ::std::string::String>,
+            message: ::std::result::Result<super::ErrorMessage, ::std::string::String>,
         }
         impl ::std::default::Default for Error {
             fn default() -> Self {
@@ -2198,7 +4349,7 @@ pub mod types {
         impl Error {
             pub fn message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::ErrorMessage>,
                 T::Error: ::std::fmt::Display,
             {
                 self.message = value
@@ -2265,9 +4416,11 @@ Every request carries a bearer JWT (`Authorization: Bearer ...`) and the target 
 
 The `ETag` response header and the optional `If-Match` request header (lost-update protection; a mismatch is a 412 and changes nothing) are an addition to the upstream API and fully backward compatible: without `If-Match`, requests are unconditional, as upstream.
 
-Timestamps are int64 milliseconds since the Unix epoch. `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are managed by the server (`readOnly`): values sent in a request body are ignored. `country` is an ISO 3166-1 alpha-2 code (`format: iso-3166-1-alpha-2`, checked against the ISO list) and `timezone` an IANA time zone name (`format: iana-time-zone`, checked against the tz database). `name` must contain a character that is not white space (white space as JSON Schema patterns, i.e. ECMA-262 `\s`, define it). `properties` holds at most 200 entries, keys of 1 to 128 characters and values of at most 4096. No name, property key or property value contains a NUL character (U+0000).
+Timestamps are int64 milliseconds since the Unix epoch. `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are managed by the server and marked `readOnly`; in a request body they are accepted and ignored (any value of their type), so a customer read with `getCustomer` can be sent back as a whole. A login is a bearer token with a `customerId` claim (a user of that customer) whose `iat` is the login time: the first time the server verifies such a token it records it, within about a second and off the request's path; `firstAccessTimestamp` is then the earliest `iat` seen for the customer and `lastAccessTimestamp` the latest (they never move backwards, and replaying an old token changes nothing). A customer's `ETag` changes when they change. A token without `iat` records no login (its time is unknown); an `iat` in the future counts as the time the token was seen; a token naming a customer that does not exist records nothing. `country` is an ISO 3166-1 alpha-2 code and `timezone` an IANA time zone name: the schemas list exactly the values the server accepts, taken from the lists it validates with (the `enum` of `country`; for `timezone`, a `pattern` that is the alternation of the names, because an `enum` of them cannot be generated into every language: `Etc/GMT+1` and `Etc/GMT-1` differ only in punctuation). `name` must contain a character that is not white space (white space as JSON Schema patterns, i.e. ECMA-262 `\s`, define it). `properties` holds at most 200 entries, keys of 1 to 128 characters and values of at most 4096. No name, property key or property value contains a NUL character (U+0000).
 
-Version: 1.0.0*/
+A request body may have at most 10485760 bytes (10 MiB, `x-request-body-max-bytes`), which every body made of the members the schemas name fits, however it is encoded (without insignificant white space); members the schemas do not name are ignored and count against the limit: the worst case, a `Customer` sent back whole with 200 properties of 128-character keys and 4096-character values, every character written as a JSON escape of a surrogate pair (`\ud83d\ude00`, 12 bytes per character), is 10144224 bytes. Larger bodies are a 400, however they are framed.
+
+Version: 2.0.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -2303,7 +4456,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "1.0.0"
+        "2.0.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -2321,7 +4474,7 @@ impl Client {
 
 Required permissions: WRITE_CUSTOMER.
 
-The body is validated as for `updateCustomer`. The server generates the `id` (URL-safe and unguessable) and sets `creationTimestamp`; server-managed fields sent in the body are ignored.
+The body is validated as for `updateCustomer`. The server generates the `id` (URL-safe and unguessable) and sets `creationTimestamp`; the server-managed (`readOnly`) fields are accepted and ignored in the body, as for `updateCustomer`.
 
 Sends a `POST` request to `/network/customers`
 
@@ -2361,13 +4514,13 @@ let response = client.get_customer()
 
 Required permissions: READ_CUSTOMER, WRITE_CUSTOMER.
 
-The body replaces the customer's mutable state (`name`, `country`, `timezone`, `properties`): a field left out is cleared (`properties` becomes `{}`), except `name`, which is required and must not be blank. The server-managed fields `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are ignored when sent, so a customer read with `getCustomer` can be edited and sent back as a whole. With `If-Match`, the update happens only if the customer's current `ETag` matches (otherwise 412 and nothing changes); without it, the update is unconditional. This operation never creates a customer: an unknown `customerId` is a 404.
+The body replaces the customer's mutable state (`name`, `country`, `timezone`, `properties`): a field left out is cleared (`properties` becomes `{}`), except `name`, which is required and must not be blank. The server-managed fields `id`, `creationTimestamp`, `firstAccessTimestamp` and `lastAccessTimestamp` are marked `readOnly`, but they are accepted and ignored in a request body (any value of their type), so a customer read with `getCustomer` can be edited and sent back as a whole; clients may leave them out. With `If-Match`, the update happens only if the customer's current `ETag` matches (otherwise 412 and nothing changes); without it, the update is unconditional. This operation never creates a customer: an unknown `customerId` is a 404.
 
 Sends a `PUT` request to `/network/customers/{customerId}`
 
 Arguments:
 - `customer_id`: The customer identifier.
-- `if_match`: Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).
+- `if_match`: Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included); at most 1024 characters (repeated `If-Match` headers count together, joined by `, `).
 - `x_servitly_tenant`: The name of the target tenant (e.g. acme).
 - `body`: The details of customer being updated.
 ```ignore
@@ -2392,7 +4545,7 @@ Sends a `DELETE` request to `/network/customers/{customerId}`
 
 Arguments:
 - `customer_id`: The customer identifier.
-- `if_match`: Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included).
+- `if_match`: Optional lost-update protection (an addition to the upstream API): `*` or a comma-separated list of ETags previously returned in the `ETag` header. If the customer's current ETag matches none of them, the request fails with 412 and nothing changes. Without this header the request is unconditional. Like every header value here, visible ASCII (space and tab included); at most 1024 characters (repeated `If-Match` headers count together, joined by `, `).
 - `x_servitly_tenant`: The name of the target tenant (e.g. acme).
 ```ignore
 let response = client.delete_customer()
@@ -2415,12 +4568,12 @@ Sends a `GET` request to `/v2/network/customers`
 
 Arguments:
 - `country`: Filter on the country: an ISO 3166-1 alpha-2 code (exact match, e.g. IT).
-- `name`: Filter on the customer name: `eq;` followed by the name (exact match, e.g. eq;Acme).
+- `name`: Filter on the customer name: `eq;` followed by the name (exact match, e.g. eq;Acme; at most 258 characters in all).
 - `page`: The zero-based number of the page to return.
 - `search_field`: The field `searchText` applies to.
-- `search_text`: The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with).
+- `search_text`: The text to search for in `searchField`. Supports the wildcards `foo*` (starts with), `*foo*` (contains) and `*foo` (ends with); without a wildcard the whole field must match. Matching is case-insensitive, by Unicode full case folding of both texts in their canonical (NFC) form: `ac*` finds `Acme Inc.`, `é*` finds `École`, `strasse` finds `Straße`; accents still count (`e*` does not find `École`). `%`, `_` and `\` are ordinary characters; `*` is a wildcard only at the start or the end. The exact filter `name=eq;...` stays case-sensitive.
 - `size`: The number of customers per page (1 to 1000).
-- `sort`: The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC`. Repeatable (e.g. `sort=country,ASC&sort=name,DESC`), each field at most once (a repeated field is a 400); the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable.
+- `sort`: The sort order, as `field,direction`: fields `name`, `country`, `creationTimestamp`; directions `ASC`, `DESC` (upper case, required). Repeatable (e.g. `sort=country,ASC&sort=name,DESC`), each field at most once (a repeated field is a 400), so at most 3 terms; the first occurrence is the primary key. Ties are always broken by `id`, so paging is stable. The schema states the rule with `uniqueItems` and a `not` that refuses both directions of one field (`["name,ASC", "name,DESC"]`), because OpenAPI 3.0 has no `contains`: a list is valid for the schema exactly when the server accepts it.
 - `x_servitly_tenant`: The name of the target tenant (e.g. acme).
 ```ignore
 let response = client.get_customers()
@@ -3307,5 +5460,5 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// The version of the API this client was generated for: the spec's `info.version`, 1.0.0. The same as `Client::api_version()`, which every request sends as the `api-version` header.
-pub const API_VERSION: &str = "1.0.0";
+/// The version of the API this client was generated for: the spec's `info.version`, 2.0.0. The same as `Client::api_version()`, which every request sends as the `api-version` header.
+pub const API_VERSION: &str = "2.0.0";

@@ -32,7 +32,7 @@ async fn set_plan(
 ) -> Result<Customer, String> {
     let mut properties = customer.properties.clone();
     properties.0.insert("plan".to_string(), plan.parse().map_err(|e| format!("plan: {e}"))?);
-    let country = customer.country.as_deref().map(|country| country.parse());
+    let country = customer.country.map(|country| country.to_string().parse());
     let timezone = customer.timezone.as_deref().map(|timezone| timezone.parse());
     let details = CustomerDetails::builder()
         .name(customer.name.as_str())
@@ -50,7 +50,7 @@ async fn set_plan(
     match sent {
         Ok(response) => Ok(response.into_inner()),
         Err(Error::ErrorResponse(error)) => {
-            Err(format!("{}: {}", error.status().as_u16(), error.into_inner().message))
+            Err(format!("{}: {}", error.status().as_u16(), error.into_inner().message.as_str()))
         }
         Err(other) => Err(other.to_string()),
     }
@@ -118,7 +118,7 @@ async fn set_plan_reports_a_lost_update_with_the_servers_message() {
     let update = server.update_customer(|when, then| {
         when.customer_id(&"abcd1234".parse().unwrap());
         then.precondition_failed(&network_client::types::Error {
-            message: "The customer was changed by someone else".to_string(),
+            message: "The customer was changed by someone else".parse().unwrap(),
         });
     });
 

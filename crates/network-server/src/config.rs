@@ -182,7 +182,8 @@ pub struct ServerArgs {
     #[arg(long, env = "NETWORK_JWT_CUSTOMER_CLAIM", default_value = "customerId", global = true)]
     pub jwt_customer_claim: String,
 
-    /// Requests per minute allowed to one tenant (per replica).
+    /// Requests per minute allowed to one tenant: for the whole deployment
+    /// when the replicas share PostgreSQL, else per replica (SQLite).
     #[arg(long, env = "NETWORK_RATE_LIMIT_TENANT_PER_MINUTE", default_value_t = 2000)]
     pub rate_limit_tenant_per_minute: u32,
 
@@ -196,9 +197,22 @@ pub struct ServerArgs {
     #[arg(long, env = "NETWORK_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", default_value_t = 60)]
     pub rate_limit_auth_failures_per_minute: u32,
 
-    /// Largest accepted request body, in bytes: 1 to the contract's 262144
-    /// (a larger value is refused at start).
-    #[arg(long, env = "NETWORK_BODY_LIMIT", default_value_t = 262_144)]
+    /// With PostgreSQL, replicas share each tenant's limit: every replica
+    /// writes a heartbeat this often (milliseconds) and admits 1/N of the
+    /// limit for N live replicas (one seen within three heartbeats).
+    #[arg(long, env = "NETWORK_RATE_LIMIT_HEARTBEAT_MS", default_value_t = 5000)]
+    pub rate_limit_heartbeat_ms: u64,
+
+    /// An origin (`scheme://host[:port]`) allowed to call the API from a
+    /// browser (CORS). Repeatable; the variable takes a comma-separated list.
+    /// None (the default): no CORS header is ever sent.
+    #[arg(long = "cors-allow-origin", env = "NETWORK_CORS_ALLOW_ORIGINS", value_delimiter = ',')]
+    pub cors_allow_origins: Vec<String>,
+
+    /// Largest accepted request body, in bytes (at most the contract's
+    /// 10485760, which every schema-valid body fits; a lower value refuses
+    /// some valid requests).
+    #[arg(long, env = "NETWORK_BODY_LIMIT", default_value_t = crate::server::CONTRACT_BODY_LIMIT)]
     pub body_limit: usize,
 
     /// A request body must arrive whole within this time once the server
@@ -253,6 +267,16 @@ pub struct ServerArgs {
     /// file renamed into place); removed at shutdown. Harnesses wait for it.
     #[arg(long, env = "NETWORK_READY_FILE")]
     pub ready_file: Option<PathBuf>,
+    /// The longest a login (a newly seen token with a customer claim) waits
+    /// before it is written as the customer's access timestamps, in
+    /// milliseconds; the logins of that time are merged into one write.
+    #[arg(long, env = "NETWORK_ACCESS_FLUSH_INTERVAL_MS", default_value_t = 500)]
+    pub access_flush_interval_ms: u64,
+
+    /// At most this many logins queued for recording (per replica); beyond,
+    /// a login is dropped (counted in the metrics) rather than delay a request.
+    #[arg(long, env = "NETWORK_ACCESS_QUEUE", default_value_t = 10_000)]
+    pub access_queue: usize,
 
     /// Log level: trace, debug, info, warn, error, critical.
     #[arg(long, env = "NETWORK_LOG_LEVEL", default_value = "info")]
@@ -303,12 +327,21 @@ impl ServerArgs {
             ("list-query-timeout-ms", self.list_query_timeout_ms),
             ("list-concurrency-per-tenant", self.list_concurrency_per_tenant as u64),
             ("list-concurrency", self.list_concurrency as u64),
+            ("access-flush-interval-ms", self.access_flush_interval_ms),
+            ("access-queue", self.access_queue as u64),
             ("max-connections", self.max_connections.unwrap_or(1) as u64),
         ];
         for (name, value) in at_least_one {
             if value == 0 {
                 return Err(format!("{} must be at least 1 (got 0)", flag(name)));
             }
+        }
+        if self.rate_limit_heartbeat_ms < 10 {
+            return Err(format!(
+                "{} must be at least 10 (got {})",
+                flag("rate-limit-heartbeat-ms"),
+                self.rate_limit_heartbeat_ms
+            ));
         }
         if self.body_limit > CONTRACT_BODY_LIMIT {
             return Err(format!(
@@ -375,6 +408,7 @@ impl ServerArgs {
                 tenant_per_minute: self.rate_limit_tenant_per_minute,
                 subject_per_minute: self.rate_limit_subject_per_minute,
                 auth_failures_per_minute: self.rate_limit_auth_failures_per_minute,
+                heartbeat: Duration::from_millis(self.rate_limit_heartbeat_ms),
                 ..RateLimitConfig::default()
             },
             body_limit: self.body_limit,
@@ -386,11 +420,17 @@ impl ServerArgs {
                     .unwrap_or_else(server::default_max_connections),
                 shutdown_grace: self.shutdown_grace,
             },
+            cors_allow_origins: self.cors_allow_origins.clone(),
             list: ListLimits {
                 query_timeout: Duration::from_millis(self.list_query_timeout_ms),
                 per_tenant: self.list_concurrency_per_tenant,
                 total: self.list_concurrency,
                 queue_wait: Duration::from_millis(self.list_queue_wait_ms),
+            },
+            access: crate::access::AccessOptions {
+                flush_interval: Duration::from_millis(self.access_flush_interval_ms),
+                queue: self.access_queue,
+                ..Default::default()
             },
         };
         Ok(settings)
@@ -584,7 +624,10 @@ mod tests {
             (&["--rate-limit-subject-per-minute", "0"], "--rate-limit-subject-per-minute"),
             (&["--rate-limit-auth-failures-per-minute", "0"], "--rate-limit-auth-failures-per-minute"),
             (&["--body-limit", "0"], "--body-limit (NETWORK_BODY_LIMIT) must be at least 1"),
-            (&["--body-limit", "262145"], "must be at most 262144 bytes, the contract's limit (got 262145)"),
+            (&["--body-limit", "10485761"], "must be at most 10485760 bytes, the contract's limit (got 10485761)"),
+            (&["--rate-limit-heartbeat-ms", "9"], "--rate-limit-heartbeat-ms (NETWORK_RATE_LIMIT_HEARTBEAT_MS) must be at least 10 (got 9)"),
+            (&["--access-flush-interval-ms", "0"], "--access-flush-interval-ms (NETWORK_ACCESS_FLUSH_INTERVAL_MS) must be at least 1"),
+            (&["--access-queue", "0"], "--access-queue (NETWORK_ACCESS_QUEUE) must be at least 1"),
             (&["--database-pool-size", "0"], "--database-pool-size"),
             (&["--list-query-timeout-ms", "0"], "--list-query-timeout-ms"),
             (&["--list-concurrency", "0"], "--list-concurrency (NETWORK_LIST_CONCURRENCY)"),
@@ -598,7 +641,7 @@ mod tests {
             let error = args(flags).settings().expect_err(&flags.join(" "));
             assert!(error.contains(expected), "{flags:?}: {error}");
         }
-        assert_eq!(args(&["--body-limit", "262144"]).settings().unwrap().body_limit, 262_144);
+        assert_eq!(args(&["--body-limit", "10485760"]).settings().unwrap().body_limit, 10_485_760);
     }
 
     #[test]

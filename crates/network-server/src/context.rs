@@ -1,5 +1,6 @@
 //! What every request handler shares ([`AppContext`]): the store, the
-//! authenticator, the limiters, the metrics and the body limits.
+//! authenticator, the limiters, the metrics, the body limits,
+//! the access recorder and the CORS origins.
 
 use std::sync::Arc;
 
@@ -23,4 +24,8 @@ pub struct AppContext {
     pub body_deadline: std::time::Duration,
     /// Admission of list requests (per tenant and in total).
     pub list_gate: Arc<ListGate>,
+    /// Logins of customers' users, recorded as their access timestamps.
+    pub access: Arc<crate::access::AccessRecorder>,
+    /// The origins allowed to call from a browser (CORS headers on responses).
+    pub cors: crate::cors::Cors,
 }

@@ -233,6 +233,8 @@ pub async fn copy_store(
         progress(read, total);
     }
     let expected = reader.await.map_err(|error| CopyError::Postgres(error.to_string()))??;
+    // The copied rows have no folded name yet (what `searchText` compares).
+    postgres::fold_names(&client).await?;
 
     // Verification: every source tenant, counted and hashed again in the target.
     let select = client.prepare(&select_tenant()).await.map_err(pg)?;

@@ -42,8 +42,29 @@ pub enum AppError {
 /// The realm announced in `WWW-Authenticate`.
 const REALM: &str = "network";
 
+/// The spec's `maxLength` of `Error.message`.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// A message cut to [`MAX_MESSAGE_CHARS`] characters (ending in `…` when cut).
+fn bounded(message: String) -> String {
+    if message.chars().count() <= MAX_MESSAGE_CHARS {
+        return message;
+    }
+    let mut cut: String = message.chars().take(MAX_MESSAGE_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> ApiError {
+        let mut api_error = api_error_of(error);
+        api_error.message = bounded(std::mem::take(&mut api_error.message));
+        api_error
+    }
+}
+
+fn api_error_of(error: AppError) -> ApiError {
+    {
         match error {
             AppError::Unauthenticated(error) => {
                 // RFC 6750 §3: no error code when the request had no token at all.
@@ -142,7 +163,41 @@ const PATTERN_MEANINGS: [(&str, &str); 3] = [
     (crate::domain::COUNTRY_PATTERN, "must be an ISO 3166-1 alpha-2 country code (e.g. IT)"),
 ];
 
+/// The spec's `timezone` pattern is the alternation of the IANA names (9 KB):
+/// recognised by its start.
+const TIME_ZONE_PATTERN_START: &str = "doesn't match pattern \"^(Africa/";
+/// A `country` outside the spec's enum (serde quotes all 250 codes).
+const COUNTRY_ENUM_START: &str = ", expected one of `AD`, `AE`";
+
 fn explain_patterns(message: String) -> String {
+    // serde's message for an enum given JSON that is not a string (null, a
+    // number, ...) names neither the field's type nor the value.
+    if message.contains("country: expected value") {
+        return message.replace(
+            "country: expected value",
+            "country: must be a string, an ISO 3166-1 alpha-2 country code (e.g. IT), not null or another type",
+        );
+    }
+    if let Some(start) = message.find(TIME_ZONE_PATTERN_START) {
+        let after = start + TIME_ZONE_PATTERN_START.len();
+        let end = message[after..].find('"').map_or(message.len(), |i| after + i + 1);
+        return format!(
+            "{}must be an IANA time zone name (e.g. Europe/Rome){}",
+            &message[..start],
+            &message[end..]
+        );
+    }
+    if let (Some(start), Some(list)) =
+        (message.find("unknown variant `"), message.find(COUNTRY_ENUM_START))
+    {
+        let end = message[list..].find("` at ").map_or(message.len(), |i| list + i + 1);
+        let value = &message[start + "unknown variant ".len()..list];
+        return format!(
+            "{}{value} is not an ISO 3166-1 alpha-2 country code (e.g. IT){}",
+            &message[..start],
+            &message[end..]
+        );
+    }
     for (pattern, meaning) in PATTERN_MEANINGS {
         let quoted = format!("doesn't match pattern \"{pattern}\"");
         if message.contains(&quoted) {
@@ -189,7 +244,13 @@ mod tests {
         assert!(value.starts_with("must not contain NUL characters"), "{value}");
         let country =
             explain_patterns(parse_error::<CustomerDetails>(r#"{"name": "a", "country": "it"}"#));
-        assert!(country.starts_with("must be an ISO 3166-1 alpha-2"), "{country}");
+        assert!(country.contains("`it` is not an ISO 3166-1 alpha-2"), "{country}");
+        assert!(country.len() < 200, "{country}");
+        let zone = explain_patterns(parse_error::<CustomerDetails>(
+            r#"{"name": "a", "timezone": "Mars/Base"}"#,
+        ));
+        assert!(zone.starts_with("must be an IANA time zone name"), "{zone}");
+        assert!(zone.len() < 200, "{zone}");
         assert_eq!(explain_patterns("something else".into()), "something else");
     }
 }

@@ -70,9 +70,12 @@ fn admit(
         Cached::Hit(principal) => principal,
         Cached::Miss(miss) => {
             ctx.failed_auth.admit(address).map_err(AppError::RateLimited)?;
-            ctx.auth.authenticate_verified(miss).inspect_err(|_| {
+            let verified = ctx.auth.authenticate_verified(miss).inspect_err(|_| {
                 ctx.failed_auth.record_failure(address);
-            })?
+            })?;
+            // A token seen for the first time: a login (issue 13), queued.
+            ctx.access.record(&verified);
+            verified
         }
     };
     caller.principal = Some(principal.clone());
@@ -155,7 +158,44 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// The outcome with its rate-limit headers, recorded (log line and metrics).
+/// The headers every success response carries (documented on each 2xx):
+/// the state of the rate limit that admitted the request and the request id
+/// (which dropshot also sets, to the same value).
+struct Admitted {
+    rate_limit: String,
+    rate_limit_policy: String,
+    x_request_id: String,
+}
+
+impl Admitted {
+    /// Only called once `admit` succeeded, so the rate status is known.
+    fn of(rqctx: &RequestContext<AppContext>, caller: &Caller) -> Admitted {
+        let rate = caller.rate.as_ref().expect("an admitted request has a rate status");
+        Admitted {
+            rate_limit: rate.rate_limit(),
+            rate_limit_policy: rate.policy.clone(),
+            x_request_id: rqctx.request_id.clone(),
+        }
+    }
+}
+
+/// A generated success headers struct: the operation's own fields, then the
+/// [`Admitted`] ones; the CORS fields stay empty (`record` sets them).
+macro_rules! success_headers {
+    ($type:ident { $($field:ident: $value:expr),* $(,)? }, $admitted:expr) => {{
+        let Admitted { rate_limit, rate_limit_policy, x_request_id } = $admitted;
+        $type {
+            $($field: $value,)*
+            rate_limit,
+            rate_limit_policy,
+            x_request_id,
+            access_control_allow_origin: None,
+            access_control_expose_headers: None,
+        }
+    }};
+}
+
+/// The outcome with its rate-limit and CORS headers, recorded (log line and metrics).
 #[allow(clippy::result_large_err)] // `ApiError` carries a `HeaderMap`
 fn record<T>(
     rqctx: &RequestContext<AppContext>,
@@ -169,13 +209,16 @@ where
 {
     let ctx = rqctx.context();
     let rate_headers = caller.rate.as_ref().map(RateStatus::headers).unwrap_or_default();
+    let request_headers = rqctx.request.headers();
     let (reply, status, problem) = match result {
         Ok(mut success) => {
-            if let Some(headers) = success.headers() {
-                for (name, value) in rate_headers {
-                    insert_header(headers, name, &value);
-                }
+            // A typed success has the rate-limit headers in its headers struct
+            // already (see [`Admitted`]); the streamed page gets them here.
+            let headers = success.headers();
+            for (name, value) in rate_headers {
+                insert_header(headers, name, &value);
             }
+            ctx.cors.decorate(request_headers, headers);
             (Ok(success), T::STATUS.as_u16(), None)
         }
         Err(error) => {
@@ -184,6 +227,7 @@ where
             for (name, value) in rate_headers {
                 insert_header(&mut api_error.headers, name, &value);
             }
+            ctx.cors.decorate(request_headers, &mut api_error.headers);
             let status = api_error.status.as_u16();
             (Err(api_error), status, Some(problem))
         }
@@ -217,12 +261,12 @@ where
 }
 
 /// A handler's success: the status the generated type declares (for the log
-/// line and the metrics), the header slot for the rate-limit headers, and
-/// the reply it becomes.
+/// line and the metrics), its header map (every success carries documented
+/// headers: rate limit, request id, CORS), and the reply it becomes.
 trait Success {
     type Reply;
     const STATUS: http::StatusCode;
-    fn headers(&mut self) -> Option<&mut http::HeaderMap>;
+    fn headers(&mut self) -> &mut http::HeaderMap;
     fn into_reply(self) -> Reply<Self::Reply>;
 }
 
@@ -233,20 +277,8 @@ where
 {
     type Reply = Self;
     const STATUS: http::StatusCode = T::STATUS_CODE;
-    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
-        Some(self.headers_mut())
-    }
-    fn into_reply(self) -> Reply<Self> {
-        Reply::ok(self)
-    }
-}
-
-/// The 204 of a delete has no header slot: no rate-limit headers there.
-impl Success for DeleteCustomerSuccess {
-    type Reply = Self;
-    const STATUS: http::StatusCode = <Self as dropshot::HttpCodedResponse>::STATUS_CODE;
-    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
-        None
+    fn headers(&mut self) -> &mut http::HeaderMap {
+        self.headers_mut()
     }
     fn into_reply(self) -> Reply<Self> {
         Reply::ok(self)
@@ -254,17 +286,17 @@ impl Success for DeleteCustomerSuccess {
 }
 
 /// A streamed list page (see `listing`): the generated page type's status,
-/// no header slot.
+/// the response's own headers.
 struct StreamedPage(http::Response<dropshot::Body>);
 
 impl Success for StreamedPage {
-    type Reply = GetCustomersSuccess;
+    type Reply = GetCustomersResponse;
     const STATUS: http::StatusCode =
         <GetCustomersSuccess as dropshot::HttpCodedResponse>::STATUS_CODE;
-    fn headers(&mut self) -> Option<&mut http::HeaderMap> {
-        None
+    fn headers(&mut self) -> &mut http::HeaderMap {
+        self.0.headers_mut()
     }
-    fn into_reply(self) -> Reply<GetCustomersSuccess> {
+    fn into_reply(self) -> Reply<GetCustomersResponse> {
         Reply::streamed(self.0)
     }
 }
@@ -302,8 +334,9 @@ const GET_CUSTOMERS: Operation = Operation::new("getCustomers", &[ReadAllCustome
 /// The steps every handler shares (in the spirit of omicron's
 /// `instrument_dropshot_handler`): start the timer, admit the caller (401,
 /// 429, 403), run the operation's own `work`, then [`record`] the outcome
-/// (log line, metrics, rate-limit headers) with the success status the
-/// generated type declares.
+/// (log line, metrics, rate-limit and CORS headers) with the success status
+/// the generated type declares. `work` gets the [`Admitted`] headers for its
+/// typed headers struct.
 async fn handle<'a, T, F, Fut>(
     rqctx: &'a RequestContext<AppContext>,
     operation: &Operation,
@@ -311,14 +344,14 @@ async fn handle<'a, T, F, Fut>(
 ) -> Result<Reply<T::Reply>, ApiError>
 where
     T: Success,
-    F: FnOnce(&'a RequestContext<AppContext>, Arc<Principal>) -> Fut,
+    F: FnOnce(&'a RequestContext<AppContext>, Arc<Principal>, Admitted) -> Fut,
     Fut: Future<Output = Result<T, AppError>> + 'a,
 {
     let started = Instant::now();
     let mut caller = Caller::default();
     let admitted = admit(rqctx, operation.required, operation.customer_scoped_ok, &mut caller);
     let result = match admitted {
-        Ok(principal) => work(rqctx, principal).await,
+        Ok(principal) => work(rqctx, principal, Admitted::of(rqctx, &caller)).await,
         Err(error) => Err(error),
     };
     Ok(match record(rqctx, operation.name, started, &caller, result) {
@@ -352,10 +385,29 @@ fn tenant_from<H: TenantHeaders>(
     tenant_of(rqctx, headers.tenant())
 }
 
-/// The request's `If-Match` (every header of that name, as one list).
-fn precondition_of(rqctx: &RequestContext<AppContext>) -> Precondition {
-    let values = rqctx.request.headers().get_all(http::header::IF_MATCH);
-    Precondition::from_if_match(values.iter().filter_map(|value| value.to_str().ok()))
+/// The spec's `maxLength` of `If-Match` (repeated headers joined by `, `).
+const MAX_IF_MATCH_CHARS: usize = 1024;
+
+/// The request's `If-Match` (every header of that name, as one list, RFC 9110
+/// §5.3). Longer, joined, than the spec allows: 400.
+fn precondition_of(rqctx: &RequestContext<AppContext>) -> Result<Precondition, AppError> {
+    let values: Vec<&str> = rqctx
+        .request
+        .headers()
+        .get_all(http::header::IF_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let length =
+        values.iter().map(|value| value.len()).sum::<usize>() + 2 * values.len().saturating_sub(1);
+    if length > MAX_IF_MATCH_CHARS {
+        return Err(ValidationError::new(
+            "If-Match",
+            format!("must be at most {MAX_IF_MATCH_CHARS} characters long (got {length})"),
+        )
+        .into());
+    }
+    Ok(Precondition::from_if_match(values))
 }
 
 /// A customer in the body, its version as the `ETag` of the headers.
@@ -414,12 +466,12 @@ impl NetworkApi for NetworkServerImpl {
         path: Deferred<Path<GetCustomerPathParams>>,
         headers: Deferred<Header<GetCustomerHeaderParams>>,
     ) -> Result<Reply<GetCustomerResponse>, ApiError> {
-        handle(&rqctx, &GET_CUSTOMER, |rqctx, principal| async move {
+        handle(&rqctx, &GET_CUSTOMER, |rqctx, principal, admitted| async move {
             let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
             let found = rqctx.context().store.get(&tenant, &id).await?;
             let customer = found.ok_or(AppError::Store(StoreError::NotFound))?;
-            Ok(customer_reply(&customer, GetCustomerSuccess, |e_tag| GetCustomerResponseHeaders {
-                e_tag,
+            Ok(customer_reply(&customer, GetCustomerSuccess, |e_tag| {
+                success_headers!(GetCustomerResponseHeaders { e_tag: e_tag }, admitted)
             }))
         })
         .await
@@ -431,13 +483,13 @@ impl NetworkApi for NetworkServerImpl {
         headers: Deferred<Header<UpdateCustomerHeaderParams>>,
         body: JsonBody<CustomerDetails>,
     ) -> Result<Reply<UpdateCustomerResponse>, ApiError> {
-        let precondition = precondition_of(&rqctx);
-        handle(&rqctx, &UPDATE_CUSTOMER, |rqctx, principal| async move {
+        handle(&rqctx, &UPDATE_CUSTOMER, |rqctx, principal, admitted| async move {
             let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
+            let precondition = precondition_of(rqctx)?;
             let draft = draft_from(read_json(rqctx, body).await?)?;
             let updated = rqctx.context().store.update(&tenant, &id, &draft, &precondition).await?;
             Ok(customer_reply(&updated, UpdateCustomerSuccess, |e_tag| {
-                UpdateCustomerResponseHeaders { e_tag }
+                success_headers!(UpdateCustomerResponseHeaders { e_tag: e_tag }, admitted)
             }))
         })
         .await
@@ -448,14 +500,17 @@ impl NetworkApi for NetworkServerImpl {
         headers: Deferred<Header<CreateCustomerHeaderParams>>,
         body: JsonBody<CustomerDetails>,
     ) -> Result<Reply<CreateCustomerResponse>, ApiError> {
-        handle(&rqctx, &CREATE_CUSTOMER, |rqctx, _| async move {
+        handle(&rqctx, &CREATE_CUSTOMER, |rqctx, _, admitted| async move {
             let tenant = tenant_from(rqctx, headers)?;
             let draft = draft_from(read_json(rqctx, body).await?)?;
             let (id, now) = (domain::new_customer_id(), domain::now_millis());
             let created = rqctx.context().store.create(&tenant, &id, &draft, now).await?;
             let location = format!("/network/customers/{}", created.id.as_str());
             Ok(customer_reply(&created, CreateCustomerSuccess, |e_tag| {
-                CreateCustomerResponseHeaders { e_tag, location }
+                success_headers!(
+                    CreateCustomerResponseHeaders { e_tag: e_tag, location: location },
+                    admitted
+                )
             }))
         })
         .await
@@ -465,12 +520,15 @@ impl NetworkApi for NetworkServerImpl {
         rqctx: RequestContext<AppContext>,
         path: Deferred<Path<DeleteCustomerPathParams>>,
         headers: Deferred<Header<DeleteCustomerHeaderParams>>,
-    ) -> Result<Reply<DeleteCustomerSuccess>, ApiError> {
-        let precondition = precondition_of(&rqctx);
-        handle(&rqctx, &DELETE_CUSTOMER, |rqctx, principal| async move {
+    ) -> Result<Reply<DeleteCustomerResponse>, ApiError> {
+        handle(&rqctx, &DELETE_CUSTOMER, |rqctx, principal, admitted| async move {
             let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
+            let precondition = precondition_of(rqctx)?;
             rqctx.context().store.delete(&tenant, &id, &precondition).await?;
-            Ok(DeleteCustomerSuccess)
+            Ok(DeleteCustomerResponse::new(
+                DeleteCustomerSuccess,
+                success_headers!(DeleteCustomerResponseHeaders {}, admitted),
+            ))
         })
         .await
     }
@@ -479,9 +537,9 @@ impl NetworkApi for NetworkServerImpl {
         rqctx: RequestContext<Self::Context>,
         query: Deferred<Query<GetCustomersQueryParams>>,
         headers: Deferred<Header<GetCustomersHeaderParams>>,
-    ) -> Result<Reply<GetCustomersSuccess>, ApiError> {
+    ) -> Result<Reply<GetCustomersResponse>, ApiError> {
         let query = query.into_result();
-        handle(&rqctx, &GET_CUSTOMERS, |rqctx, _| async move {
+        handle(&rqctx, &GET_CUSTOMERS, |rqctx, _, _| async move {
             let tenant = tenant_from(rqctx, headers)?;
             let query = list_query(query.map_err(malformed)?.into_inner())?;
             let ctx = rqctx.context();

@@ -59,6 +59,11 @@ impl Metrics {
         self.latency.get_or_create(&OperationLabels { operation }).observe(elapsed.as_secs_f64());
     }
 
+    /// Where other parts of the server register their metrics (at start).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -7,7 +7,11 @@
 //! bucket has spent one of its own cells; that is the small price of not
 //! having a "check both, then spend both" primitive.
 //!
-//! Limits are per process: with several replicas each enforces them alone.
+//! Limits are per process, except that the tenant limit can be shared by the
+//! replicas of a PostgreSQL deployment ([`shared`]): each replica then admits
+//! its share, `1/N` of the tenant's quota for `N` live replicas, by spending
+//! `N` cells of the tenant bucket per request ([`RateLimiter::set_replicas`]).
+//! The subject limit stays per replica.
 //!
 //! Answers carry the IETF draft headers (draft-ietf-httpapi-ratelimit-headers):
 //! `RateLimit-Policy: "tenant";q=2000;w=60, "subject";q=600;w=60` and
@@ -29,7 +33,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -37,6 +41,8 @@ use governor::clock::{Clock, DefaultClock, Reference};
 use governor::middleware::{StateInformationMiddleware, StateSnapshot};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{NotUntil, Quota};
+
+pub mod shared;
 
 /// Housekeeping runs inline once every this many checks.
 pub const HOUSEKEEPING_EVERY: u64 = 10_000;
@@ -52,6 +58,9 @@ pub struct RateLimitConfig {
     pub burst: Option<u32>,
     /// Failed authentications per minute allowed to one client address. Default 60.
     pub auth_failures_per_minute: u32,
+    /// With PostgreSQL: how often each replica writes its heartbeat to share
+    /// the tenant limit with the others ([`shared`]). Default 5 s.
+    pub heartbeat: Duration,
 }
 
 impl Default for RateLimitConfig {
@@ -61,6 +70,7 @@ impl Default for RateLimitConfig {
             subject_per_minute: 600,
             burst: None,
             auth_failures_per_minute: 60,
+            heartbeat: Duration::from_secs(5),
         }
     }
 }
@@ -100,13 +110,12 @@ pub struct RateStatus {
 impl RateStatus {
     /// `RateLimit-Policy` and `RateLimit`.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("RateLimit-Policy", self.policy.clone()),
-            (
-                "RateLimit",
-                format!("\"{}\";r={};t={}", self.scope, self.remaining, self.reset_seconds),
-            ),
-        ]
+        vec![("RateLimit-Policy", self.policy.clone()), ("RateLimit", self.rate_limit())]
+    }
+
+    /// The `RateLimit` header value.
+    pub fn rate_limit(&self) -> String {
+        format!("\"{}\";r={};t={}", self.scope, self.remaining, self.reset_seconds)
     }
 }
 
@@ -145,6 +154,10 @@ pub struct RateLimiter<C: Clock = DefaultClock> {
     clock: C,
     policy: String,
     checks: AtomicU64,
+    /// Cells of the tenant bucket one request spends: the number of live
+    /// replicas sharing the tenant limit (1 alone), at most the burst.
+    tenant_cost: AtomicU32,
+    tenant_burst: u32,
 }
 
 impl<C: Clock> fmt::Debug for RateLimiter<C> {
@@ -188,7 +201,29 @@ impl<C: Clock + Clone> RateLimiter<C> {
             config.tenant_per_minute.max(1),
             config.subject_per_minute.max(1)
         );
-        RateLimiter { tenants, subjects, clock, policy, checks: AtomicU64::new(0) }
+        let tenant_burst = config.burst.unwrap_or(config.tenant_per_minute).max(1);
+        RateLimiter {
+            tenants,
+            subjects,
+            clock,
+            policy,
+            checks: AtomicU64::new(0),
+            tenant_cost: AtomicU32::new(1),
+            tenant_burst,
+        }
+    }
+
+    /// This replica's share of the tenant limit becomes `1/replicas`: each
+    /// request spends `replicas` cells of its tenant's bucket (capped at the
+    /// burst, so that a request can always be admitted eventually). The
+    /// buckets keep their state: only the price of a request changes.
+    pub fn set_replicas(&self, replicas: u32) {
+        self.tenant_cost.store(replicas.clamp(1, self.tenant_burst), Ordering::Relaxed);
+    }
+
+    /// The number of replicas this replica believes share the tenant limit.
+    pub fn replicas(&self) -> u32 {
+        self.tenant_cost.load(Ordering::Relaxed)
     }
 
     /// Admits one request of `subject` in `tenant`, or says how long to wait.
@@ -203,21 +238,32 @@ impl<C: Clock + Clone> RateLimiter<C> {
             .subjects
             .check_key(&(tenant.to_owned(), subject.to_owned()))
             .map_err(|refusal| self.refused(&refusal, "subject"))?;
-        let tenant_state = self
-            .tenants
-            .check_key(&tenant.to_owned())
-            .map_err(|refusal| self.refused(&refusal, "tenant"))?;
+        let cost = NonZeroU32::new(self.replicas()).unwrap_or(NonZeroU32::MIN);
+        let tenant_state = match self.tenants.check_key_n(&tenant.to_owned(), cost) {
+            Ok(outcome) => outcome.map_err(|refusal| self.refused(&refusal, "tenant"))?,
+            // Not reachable: `set_replicas` keeps the cost within the burst.
+            Err(_) => {
+                return Err(RateLimited {
+                    retry_after_seconds: 1,
+                    policy: self.policy.clone(),
+                    reset_seconds: 60,
+                    scope: "tenant",
+                })
+            }
+        };
         let subject_left = subject_state.remaining_burst_capacity();
-        let tenant_left = tenant_state.remaining_burst_capacity();
-        let (scope, state, remaining) = if tenant_left < subject_left {
-            ("tenant", tenant_state, tenant_left)
+        // Requests this replica can still admit for the tenant.
+        let tenant_cells = tenant_state.remaining_burst_capacity();
+        let tenant_left = tenant_cells / cost.get();
+        let (scope, state, remaining, cells) = if tenant_left < subject_left {
+            ("tenant", tenant_state, tenant_left, tenant_cells)
         } else {
-            ("subject", subject_state, subject_left)
+            ("subject", subject_state, subject_left, subject_left)
         };
         Ok(RateStatus {
             policy: self.policy.clone(),
             remaining,
-            reset_seconds: seconds_to_full(&state, remaining),
+            reset_seconds: seconds_to_full(&state, cells),
             scope,
         })
     }
@@ -487,6 +533,45 @@ mod tests {
         assert!(limiter.check("acme", "alice").is_err());
         clock.advance(Duration::from_millis(100));
         assert!(limiter.check("acme", "alice").is_ok(), "one cell per 100 ms still refills");
+    }
+
+    /// Issue 13: with N replicas sharing the tenant limit, one replica
+    /// admits 1/N of the burst and of the refill, and says so in `RateLimit`.
+    #[test]
+    fn a_share_of_the_tenant_limit_per_replica() {
+        let clock = FakeRelativeClock::default();
+        let config = RateLimitConfig {
+            tenant_per_minute: 600,
+            subject_per_minute: 100_000,
+            burst: Some(30),
+            ..Default::default()
+        };
+        let limiter = RateLimiter::with_clock(&config, clock.clone());
+        limiter.set_replicas(3);
+        assert_eq!(limiter.replicas(), 3);
+        let first = limiter.check("acme", "alice").unwrap();
+        assert_eq!((first.scope, first.remaining), ("tenant", 9), "10 of the 30 cells, one spent");
+        for _ in 0..9 {
+            limiter.check("acme", "alice").unwrap();
+        }
+        let refused = limiter.check("acme", "alice").unwrap_err();
+        assert_eq!(refused.scope, "tenant");
+        assert!(limiter.check("globex", "bob").is_ok(), "another tenant has its own bucket");
+        // 10 cells a second: a request of this replica every 300 ms.
+        clock.advance(Duration::from_millis(200));
+        assert!(limiter.check("acme", "alice").is_err());
+        clock.advance(Duration::from_millis(100));
+        assert!(limiter.check("acme", "alice").is_ok());
+        // Back to one replica: the same bucket, one cell a request again.
+        limiter.set_replicas(1);
+        clock.advance(Duration::from_millis(300));
+        for _ in 0..3 {
+            limiter.check("acme", "alice").unwrap();
+        }
+        assert!(limiter.check("acme", "alice").is_err());
+        // Never more than the burst per request.
+        limiter.set_replicas(1000);
+        assert_eq!(limiter.replicas(), 30);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use dropshot::{
 
 use crate::auth::{AuthConfig, Authenticator};
 use crate::context::AppContext;
+use crate::cors::{self, Cors};
 use crate::docs;
 use crate::http::NetworkServerImpl;
 use crate::listing::{ListGate, ListLimits};
@@ -41,8 +42,12 @@ pub struct Settings {
     pub rate: RateLimitConfig,
     pub body_limit: usize,
     pub connections: ConnectionLimits,
+    /// Origins allowed to call the API from a browser (CORS); none: CORS off.
+    pub cors_allow_origins: Vec<String>,
     /// The limits of the list path (time limit, concurrency).
     pub list: ListLimits,
+    /// How logins are batched into access timestamps.
+    pub access: crate::access::AccessOptions,
 }
 
 /// Limits on connections and on how long a client may take to send.
@@ -126,8 +131,12 @@ pub enum StartError {
 /// The SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "network.sqlite3";
 
-/// The largest body the contract allows (its `x-request-body-max-bytes`).
-pub const CONTRACT_BODY_LIMIT: usize = 262_144;
+/// The largest body the contract allows (its `x-request-body-max-bytes`): 10
+/// MiB, above the largest body its schemas allow however it is escaped
+/// (10144224 bytes: a `Customer` sent back whole, 200 properties of 128 + 4096
+/// characters, each character a 12-byte surrogate-pair escape; see the spec's
+/// description and `tests/it/contract.rs`).
+pub const CONTRACT_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 /// The generated trait's endpoints plus the unpublished operational ones.
 pub fn api() -> ApiDescription<AppContext> {
@@ -139,6 +148,9 @@ pub fn api() -> ApiDescription<AppContext> {
     api.register(ops::openapi).expect("registers");
     api.register(docs::docs).expect("registers");
     api.register(docs::redoc_js).expect("registers");
+    api.register(cors::preflight_customers).expect("registers");
+    api.register(cors::preflight_customer).expect("registers");
+    api.register(cors::preflight_list).expect("registers");
     api
 }
 
@@ -227,6 +239,8 @@ fn check_settings(settings: &Settings) -> Result<(), StartError> {
 pub struct Running {
     server: HttpServer<AppContext>,
     store: Arc<dyn CustomerStore>,
+    access: Arc<crate::access::AccessRecorder>,
+    shared_limit: Option<crate::ratelimit::shared::SharedLimit>,
     housekeeping: tokio::task::JoinHandle<()>,
     refresh: tokio::task::JoinHandle<()>,
 }
@@ -242,6 +256,10 @@ impl Running {
         self.housekeeping.abort();
         self.refresh.abort();
         let result = self.server.close().await;
+        if let Some(shared) = self.shared_limit {
+            shared.leave().await;
+        }
+        self.access.close().await;
         self.store.close().await;
         result
     }
@@ -252,19 +270,54 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
     let limits = settings.connections;
     check_settings(&settings)?;
     ensure_file_descriptors(limits.max_connections)?;
+    let cors = Cors::new(&settings.cors_allow_origins).map_err(StartError::Limits)?;
     let store = open_store(&settings.store, Some(settings.list.query_timeout)).await?;
     let auth = Arc::new(Authenticator::new(settings.auth.clone())?);
     let limiter = Arc::new(RateLimiter::new(&settings.rate));
     let failed_auth = Arc::new(FailedAuthLimiter::new(&settings.rate));
+    let mut metrics = Metrics::default();
+    let access = Arc::new(crate::access::AccessRecorder::start(
+        store.clone(),
+        settings.access,
+        log.new(slog::o!("component" => "access")),
+    ));
+    access.stats().register(metrics.registry_mut());
+    // PostgreSQL: the tenant limit is shared with the other replicas.
+    let shared_limit = match &settings.store {
+        StoreSettings::Postgres { url, schema, .. } => {
+            use crate::ratelimit::shared::{SharedLimit, SharedOptions, SharedStats};
+            let stats = SharedStats::default();
+            stats.register(metrics.registry_mut());
+            let started = SharedLimit::start(
+                url,
+                schema.as_deref(),
+                limiter.clone(),
+                SharedOptions::every(settings.rate.heartbeat),
+                stats,
+                log.new(slog::o!("component" => "rate-limit")),
+            )
+            .await;
+            match started {
+                Ok(shared) => Some(shared),
+                Err(error) => {
+                    store.close().await;
+                    return Err(error.into());
+                }
+            }
+        }
+        StoreSettings::Sqlite { .. } => None,
+    };
     let context = AppContext {
         store: store.clone(),
         auth: auth.clone(),
         limiter: limiter.clone(),
         failed_auth: failed_auth.clone(),
-        metrics: Metrics::default(),
+        metrics,
         body_limit: settings.body_limit,
         body_deadline: limits.body_deadline,
+        cors,
         list_gate: ListGate::new(settings.list.clone()),
+        access: access.clone(),
     };
     let config = ConfigDropshot {
         bind_address: settings.bind,
@@ -308,5 +361,5 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
             failed_auth.housekeeping();
         }
     });
-    Ok(Running { server, store, housekeeping, refresh })
+    Ok(Running { server, store, access, shared_limit, housekeeping, refresh })
 }

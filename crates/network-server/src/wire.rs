@@ -10,7 +10,7 @@ use crate::domain::{Customer, CustomerDraft, DraftFields, ValidationError};
 pub fn draft_from(details: CustomerDetails) -> Result<CustomerDraft, ValidationError> {
     CustomerDraft::parse(DraftFields {
         name: details.name.into(),
-        country: details.country.map(Into::into),
+        country: details.country.map(|country| country.to_string()),
         timezone: details.timezone.map(Into::into),
         properties: details
             .properties
@@ -24,7 +24,7 @@ pub fn to_wire(customer: &Customer) -> WireCustomer {
     // spec's, so the wire newtypes accept them.
     let details = &customer.details;
     WireCustomer {
-        id: customer.id.as_str().to_string(),
+        id: customer.id.as_str().parse().expect("a valid id fits the wire type"),
         name: details.name.as_str().parse().expect("a valid name fits the wire type"),
         country: details
             .country

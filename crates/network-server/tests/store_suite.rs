@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use network_server::domain::{
-    Customer, CustomerDraft, CustomerId, Direction, DraftFields, ListQuery, NameSearch,
+    fold, Customer, CustomerDraft, CustomerId, Direction, DraftFields, ListQuery, NameSearch,
     Precondition, Properties, SortField, TenantName, Version,
 };
 use network_server::store::postgres::{PostgresOptions, PostgresStore};
 use network_server::store::sql;
 use network_server::store::sqlite::{SqliteOptions, SqliteStore};
-use network_server::store::{CustomerStore, SeedCustomer, StoreError};
+use network_server::store::{AccessUpdate, CustomerStore, SeedCustomer, StoreError};
 
 #[path = "common/postgres.rs"]
 mod common_postgres;
@@ -197,7 +197,10 @@ cases![
     list_default_sort_is_by_id,
     list_sorts_by_each_field_both_directions_ties_by_id,
     list_filters,
-    list_search_is_literal_and_case_sensitive,
+    list_search_is_literal_and_case_insensitive,
+    list_search_folds_unicode_case,
+    list_search_after_the_folding_migration,
+    record_access_widens_only_and_bumps_the_version_on_change,
     values_are_stored_verbatim,
     largest_properties_round_trip,
     bulk_insert_then_list,
@@ -716,7 +719,8 @@ async fn list_filters(h: &Harness) {
     let with = |search: &str| ListQuery { search: NameSearch::parse(search), ..query() };
     let cases: Vec<(ListQuery, Vec<&str>)> = vec![
         (with("Acme*"), vec!["c1", "c2"]),
-        (with("*Acme*"), vec!["c1", "c2", "c3", "c6"]),
+        // Case-insensitive (issue 13): `Bacme` contains `acme`.
+        (with("*Acme*"), vec!["c1", "c2", "c3", "c4", "c6"]),
         (with("*cme"), vec!["c2", "c3", "c4"]),
         (with("Acme"), vec!["c2"]),
         (with("*"), vec!["c1", "c2", "c3", "c4", "c5", "c6"]),
@@ -748,10 +752,10 @@ async fn list_filters(h: &Harness) {
     // The count follows the filters even when the page is full.
     let page = store.list(&t, &ListQuery { size: 1, page: 1, ..with("*Acme*") }).await.unwrap();
     assert_eq!(ids(&page.content), ["c2"]);
-    assert_eq!(page.total_elements, 4);
+    assert_eq!(page.total_elements, 5);
 }
 
-async fn list_search_is_literal_and_case_sensitive(h: &Harness) {
+async fn list_search_is_literal_and_case_insensitive(h: &Harness) {
     let store = h.store();
     let t = tenant("acme");
     let names = [
@@ -788,11 +792,15 @@ async fn list_search_is_literal_and_case_sensitive(h: &Harness) {
         (search("*[a*"), vec!["b1"]),
         (search("*\\*"), vec!["e1"]),
         (search("back\\*"), vec!["e1"]),
-        (search("acme"), vec!["c2"]),
-        (search("ACME"), vec!["c1"]),
-        (search("*cm*"), vec!["c2", "c3"]),
-        (search("AC*"), vec!["c1"]),
-        (search("*ME"), vec!["c1"]),
+        // Issue 13: case-insensitive (it was case-sensitive: `acme` found only c2).
+        (search("acme"), vec!["c1", "c2", "c3"]),
+        (search("ACME"), vec!["c1", "c2", "c3"]),
+        (search("*cM*"), vec!["c1", "c2", "c3"]),
+        (search("AC*"), vec!["c1", "c2", "c3"]),
+        (search("*ME"), vec!["c1", "c2", "c3", "s1", "s2"]),
+        (search("SNAKE_*"), vec!["u1"]),
+        (search("*E_C*"), vec!["u1"]),
+        (search("BACK\\*"), vec!["e1"]),
         (search("*'y\"*"), vec!["x1"]),
         (Some(NameSearch::StartsWith(String::new())), names.iter().map(|(id, _)| *id).collect()),
         (Some(NameSearch::EndsWith(String::new())), names.iter().map(|(id, _)| *id).collect()),
@@ -808,6 +816,175 @@ async fn list_search_is_literal_and_case_sensitive(h: &Harness) {
     assert_eq!(ids(&list_all(&*store, &t, exact("100%")).await), Vec::<String>::new());
     assert_eq!(ids(&list_all(&*store, &t, exact("snake_case")).await), ["u1"]);
     assert_eq!(ids(&list_all(&*store, &t, exact("snake%")).await), Vec::<String>::new());
+}
+
+/// Issue 13: Unicode case folding, the same on every store (each case runs
+/// on each backend with the same expectations).
+async fn list_search_folds_unicode_case(h: &Harness) {
+    let store = h.store();
+    let t = tenant("acme");
+    let names = [
+        ("e1", "École Polytechnique"),
+        ("e2", "ecole libre"),
+        ("e3", "E\u{301}COLE DÉCOMPOSÉE"),
+        ("s1", "Straße 1"),
+        ("s2", "STRASSE 2"),
+        ("g1", "ΣΊΣΥΦΟΣ Α.Ε."),
+        ("t1", "İstanbul Ltd"),
+        ("k1", "Kelvin \u{212A}"),
+        ("x1", "Acme Inc."),
+    ];
+    for (id, name) in names {
+        store.create(&t, &cid(id), &named(name), 1).await.unwrap();
+    }
+    let search = |text: &str| NameSearch::parse(text);
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("é*", vec!["e1", "e3"]),
+        ("É*", vec!["e1", "e3"]),
+        ("e\u{301}*", vec!["e1", "e3"]),
+        ("École*", vec!["e1", "e3"]),
+        ("ÉCOLE POLYTECHNIQUE", vec!["e1"]),
+        ("*décomposée", vec!["e3"]),
+        ("*ÉCOLE*", vec!["e1", "e3"]),
+        ("e*", vec!["e2"]),
+        ("strasse*", vec!["s1", "s2"]),
+        ("STRAßE*", vec!["s1", "s2"]),
+        ("*ss*", vec!["s1", "s2"]),
+        ("σίσυφος*", vec!["g1"]),
+        ("*ΦΟΣ*", vec!["g1"]),
+        ("*kelvin k", vec!["k1"]),
+        ("ac*", vec!["x1"]),
+        ("*INC.", vec!["x1"]),
+    ];
+    for (text, expected) in cases {
+        let listed = list_all(&*store, &t, ListQuery { search: search(text), ..query() }).await;
+        let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        assert_eq!(ids(&listed), expected, "{text:?}");
+    }
+    // `name=eq;...` stays exact.
+    let exact = |name: &str| ListQuery { name_equals: Some(name.into()), ..query() };
+    assert_eq!(ids(&list_all(&*store, &t, exact("Straße 1")).await), ["s1"]);
+    assert!(list_all(&*store, &t, exact("straße 1")).await.is_empty());
+    // A rename is searchable by its new name only; paging and counts follow.
+    store.update(&t, &cid("x1"), &named("Globex"), &Precondition::None).await.unwrap();
+    assert!(list_all(&*store, &t, ListQuery { search: search("acme*"), ..query() })
+        .await
+        .is_empty());
+    let page = store
+        .list(&t, &ListQuery { size: 1, page: 1, search: search("*S*"), ..query() })
+        .await
+        .unwrap();
+    assert_eq!(page.total_elements, 4, "e3, s1, s2, t1 (x1 is now Globex)");
+    // Another tenant's customers are never found.
+    assert!(list_all(&*store, &tenant("other"), ListQuery { search: search("é*"), ..query() })
+        .await
+        .is_empty());
+}
+
+/// Issue 13: rows written before the V3 migration (no folded name) are
+/// folded by it. The database is taken back to V2 (the column, its index
+/// and the migration's record removed), then opened again.
+async fn list_search_after_the_folding_migration(h: &Harness) {
+    let store = h.store();
+    let t = tenant("acme");
+    store.create(&t, &cid("e1"), &named("École"), 1).await.unwrap();
+    let seed = (0..2500)
+        .map(|i| SeedCustomer {
+            id: cid(&format!("bulk{i:05}")),
+            details: named(&format!("ÀB {i:05}")),
+            creation_timestamp: 1,
+        })
+        .collect();
+    store.bulk_insert(&t, seed).await.unwrap();
+    store.close().await;
+    let undo = "DROP INDEX customers_by_name_folded; \
+                ALTER TABLE customers DROP COLUMN name_folded; \
+                DELETE FROM refinery_schema_history WHERE version = 3;";
+    match &h.backend {
+        Backend::Sqlite { dir, .. } => {
+            let path = dir.path().join("network.db");
+            let connection = rusqlite::Connection::open(&path).unwrap();
+            connection.execute_batch(undo).unwrap();
+        }
+        Backend::Postgres { url, schema } => {
+            let (client, connection) =
+                tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+            let driver = tokio::spawn(connection);
+            client
+                .batch_execute(&format!(
+                    "SET search_path TO {schema}; DROP INDEX customers_unfolded; {undo} \
+                     DROP TABLE rate_limit_replicas; \
+                     DELETE FROM refinery_schema_history WHERE version = 4;"
+                ))
+                .await
+                .unwrap();
+            drop(client);
+            let _ = driver.await;
+        }
+    }
+    let store = h.open_again().await;
+    let found = |text: &str| ListQuery { search: NameSearch::parse(text), ..query() };
+    assert_eq!(ids(&list_all(&*store, &t, found("é*")).await), ["e1"]);
+    let page = store.list(&t, &found("àb 01*")).await.unwrap();
+    assert_eq!(page.total_elements, 1000);
+    assert_eq!(store.list(&t, &found("*b*")).await.unwrap().total_elements, 2500);
+}
+
+/// Issue 13: logins widen the access timestamps, write only on change,
+/// never move back, skip unknown customers and stay in their tenant.
+async fn record_access_widens_only_and_bumps_the_version_on_change(h: &Harness) {
+    let store = h.store();
+    let (t, other) = (tenant("acme"), tenant("globex"));
+    store.create(&t, &cid("c1"), &named("One"), 1).await.unwrap();
+    store.create(&t, &cid("c2"), &named("Two"), 1).await.unwrap();
+    store.create(&other, &cid("c1"), &named("Other"), 1).await.unwrap();
+    let login = |tenant: &TenantName, id: &str, first: i64, last: i64| AccessUpdate {
+        tenant: tenant.clone(),
+        id: cid(id),
+        first,
+        last,
+    };
+    let access = |c: &Customer| (c.first_access_timestamp, c.last_access_timestamp, c.version);
+    let get = |id: &'static str| {
+        let store = store.clone();
+        let t = t.clone();
+        async move { store.get(&t, &cid(id)).await.unwrap().unwrap() }
+    };
+
+    let changed =
+        store.record_access(&[login(&t, "c1", 500, 600), login(&t, "ghost", 1, 2)]).await.unwrap();
+    assert_eq!(changed, 1, "unknown customers are skipped");
+    assert_eq!(access(&get("c1").await), (Some(500), Some(600), Version(2)));
+    // Inside what is known: no write, the version stays.
+    assert_eq!(store.record_access(&[login(&t, "c1", 550, 550)]).await.unwrap(), 0);
+    assert_eq!(store.record_access(&[login(&t, "c1", 500, 600)]).await.unwrap(), 0);
+    assert_eq!(access(&get("c1").await), (Some(500), Some(600), Version(2)));
+    // Earlier first, later last, each alone.
+    assert_eq!(store.record_access(&[login(&t, "c1", 400, 450)]).await.unwrap(), 1);
+    assert_eq!(access(&get("c1").await), (Some(400), Some(600), Version(3)));
+    assert_eq!(store.record_access(&[login(&t, "c1", 700, 700)]).await.unwrap(), 1);
+    assert_eq!(access(&get("c1").await), (Some(400), Some(700), Version(4)));
+    // Several customers in one write; the other tenant's c1 is its own.
+    let changed = store
+        .record_access(&[login(&t, "c2", 10, 20), login(&other, "c1", 5, 5), login(&t, "c1", 1, 1)])
+        .await
+        .unwrap();
+    assert_eq!(changed, 3);
+    assert_eq!(access(&get("c1").await), (Some(1), Some(700), Version(5)));
+    assert_eq!(access(&get("c2").await), (Some(10), Some(20), Version(2)));
+    let theirs = store.get(&other, &cid("c1")).await.unwrap().unwrap();
+    assert_eq!(access(&theirs), (Some(5), Some(5), Version(2)));
+    // An update keeps them; an If-Match with the version before a login fails.
+    assert_precondition_failed(
+        store.update(&t, &cid("c1"), &named("One!"), &Precondition::OneOf(vec![Version(4)])).await,
+    );
+    let updated = store
+        .update(&t, &cid("c1"), &named("One!"), &Precondition::OneOf(vec![Version(5)]))
+        .await
+        .unwrap();
+    assert_eq!(access(&updated), (Some(1), Some(700), Version(6)));
+    assert_eq!(store.record_access(&[]).await.unwrap(), 0);
 }
 
 async fn values_are_stored_verbatim(h: &Harness) {
@@ -844,8 +1021,7 @@ async fn values_are_stored_verbatim(h: &Harness) {
         assert_eq!(read.details.properties.as_map().get(*text).map(String::as_str), Some(*text));
         let exact = ListQuery { name_equals: Some(text.to_string()), ..query() };
         assert_eq!(ids(&list_all(&*store, &t, exact).await), [read.id.as_str()]);
-        let contains =
-            ListQuery { search: Some(NameSearch::Contains(text.to_string())), ..query() };
+        let contains = ListQuery { search: Some(NameSearch::Contains(fold(text))), ..query() };
         assert!(ids(&list_all(&*store, &t, contains).await).contains(&read.id.as_str().to_string()));
         let updated = store
             .update(&t, &id, &named(&format!("{text}!")), &Precondition::OneOf(vec![Version(1)]))
@@ -1223,36 +1399,38 @@ async fn list_over_the_time_limit_is_a_timeout(h: &Harness) {
 fn statements_name_every_column_once() {
     assert_eq!(
         sql::SQLITE.insert(),
-        "INSERT INTO customers (tenant, id, name, country, timezone, properties, \
+        "INSERT INTO customers (tenant, id, name, country, timezone, properties, name_folded, \
              creation_timestamp, first_access_timestamp, last_access_timestamp, version) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, 1)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, 1)"
     );
     assert_eq!(
         sql::POSTGRES.update(|_| true, true),
         "UPDATE customers SET name = $3, country = $4, timezone = $5, \
-             properties = $6::text::jsonb, version = version + 1 WHERE tenant = $1 AND id = $2 \
-             AND version = ANY($7::bigint[]) RETURNING creation_timestamp, \
+             properties = $6::text::jsonb, name_folded = $7, version = version + 1 \
+             WHERE tenant = $1 AND id = $2 \
+             AND version = ANY($8::bigint[]) RETURNING creation_timestamp, \
              first_access_timestamp, last_access_timestamp, version"
     );
     assert_eq!(
         sql::SQLITE.update(|i| i >= 2, false),
-        "UPDATE customers SET timezone = ?5, properties = ?6, version = version + 1 \
+        "UPDATE customers SET timezone = ?5, properties = ?6, name_folded = ?7, \
+             version = version + 1 \
              WHERE tenant = ?1 AND id = ?2 RETURNING creation_timestamp, \
              first_access_timestamp, last_access_timestamp, version"
     );
     assert_eq!(
         sql::POSTGRES.select_one(),
-        "SELECT id, name, country, timezone, properties::text, creation_timestamp, \
+        "SELECT id, name, country, timezone, properties::text, name_folded, creation_timestamp, \
              first_access_timestamp, last_access_timestamp, version FROM customers \
              WHERE tenant = $1 AND id = $2"
     );
     assert_eq!(
         sql::postgres_bulk_insert(),
-        "INSERT INTO customers (tenant, id, name, country, timezone, properties, \
+        "INSERT INTO customers (tenant, id, name, country, timezone, properties, name_folded, \
              creation_timestamp, first_access_timestamp, last_access_timestamp, version) \
              SELECT $1, u.id, u.name, u.country, u.timezone, u.properties::jsonb, \
-             u.creation_timestamp, NULL, NULL, 1 FROM unnest($2::text[], $3::text[], \
-             $4::text[], $5::text[], $6::text[], $7::bigint[]) AS u(id, name, country, \
-             timezone, properties, creation_timestamp)"
+             u.name_folded, u.creation_timestamp, NULL, NULL, 1 FROM unnest($2::text[], \
+             $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[]) \
+             AS u(id, name, country, timezone, properties, name_folded, creation_timestamp)"
     );
 }

@@ -519,6 +519,27 @@ impl<Context: ServerContext> HttpRouter<Context> {
             });
         }
 
+        // HEAD is GET without the body (RFC 9110 §9.3.2: a general-purpose
+        // server MUST support it for every GET): a path with a GET handler
+        // and no HEAD handler of its own answers HEAD with the GET handler
+        // (hyper sends no body for a HEAD request).
+        if *method == Method::HEAD {
+            if let Some(handler) = find_handler_matching_version(
+                node.methods.get("GET").map(|v| v.as_slice()).unwrap_or(&[]),
+                version,
+            ) {
+                return Ok(RouterLookupResult {
+                    handler: Arc::clone(&handler.handler),
+                    endpoint: RequestEndpointMetadata {
+                        operation_id: handler.operation_id.clone(),
+                        variables,
+                        body_content_type: handler.body_content_type.clone(),
+                        request_body_max_bytes: handler.request_body_max_bytes,
+                    },
+                });
+            }
+        }
+
         // We found no handler matching this path, method name, and version.
         // We're going to report a 404 ("Not Found") or 405 ("Method Not
         // Allowed").  It's a 405 if there are any handlers matching this path
@@ -545,6 +566,12 @@ impl<Context: ServerContext> HttpRouter<Context> {
             for allowed in node.methods.keys() {
                 err.add_header(http::header::ALLOW, allowed)
                     .expect("method should be a valid allow header");
+            }
+            if node.methods.contains_key("GET")
+                && !node.methods.contains_key("HEAD")
+            {
+                err.add_header(http::header::ALLOW, "HEAD")
+                    .expect("HEAD is a valid allow header");
             }
             Err(err)
         } else {

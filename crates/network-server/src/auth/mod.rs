@@ -119,6 +119,10 @@ pub struct Principal {
     pub customer_id: Option<String>,
     /// The token's `exp`, in seconds since the Unix epoch.
     pub expires_at: i64,
+    /// The token's `iat` (when its user logged in), in seconds since the
+    /// Unix epoch; `None` when absent or not an integer (issue 13: such a
+    /// token records no access).
+    pub issued_at: Option<i64>,
 }
 
 impl Principal {
@@ -702,6 +706,7 @@ impl ClaimPath {
 
 fn principal_from(claims: RawClaims, names: &ClaimNames) -> Result<Principal, AuthError> {
     let RawClaims { sub, exp, mut rest } = claims;
+    let issued_at = rest.get("iat").and_then(Value::as_i64);
     let subject = required_string("sub", sub)?;
     let tenant = required_string(names.tenant.name(), names.tenant.find(&mut rest))?;
     let permissions_claim = names.permissions.name();
@@ -746,7 +751,7 @@ fn principal_from(claims: RawClaims, names: &ClaimNames) -> Result<Principal, Au
         Some(_) => return Err(AuthError::InvalidClaim("exp", "must be a number")),
         None => return Err(AuthError::MissingClaim("exp")),
     };
-    Ok(Principal { subject, tenant, permissions, customer_id, expires_at })
+    Ok(Principal { subject, tenant, permissions, customer_id, expires_at, issued_at })
 }
 
 fn required_string(name: &'static str, value: Option<Value>) -> Result<String, AuthError> {

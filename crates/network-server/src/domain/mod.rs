@@ -4,8 +4,10 @@
 //! Nothing here knows about HTTP or storage. A value of one of these types is
 //! valid by construction, so the store and the HTTP layer never re-check.
 
+mod fold;
 mod validation;
 
+pub use fold::{fold, prefix_upper_bound};
 pub use validation::*;
 
 /// A customer as stored: its id, its mutable state and the server-managed fields.
@@ -129,7 +131,9 @@ pub enum Direction {
     Desc,
 }
 
-/// A `searchText` pattern on the customer name (`foo*`, `*foo*`, `*foo`, or exact `foo`).
+/// A `searchText` pattern on the customer name (`foo*`, `*foo*`, `*foo`, or
+/// exact `foo`), holding the [`fold`]ed text: it matches the folded name
+/// (case-insensitive, Unicode case folding).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameSearch {
     StartsWith(String),
@@ -147,7 +151,7 @@ impl NameSearch {
         if core.is_empty() {
             return None;
         }
-        let core = core.to_string();
+        let core = fold(core);
         Some(match (starts, ends) {
             (true, true) => NameSearch::Contains(core),
             (false, true) => NameSearch::StartsWith(core),
@@ -156,8 +160,10 @@ impl NameSearch {
         })
     }
 
-    /// Whether `name` matches (case-sensitive, like the exact filters).
+    /// Whether `name` matches (its folded form, as the stores compare).
     pub fn matches(&self, name: &str) -> bool {
+        let name = fold(name);
+        let name = name.as_str();
         match self {
             NameSearch::StartsWith(core) => name.starts_with(core.as_str()),
             NameSearch::Contains(core) => name.contains(core.as_str()),
@@ -193,6 +199,9 @@ pub struct ListParams<'a> {
     pub country: Option<&'a str>,
 }
 
+/// The spec's `maxLength` of the `name` filter: `eq;` and a name of at most 255.
+const MAX_NAME_FILTER_CHARS: usize = 258;
+
 /// The default page size.
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 /// The contract's largest page size.
@@ -216,7 +225,7 @@ impl ListQuery {
     /// `^(name|country|creationTimestamp),(ASC|DESC)$`: no default direction,
     /// no lower case), each field at most once (a repeated field would add
     /// nothing to the order, and unbounded repetition made the database sort
-    /// by thousands of terms); `name` `eq;` and the name; `country` two
+    /// by thousands of terms); `name` `eq;` and the name (at most 258 characters); `country` two
     /// upper-case letters; `searchText` at most 255 characters. Errors name
     /// the parameter.
     pub fn parse(params: ListParams<'_>) -> Result<ListQuery, ValidationError> {
@@ -241,6 +250,14 @@ impl ListQuery {
                 ));
             }
             sort.push((field, direction));
+        }
+        if let Some(filter) = params.name {
+            if filter.chars().count() > MAX_NAME_FILTER_CHARS {
+                return Err(ValidationError::new(
+                    "name",
+                    format!("must be at most {MAX_NAME_FILTER_CHARS} characters long"),
+                ));
+            }
         }
         let name_equals = params
             .name
@@ -387,6 +404,9 @@ mod tests {
         assert_eq!(NameSearch::parse("*ac*"), Some(NameSearch::Contains("ac".into())));
         assert_eq!(NameSearch::parse("*ac"), Some(NameSearch::EndsWith("ac".into())));
         assert_eq!(NameSearch::parse("ac"), Some(NameSearch::Exactly("ac".into())));
+        assert_eq!(NameSearch::parse("ÉC*"), Some(NameSearch::StartsWith("éc".into())));
+        assert!(NameSearch::parse("é*").unwrap().matches("École"));
+        assert!(NameSearch::parse("ac*").unwrap().matches("Acme Inc."));
         assert_eq!(NameSearch::parse("*"), None);
         assert_eq!(NameSearch::parse("**"), None);
         assert!(NameSearch::parse("*me In*").unwrap().matches("Acme Inc."));

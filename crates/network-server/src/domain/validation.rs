@@ -299,9 +299,15 @@ mod tests {
         for schema in ["CustomerDetails", "Customer"] {
             let properties = &schemas[schema]["properties"];
             assert_eq!(properties["name"]["pattern"], NAME_PATTERN, "{schema}.name");
-            assert_eq!(properties["country"]["pattern"], COUNTRY_PATTERN, "{schema}.country");
         }
         assert_eq!(schemas["Properties"]["additionalProperties"]["pattern"], NO_NUL_PATTERN);
+        let filter = spec["paths"]["/v2/network/customers"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "country")
+            .unwrap();
+        assert_eq!(filter["schema"]["pattern"], COUNTRY_PATTERN, "the list's country filter");
         for c in (0..=0x10ffff).filter_map(char::from_u32) {
             let single = c.to_string();
             let wire = network_api::types::CustomerDetailsName::try_from(single.as_str()).is_ok();
@@ -324,6 +330,85 @@ mod tests {
         assert!(CountryCode::parse("it").is_err(), "upper case only");
         assert!(CountryCode::parse("ITA").is_err());
         assert!(CountryCode::parse("").is_err());
+    }
+
+    /// What `CountryCode::parse` accepts: every upper-case pair celes knows.
+    fn accepted_countries() -> Vec<String> {
+        let mut codes = Vec::new();
+        for first in b'A'..=b'Z' {
+            for second in b'A'..=b'Z' {
+                let code = String::from_utf8(vec![first, second]).unwrap();
+                if CountryCode::parse(&code).is_ok() {
+                    codes.push(code);
+                }
+            }
+        }
+        codes
+    }
+
+    /// What `TimeZoneName::parse` accepts: every name chrono-tz knows.
+    fn accepted_time_zones() -> Vec<String> {
+        let mut names: Vec<String> =
+            chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name().to_string()).collect();
+        names.sort();
+        names.dedup();
+        assert!(names.iter().all(|name| TimeZoneName::parse(name).is_ok()));
+        names
+    }
+
+    /// The spec's `country` and `timezone` enums are exactly what the server
+    /// accepts (celes and chrono-tz, the crates it validates with). To
+    /// regenerate after a crate upgrade, run
+    /// `NETWORK_SPEC_ENUMS_OUT=target/spec-enums.json cargo test -p network-server --lib spec_enums`,
+    /// then `python3 scripts/update_spec_enums.py target/spec-enums.json` and
+    /// `cargo xtask generate`.
+    #[test]
+    fn spec_enums_are_the_crates_lists() {
+        let countries = accepted_countries();
+        let time_zones = accepted_time_zones();
+        if let Ok(out) = std::env::var("NETWORK_SPEC_ENUMS_OUT") {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(out);
+            let lists = serde_json::json!({"country": countries, "timezone": time_zones});
+            std::fs::write(&path, serde_json::to_string_pretty(&lists).unwrap()).unwrap();
+            eprintln!("wrote {}", path.display());
+        }
+        let spec: serde_json::Value =
+            serde_json::from_str(include_str!("../../../../openapi/network.json")).unwrap();
+        let how = "regenerate: NETWORK_SPEC_ENUMS_OUT=target/spec-enums.json cargo test -p \
+                   network-server --lib spec_enums && python3 scripts/update_spec_enums.py \
+                   target/spec-enums.json && cargo xtask generate";
+        for schema in ["CustomerDetails", "Customer"] {
+            let properties = &spec["components"]["schemas"][schema]["properties"];
+            let listed = |field: &str| -> Vec<String> {
+                properties[field]["enum"]
+                    .as_array()
+                    .map(|values| {
+                        values.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
+                    })
+                    .unwrap_or_default()
+            };
+            assert!(listed("country") == countries, "{schema}.country differs from celes; {how}");
+            // An enum of the names cannot be generated into Rust (typify 0.8
+            // gives `Etc/GMT+1` and `Etc/GMT-1` the same variant name): the
+            // spec states them as an anchored alternation instead.
+            let escape = |name: &String| {
+                name.chars()
+                    .map(|c| {
+                        if ".+*?()[]{}|^$\\".contains(c) {
+                            format!("\\{c}")
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect::<String>()
+            };
+            let alternation: Vec<String> = time_zones.iter().map(escape).collect();
+            let pattern = format!("^({})$", alternation.join("|"));
+            assert!(
+                properties["timezone"]["pattern"] == pattern.as_str(),
+                "{schema}.timezone differs from chrono-tz; {how}"
+            );
+        }
     }
 
     #[test]

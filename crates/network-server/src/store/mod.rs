@@ -76,6 +76,16 @@ pub struct SeedCustomer {
     pub creation_timestamp: i64,
 }
 
+/// Logins of one customer's users to record (issue 13): the earliest and the
+/// latest login time seen (milliseconds since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessUpdate {
+    pub tenant: TenantName,
+    pub id: CustomerId,
+    pub first: i64,
+    pub last: i64,
+}
+
 /// One write of one customer, as every store receives it.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -179,6 +189,16 @@ pub trait CustomerStore: Send + Sync + 'static {
         tenant: &TenantName,
         customers: Vec<SeedCustomer>,
     ) -> Result<(), StoreError>;
+
+    /// Widens each customer's access timestamps to take in its update: the
+    /// first access becomes the earlier of the stored one and `first`, the
+    /// last access the later of the stored one and `last`. A customer whose
+    /// timestamps already cover the update is not written (its version, the
+    /// ETag, stays); one that changes gets a new version. Unknown customers
+    /// are skipped. Idempotent, never moving a timestamp backwards, one write
+    /// for all (one transaction). At most one update per customer. Returns
+    /// how many customers changed.
+    async fn record_access(&self, updates: &[AccessUpdate]) -> Result<u64, StoreError>;
 
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -38,8 +38,10 @@ use super::schema::{
     total_from_page, written_customer, DETAILS,
 };
 use super::sql::{self, POSTGRES};
-use super::{CustomerStore, IdPage, SeedCustomer, StoreError, Write};
-use crate::domain::{Customer, CustomerDraft, CustomerId, ListQuery, Precondition, TenantName};
+use super::{AccessUpdate, CustomerStore, IdPage, SeedCustomer, StoreError, Write};
+use crate::domain::{
+    fold, Customer, CustomerDraft, CustomerId, ListQuery, Precondition, TenantName,
+};
 use crate::error::with_causes;
 
 mod embedded {
@@ -354,6 +356,7 @@ async fn migrate(config: &tokio_postgres::Config, schema: Option<&str>) -> Resul
             embedded::migrations::runner().run_async(&mut client).await.map_err(|e| {
                 unavailable("migrating the PostgreSQL database failed", with_causes(&e))
             })?;
+            fold_names(&client).await?;
             Ok::<(), StoreError>(())
         }
         .await;
@@ -368,6 +371,64 @@ async fn migrate(config: &tokio_postgres::Config, schema: Option<&str>) -> Resul
     let _ = driver.await;
     result
 }
+
+/// Rows folded per statement by [`fold_names`].
+const FOLD_BATCH: i64 = 10_000;
+
+/// Sets `name_folded` ([`fold`]) on every row that has none: the rows there
+/// before the V3 migration, and rows written by a tool that does not fold
+/// (`copy-store` inserts, then calls this). Keyset batches in primary-key
+/// order, found through the partial index `customers_unfolded` (empty once
+/// done, so a start with nothing to fold costs one index probe).
+pub async fn fold_names(client: &tokio_postgres::Client) -> Result<u64, StoreError> {
+    let select = client
+        .prepare(
+            "SELECT tenant, id, name FROM customers \
+             WHERE name_folded IS NULL AND (tenant, id) > ($1, $2) \
+             ORDER BY tenant, id LIMIT $3",
+        )
+        .await
+        .map_err(db)?;
+    let update = client
+        .prepare(
+            "UPDATE customers c SET name_folded = u.folded \
+             FROM unnest($1::text[], $2::text[], $3::text[]) AS u(tenant, id, folded) \
+             WHERE c.tenant = u.tenant AND c.id = u.id AND c.name_folded IS NULL",
+        )
+        .await
+        .map_err(db)?;
+    let (mut after_tenant, mut after_id) = (String::new(), String::new());
+    let mut folded_rows = 0u64;
+    loop {
+        let rows =
+            client.query(&select, &[&after_tenant, &after_id, &FOLD_BATCH]).await.map_err(db)?;
+        let Some(last) = rows.last() else { return Ok(folded_rows) };
+        after_tenant = last.try_get(0).map_err(db)?;
+        after_id = last.try_get(1).map_err(db)?;
+        let mut tenants = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut folded = Vec::with_capacity(rows.len());
+        for row in &rows {
+            tenants.push(row.try_get::<_, String>(0).map_err(db)?);
+            ids.push(row.try_get::<_, String>(1).map_err(db)?);
+            folded.push(fold(row.try_get::<_, &str>(2).map_err(db)?));
+        }
+        folded_rows += client.execute(&update, &[&tenants, &ids, &folded]).await.map_err(db)?;
+    }
+}
+
+/// Issue 13: widens the access timestamps of many customers in one
+/// statement, writing only the rows it changes. Under READ COMMITTED a row
+/// updated meanwhile by another replica is re-checked against its new
+/// values once locked, so concurrent replicas never move a timestamp back.
+const RECORD_ACCESS: &str = "UPDATE customers c SET \
+     first_access_timestamp = LEAST(COALESCE(c.first_access_timestamp, u.first), u.first), \
+     last_access_timestamp = GREATEST(COALESCE(c.last_access_timestamp, u.last), u.last), \
+     version = c.version + 1 \
+     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(tenant, id, first, last) \
+     WHERE c.tenant = u.tenant AND c.id = u.id \
+     AND (c.first_access_timestamp IS NULL OR c.first_access_timestamp > u.first \
+          OR c.last_access_timestamp IS NULL OR c.last_access_timestamp < u.last)";
 
 /// The statements, built once from the column description.
 struct Statements {
@@ -532,6 +593,23 @@ impl CustomerStore for PostgresStore {
             })?;
         }
         transaction.commit().await.map_err(db)
+    }
+
+    async fn record_access(&self, updates: &[AccessUpdate]) -> Result<u64, StoreError> {
+        if updates.is_empty() {
+            return Ok(0);
+        }
+        // Rows locked in key order, so that two replicas recording the same
+        // customers cannot deadlock.
+        let mut sorted: Vec<&AccessUpdate> = updates.iter().collect();
+        sorted.sort_by(|a, b| (&a.tenant, &a.id).cmp(&(&b.tenant, &b.id)));
+        let tenants: Vec<&str> = sorted.iter().map(|u| u.tenant.as_str()).collect();
+        let ids: Vec<&str> = sorted.iter().map(|u| u.id.as_str()).collect();
+        let firsts: Vec<i64> = sorted.iter().map(|u| u.first).collect();
+        let lasts: Vec<i64> = sorted.iter().map(|u| u.last).collect();
+        let client = self.client().await?;
+        let record = client.prepare_cached(RECORD_ACCESS).await.map_err(db)?;
+        client.execute(&record, &[&tenants, &ids, &firsts, &lasts]).await.map_err(db)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -7,7 +7,9 @@
 
 use std::borrow::Cow;
 
-use crate::domain::{Customer, CustomerDraft, CustomerId, DraftFields, ValidationError, Version};
+use crate::domain::{
+    fold, Customer, CustomerDraft, CustomerId, DraftFields, ValidationError, Version,
+};
 
 use super::StoreError;
 
@@ -35,7 +37,7 @@ pub struct Column {
 
 /// The columns of a customer's mutable state, in the order every statement
 /// lists them (after `tenant` and `id`, before [`MANAGED`]).
-pub static DETAILS: [Column; 4] = [
+pub static DETAILS: [Column; 5] = [
     Column {
         name: "name",
         kind: Kind::Text,
@@ -81,6 +83,15 @@ pub static DETAILS: [Column; 4] = [
             fields.properties = Some(map);
             Ok(())
         },
+    },
+    // Issue 13: the name as the case-insensitive search compares it
+    // (`domain::fold`), derived from the draft and never read back.
+    Column {
+        name: "name_folded",
+        kind: Kind::Text,
+        indexed: true,
+        value: |draft| Some(Cow::Owned(fold(draft.name.as_str()))),
+        read: |_, _| Ok(()),
     },
 ];
 

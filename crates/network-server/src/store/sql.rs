@@ -2,14 +2,15 @@
 //! (`store::schema`) for each [`Dialect`]: insert, update, delete, the reads
 //! by id, and a list's filter, order and page. Only what really differs
 //! between SQLite and PostgreSQL is in the dialect (placeholders, JSON and
-//! array parameters, the name search functions, where a missing country sorts).
+//! array parameters, the name search functions, where a missing country sorts,
+//! whether an unindexable search is materialized first).
 //!
 //! Parameters are numbered the same way in every statement: `tenant` 1,
 //! `id` 2, the [`DETAILS`] columns from 3 on, then what the statement adds
 //! (the creation time of an insert, the acceptable versions of a conditional
 //! write: [`versions_param`]).
 
-use crate::domain::{Direction, ListQuery, NameSearch, SortField, TenantName};
+use crate::domain::{prefix_upper_bound, Direction, ListQuery, NameSearch, SortField, TenantName};
 
 use super::schema::{Kind, DETAILS, MANAGED};
 
@@ -25,10 +26,16 @@ pub struct Dialect {
     json_column: fn(&str) -> String,
     /// `version` is one of the list given as parameter `n`.
     version_in: fn(usize) -> String,
-    /// The name searches, `{p}` standing for the text's parameter: starts
-    /// with, contains, ends with, exactly (case-sensitive and literal, no
-    /// LIKE wildcards involved).
+    /// The name searches on the folded name (`name_folded`, issue 13; the
+    /// search text arrives folded), `{p}` standing for the text's parameter:
+    /// starts with, contains, ends with, exactly (literal, no LIKE wildcards
+    /// involved). A prefix is also an index range (see [`Dialect::list_filter`]).
     search: [&'static str; 4],
+    /// Whether an infix or suffix search (which no index serves) is found by
+    /// one scan of a materialized CTE, then sorted (PostgreSQL: its planner
+    /// would otherwise walk an index in sort order testing every row, 6.2 s
+    /// at 1,000,000 customers for 20 matches; BENCHMARKS.md).
+    materialize_scans: bool,
     /// `country ASC` and `country DESC`: a missing country first ascending,
     /// last descending in both stores.
     country_order: [&'static str; 2],
@@ -41,11 +48,13 @@ pub const SQLITE: Dialect = Dialect {
     json_column: |column| column.to_string(),
     version_in: |n| format!("version IN (SELECT value FROM json_each(?{n}))"),
     search: [
-        "substr(name, 1, length({p})) = {p}",
-        "instr(name, {p}) > 0",
-        "length(name) >= length({p}) AND substr(name, length(name) - length({p}) + 1) = {p}",
-        "name = {p}",
+        "substr(name_folded, 1, length({p})) = {p}",
+        "instr(name_folded, {p}) > 0",
+        "length(name_folded) >= length({p}) \
+         AND substr(name_folded, length(name_folded) - length({p}) + 1) = {p}",
+        "name_folded = {p}",
     ],
+    materialize_scans: false,
     country_order: ["country ASC", "country DESC"],
 };
 
@@ -56,11 +65,12 @@ pub const POSTGRES: Dialect = Dialect {
     json_column: |column| format!("{column}::text"),
     version_in: |n| format!("version = ANY(${n}::bigint[])"),
     search: [
-        "left(name, char_length({p})) = {p}",
-        "strpos(name, {p}) > 0",
-        "right(name, char_length({p})) = {p}",
-        "name = {p}",
+        "left(name_folded, char_length({p})) = {p}",
+        "strpos(name_folded, {p}) > 0",
+        "right(name_folded, char_length({p})) = {p}",
+        "name_folded = {p}",
     ],
+    materialize_scans: true,
     country_order: ["country ASC NULLS FIRST", "country DESC NULLS LAST"],
 };
 
@@ -189,6 +199,14 @@ impl Dialect {
                 NameSearch::Exactly(text) => (self.search[3], text),
             };
             let p = bind(&mut params, text);
+            if let NameSearch::StartsWith(_) = search {
+                // The index range of the prefix, then the exact test.
+                clauses.push(format!("name_folded >= {p}"));
+                if let Some(upper) = prefix_upper_bound(text) {
+                    let u = bind(&mut params, &upper);
+                    clauses.push(format!("name_folded < {u}"));
+                }
+            }
             clauses.push(template.replace("{p}", &p));
         }
         if let Some(name) = &query.name_equals {
@@ -229,12 +247,24 @@ impl Dialect {
         query: &ListQuery,
         index_hint: &str,
     ) -> (String, String) {
-        let page = format!(
-            "SELECT id FROM customers{index_hint} WHERE {filter} ORDER BY {} LIMIT {} OFFSET {}",
-            self.order_by(&query.sort),
-            self.param(params + 1),
-            self.param(params + 2)
-        );
+        let scans = matches!(query.search, Some(NameSearch::Contains(_) | NameSearch::EndsWith(_)));
+        let page = if self.materialize_scans && scans {
+            format!(
+                "WITH matched AS MATERIALIZED (SELECT id, name, country, creation_timestamp \
+                 FROM customers WHERE {filter}) \
+                 SELECT id FROM matched ORDER BY {} LIMIT {} OFFSET {}",
+                self.order_by(&query.sort),
+                self.param(params + 1),
+                self.param(params + 2)
+            )
+        } else {
+            format!(
+                "SELECT id FROM customers{index_hint} WHERE {filter} ORDER BY {} LIMIT {} OFFSET {}",
+                self.order_by(&query.sort),
+                self.param(params + 1),
+                self.param(params + 2)
+            )
+        };
         (page, format!("SELECT count(*) FROM customers WHERE {filter}"))
     }
 }

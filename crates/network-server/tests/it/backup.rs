@@ -31,7 +31,7 @@ async fn a_backup_under_concurrent_writes_holds_every_acknowledged_write_and_res
                     .send()
                     .await
                     .expect("created");
-                acknowledged.lock().unwrap().push((created.into_inner().id, name));
+                acknowledged.lock().unwrap().push((created.into_inner().id.to_string(), name));
                 n += 1;
             }
         }));

@@ -45,7 +45,7 @@ async fn a_sqlite_store_copied_into_postgres_serves_the_same_customers() {
         .await
         .unwrap()
         .into_inner();
-    ids.push((OTHER_TENANT, created.id));
+    ids.push((OTHER_TENANT, created.id.to_string()));
     // A restart proves the data is on disk; the copy reads one consistent
     // snapshot of it (it would even while a server writes).
     app.restart().await;
@@ -98,6 +98,12 @@ async fn a_sqlite_store_copied_into_postgres_serves_the_same_customers() {
         let copied: serde_json::Value = copied.json().await.unwrap();
         assert_eq!(original, copied, "{id}: same customer");
     }
+    // Issue 13: the copied names are folded, so searchText finds them in any case.
+    let token = mint(&claims(TENANT, "reader", ALL));
+    let search = format!("{copied_url}/v2/network/customers?searchText=ACME*&size=100");
+    let page = raw(reqwest::Method::GET, &search, Some(&token), Some(TENANT), None).await;
+    let page: serde_json::Value = page.json().await.unwrap();
+    assert_eq!(page["totalElements"], 20, "30 `Acme n`, 10 of them renamed: {page}");
     running.shutdown().await.unwrap();
     // Changing the target afterwards makes verification fail, naming the tenant.
     let (pg, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();

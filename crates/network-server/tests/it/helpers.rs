@@ -90,7 +90,12 @@ pub fn settings(data_dir: &std::path::Path, backend: &Backend, rate: &RateLimitC
         rate: rate.clone(),
         body_limit: 262_144,
         connections: Default::default(),
+        cors_allow_origins: Vec::new(),
         list: network_server::listing::ListLimits::default(),
+        access: network_server::access::AccessOptions {
+            flush_interval: Duration::from_millis(20),
+            ..Default::default()
+        },
     }
 }
 
@@ -220,6 +225,7 @@ impl TestApp {
             .expect("create succeeds")
             .into_inner()
             .id
+            .to_string()
     }
 }
 
