@@ -28,6 +28,10 @@ pub struct Column {
     /// A sort or filter key with an index of its own: SQLite's update sets it
     /// only when it changes (see `store::sqlite`).
     pub indexed: bool,
+    /// Computed from the other columns on every write and never read back,
+    /// so `copy-store` need not read it from the source (a file the server
+    /// has not migrated yet lacks it).
+    pub derived: bool,
     /// The draft's value as stored.
     value: for<'a> fn(&'a CustomerDraft) -> Option<Cow<'a, str>>,
     /// Puts a stored value into the fields to validate; the error says why
@@ -42,6 +46,7 @@ pub static DETAILS: [Column; 5] = [
         name: "name",
         kind: Kind::Text,
         indexed: true,
+        derived: false,
         value: |draft| Some(Cow::Borrowed(draft.name.as_str())),
         read: |fields, value| {
             fields.name = value.unwrap_or_default();
@@ -52,6 +57,7 @@ pub static DETAILS: [Column; 5] = [
         name: "country",
         kind: Kind::Text,
         indexed: true,
+        derived: false,
         value: |draft| draft.country.as_ref().map(|country| Cow::Borrowed(country.as_str())),
         read: |fields, value| {
             fields.country = value;
@@ -62,6 +68,7 @@ pub static DETAILS: [Column; 5] = [
         name: "timezone",
         kind: Kind::Text,
         indexed: false,
+        derived: false,
         value: |draft| draft.timezone.as_ref().map(|zone| Cow::Borrowed(zone.as_str())),
         read: |fields, value| {
             fields.timezone = value;
@@ -72,6 +79,7 @@ pub static DETAILS: [Column; 5] = [
         name: "properties",
         kind: Kind::Json,
         indexed: false,
+        derived: false,
         value: |draft| {
             let json = serde_json::to_string(draft.properties.as_map());
             Some(Cow::Owned(json.expect("a map of strings encodes as JSON")))
@@ -90,6 +98,7 @@ pub static DETAILS: [Column; 5] = [
         name: "name_folded",
         kind: Kind::Text,
         indexed: true,
+        derived: true,
         value: |draft| Some(Cow::Owned(fold(draft.name.as_str()))),
         read: |_, _| Ok(()),
     },

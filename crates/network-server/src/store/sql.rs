@@ -94,8 +94,19 @@ impl Dialect {
 
     /// `id`, the details and the managed columns: what [`super::schema::customer_from_row`] reads.
     pub fn select_columns(&self) -> String {
+        self.columns_selected(false)
+    }
+
+    /// [`Self::select_columns`], with `NULL` for the derived columns (what
+    /// `copy-store` reads from a source that may predate them).
+    pub fn select_columns_underived(&self) -> String {
+        self.columns_selected(true)
+    }
+
+    fn columns_selected(&self, null_derived: bool) -> String {
         let mut columns = vec!["id".to_string()];
         columns.extend(DETAILS.iter().map(|column| match column.kind {
+            _ if null_derived && column.derived => format!("NULL AS {}", column.name),
             Kind::Text => column.name.to_string(),
             Kind::Json => (self.json_column)(column.name),
         }));
