@@ -32,13 +32,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Port 0: the server picks a free port and prints it.
-"$server" --dev --bind 127.0.0.1:0 --data-dir "$work/data" >"$work/server.log" 2>&1 &
+# Port 0: the server picks a free port and writes it to the ready file once
+# it accepts requests.
+"$server" --dev --bind 127.0.0.1:0 --data-dir "$work/data" --ready-file "$work/ready" \
+    >"$work/server.log" 2>&1 &
 server_pid=$!
 base=""
 for _ in $(seq 1 100); do
-    base="$(grep -o -m1 'on http://127\.0\.0\.1:[0-9]*' "$work/server.log" | cut -c4- || true)"
-    [ -n "$base" ] && break
+    if [ -s "$work/ready" ]; then base="http://$(head -n1 "$work/ready")"; break; fi
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1
 done

@@ -70,26 +70,15 @@ trap cleanup EXIT
 
 mkdir -p "$reports"
 rm -f "$reports"/*.xml "$reports"/*.ndjson
-"$server_bin" --dev --bind 127.0.0.1:0 --data-dir "$data" \
+"$server_bin" --dev --bind 127.0.0.1:0 --data-dir "$data" --ready-file "$work/ready" \
     --rate-limit-tenant-per-minute 1000000 --rate-limit-subject-per-minute 1000000 \
     >"$work/server.log" 2>"$work/server.err" &
 server_pid=$!
 
+# The server writes its bound address to the ready file once it accepts requests.
 address=""
 for _ in $(seq 1 200); do
-    address=$(python3 -c '
-import json, sys
-for line in open(sys.argv[1], errors="replace"):
-    try:
-        entry = json.loads(line)
-    except ValueError:
-        continue
-    address = entry.get("address") or entry.get("local_addr")
-    if entry.get("msg") == "listening" and address:
-        print(address)
-        break
-' "$work/server.log")
-    [[ -n "$address" ]] && break
+    [[ -s "$work/ready" ]] && { address=$(head -n1 "$work/ready"); break; }
     kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; echo "the server exited" >&2; exit 1; }
     sleep 0.05
 done

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use network_server::auth::{Signer, TokenClaims};
-use network_server::domain::{CustomerDraft, CustomerId, TenantName};
+use network_server::domain::{CustomerDraft, CustomerId, DraftFields, TenantName};
 use network_server::store::sqlite::{SqliteOptions, SqliteStore};
 use network_server::store::{CustomerStore, SeedCustomer};
 
@@ -65,8 +65,13 @@ fn draft(
     country: &str,
     properties: BTreeMap<String, String>,
 ) -> anyhow::Result<CustomerDraft> {
-    CustomerDraft::parse(name, Some(country), Some("Europe/Rome"), Some(properties))
-        .map_err(|error| anyhow::anyhow!("seed draft: {error}"))
+    CustomerDraft::parse(DraftFields {
+        country: Some(country.to_string()),
+        timezone: Some("Europe/Rome".into()),
+        properties: Some(properties),
+        ..DraftFields::new(name)
+    })
+    .map_err(|error| anyhow::anyhow!("seed draft: {error}"))
 }
 
 fn id(text: &str) -> anyhow::Result<CustomerId> {

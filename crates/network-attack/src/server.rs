@@ -1,5 +1,5 @@
 //! The server under test: the release `network-server` in its own process on
-//! 127.0.0.1, its address read from its own `listening` log line, its memory,
+//! 127.0.0.1, its address read from its `--ready-file`, its memory,
 //! file descriptors and threads sampled from `/proc`, and its request log
 //! scanned for 5xx answers (including those whose client had hung up).
 
@@ -59,8 +59,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the server on `127.0.0.1:0` and returns once its `listening`
-    /// line gave the address (within 30 s).
+    /// Starts the server on `127.0.0.1:0` and returns once its ready file
+    /// gave the address (within 30 s).
     pub fn start(launch: &Launch, log_name: &str) -> anyhow::Result<Server> {
         let mut command = match launch.nofile {
             Some(limit) => {
@@ -70,9 +70,14 @@ impl Server {
             }
             None => Command::new(&launch.binary),
         };
+        let ready =
+            launch.data_dir.parent().unwrap_or(Path::new(".")).join(format!("{log_name}.ready"));
+        let _ = std::fs::remove_file(&ready);
         command
             .args(["--bind", "127.0.0.1:0", "--data-dir"])
             .arg(&launch.data_dir)
+            .arg("--ready-file")
+            .arg(&ready)
             .arg("--jwt-hs256-secret-file")
             .arg(&launch.secret_file)
             .args(&launch.extra_args)
@@ -89,23 +94,15 @@ impl Server {
             .with_context(|| format!("create {}", log_path.display()))?;
         let file = Arc::new(Mutex::new(std::io::BufWriter::new(file)));
         let log = Arc::new(Mutex::new(LogSummary::default()));
-        let (sender, receiver) = std::sync::mpsc::channel();
         {
             let (file, log) = (file.clone(), log.clone());
             std::thread::spawn(move || {
-                let mut sender = Some(sender);
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
                     if let Ok(mut file) = file.lock() {
                         let _ = writeln!(file, "{line}");
                     }
                     let Ok(entry) = serde_json::from_str::<Value>(&line) else { continue };
-                    if entry["msg"] == "listening" {
-                        if let (Some(tx), Some(address)) = (&sender, entry["address"].as_str()) {
-                            let _ = tx.send(address.to_string());
-                            sender = None;
-                        }
-                    }
                     if let Ok(mut log) = log.lock() {
                         summarise(&mut log, &entry);
                     }
@@ -125,20 +122,25 @@ impl Server {
             }
         });
         let child = Arc::new(Mutex::new(child));
-        match receiver.recv_timeout(Duration::from_secs(30)) {
-            Ok(address) => {
-                let address: SocketAddr = address.parse().context("the listening address")?;
-                if !address.ip().is_loopback() {
-                    kill(&child);
-                    bail!("the server listens on {address}, not on loopback");
-                }
-                Ok(Server { child, pid, address, log, log_path })
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let address = loop {
+            let text = std::fs::read_to_string(&ready).unwrap_or_default();
+            if let Some(line) = text.lines().next().filter(|line| !line.is_empty()) {
+                break line.to_string();
             }
-            Err(_) => {
+            let exited = child.lock().ok().and_then(|mut child| child.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() >= deadline {
                 kill(&child);
-                bail!("the server did not log its address within 30 s; see {}", log_path.display())
+                bail!("the server did not become ready within 30 s; see {}", log_path.display());
             }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let address: SocketAddr = address.parse().context("the ready file's address")?;
+        if !address.ip().is_loopback() {
+            kill(&child);
+            bail!("the server listens on {address}, not on loopback");
         }
+        Ok(Server { child, pid, address, log, log_path })
     }
 
     /// The exit status, if the process has exited.

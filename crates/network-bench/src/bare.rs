@@ -188,7 +188,11 @@ fn blank(id: &str) -> Customer {
 }
 
 /// Serves until the process is killed (dropshot's own request log is discarded).
-pub async fn serve(bind: SocketAddr, customers: usize) -> anyhow::Result<()> {
+pub async fn serve(
+    bind: SocketAddr,
+    customers: usize,
+    ready_file: &std::path::Path,
+) -> anyhow::Result<()> {
     let map = (0..customers)
         .map(|index| {
             let id = customer_id(index, customers);
@@ -208,5 +212,7 @@ pub async fn serve(bind: SocketAddr, customers: usize) -> anyhow::Result<()> {
         .config(config)
         .start()
         .map_err(|error| anyhow::anyhow!("cannot start bare dropshot: {error}"))?;
+    network_server::server::write_ready_file(ready_file, server.local_addr())
+        .map_err(|error| anyhow::anyhow!(error))?;
     server.await.map_err(|error| anyhow::anyhow!(error))
 }

@@ -46,7 +46,11 @@ struct Customer {
 type Map = Arc<Mutex<HashMap<String, Customer>>>;
 
 /// Serves until the process is killed.
-pub async fn serve(bind: SocketAddr, customers: usize) -> anyhow::Result<()> {
+pub async fn serve(
+    bind: SocketAddr,
+    customers: usize,
+    ready_file: &std::path::Path,
+) -> anyhow::Result<()> {
     let map: Map = Arc::new(Mutex::new(
         (0..customers)
             .map(|index| {
@@ -65,6 +69,8 @@ pub async fn serve(bind: SocketAddr, customers: usize) -> anyhow::Result<()> {
             .collect(),
     ));
     let listener = tokio::net::TcpListener::bind(bind).await?;
+    network_server::server::write_ready_file(ready_file, listener.local_addr()?)
+        .map_err(|error| anyhow::anyhow!(error))?;
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);

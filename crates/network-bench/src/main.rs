@@ -56,6 +56,9 @@ struct ServeArgs {
     bind: SocketAddr,
     #[arg(long)]
     customers: usize,
+    /// Where to write the bound address once serving (as `network-server --ready-file`).
+    #[arg(long)]
+    ready_file: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -142,8 +145,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let result = match cli.command {
-        Verb::ServeCeiling(args) => runtime.block_on(ceiling::serve(args.bind, args.customers)),
-        Verb::ServeBare(args) => runtime.block_on(bare::serve(args.bind, args.customers)),
+        Verb::ServeCeiling(args) => {
+            runtime.block_on(ceiling::serve(args.bind, args.customers, &args.ready_file))
+        }
+        Verb::ServeBare(args) => {
+            runtime.block_on(bare::serve(args.bind, args.customers, &args.ready_file))
+        }
         Verb::Run(args) => runtime.block_on(run(args)),
     };
     match result {

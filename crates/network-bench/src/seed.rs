@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context};
-use network_server::domain::{CustomerDraft, CustomerId, TenantName};
+use network_server::domain::{CustomerDraft, CustomerId, DraftFields, TenantName};
 use network_server::store::postgres::{PostgresOptions, PostgresStore};
 use network_server::store::sqlite::{SqliteOptions, SqliteStore};
 use network_server::store::{CustomerStore, SeedCustomer};
@@ -68,12 +68,12 @@ fn seed_rows(count: usize) -> anyhow::Result<Vec<SeedCustomer>> {
     for (key, value) in [("plan", "silver"), ("region", "emea"), ("language", "en")] {
         properties.insert(key.to_string(), value.to_string());
     }
-    let draft = CustomerDraft::parse(
-        "Acme Industrial Srl",
-        Some("IT"),
-        Some("Europe/Rome"),
-        Some(properties),
-    )
+    let draft = CustomerDraft::parse(DraftFields {
+        country: Some("IT".into()),
+        timezone: Some("Europe/Rome".into()),
+        properties: Some(properties),
+        ..DraftFields::new("Acme Industrial Srl")
+    })
     .map_err(|error| anyhow::anyhow!("seed draft: {error}"))?;
     (0..count)
         .map(|index| {

@@ -2,7 +2,7 @@
 //! one real request, measured (peak RSS) and stopped.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,10 +28,28 @@ pub struct Target {
     pub address: SocketAddr,
 }
 
-/// A port nobody listens on right now.
-fn free_port() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
+/// Waits for a server's ready file (`--ready-file`: its bound address,
+/// written once it accepts requests) while the process runs.
+fn wait_ready(
+    child: &mut Child,
+    ready: &Path,
+    launch: &Launch,
+    log: &Path,
+) -> anyhow::Result<SocketAddr> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(ready).unwrap_or_default();
+        if let Some(line) = text.lines().next().filter(|line| !line.is_empty()) {
+            return line.parse().with_context(|| format!("the ready file holds {line:?}"));
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("{launch:?} exited at start ({status}); see {}", log.display());
+        }
+        if Instant::now() >= deadline {
+            bail!("{launch:?} did not become ready within 30 s; see {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 impl Target {
@@ -44,26 +62,28 @@ impl Target {
         customers: usize,
         check: &RawRequest,
     ) -> anyhow::Result<Target> {
-        let address = free_port()?;
+        let ready = data_dir.join("ready");
+        let _ = std::fs::remove_file(&ready);
         let log = std::fs::File::create(data_dir.join("server.log"))?;
         let mut command = match launch {
             Launch::Ceiling | Launch::Bare => {
                 let mut command = Command::new(std::env::current_exe()?);
                 let verb =
                     if matches!(launch, Launch::Ceiling) { "serve-ceiling" } else { "serve-bare" };
-                command.arg(verb).args([
-                    "--bind",
-                    &address.to_string(),
-                    "--customers",
-                    &customers.to_string(),
-                ]);
+                command
+                    .arg(verb)
+                    .args(["--bind", "127.0.0.1:0", "--customers", &customers.to_string()])
+                    .arg("--ready-file")
+                    .arg(&ready);
                 command
             }
             Launch::Sqlite { .. } | Launch::Postgres { .. } => {
                 let mut command = Command::new(server);
                 command
-                    .args(["--dev", "--bind", &address.to_string(), "--data-dir"])
+                    .args(["--dev", "--bind", "127.0.0.1:0", "--data-dir"])
                     .arg(data_dir)
+                    .arg("--ready-file")
+                    .arg(&ready)
                     // The limiter still runs on every request; it just never refuses one.
                     .args(["--rate-limit-tenant-per-minute", "1000000000"])
                     .args(["--rate-limit-subject-per-minute", "1000000000"]);
@@ -78,24 +98,20 @@ impl Target {
         };
         // The server logs one JSON line per request, as in production: to a file.
         command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
-        let child = command.spawn().with_context(|| format!("start {launch:?}"))?;
-        let mut target = Target { child, address };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = target.child.try_wait()? {
-                bail!(
-                    "{launch:?} exited at start ({status}); see {}",
-                    data_dir.join("server.log").display()
-                );
+        let mut child = command.spawn().with_context(|| format!("start {launch:?}"))?;
+        let address = match wait_ready(&mut child, &ready, launch, &data_dir.join("server.log")) {
+            Ok(address) => address,
+            Err(error) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(error);
             }
-            match check.send(address) {
-                Ok(200) => return Ok(target),
-                Ok(status) => bail!("{launch:?}: the check request got {status}, not 200"),
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                Err(error) => bail!("{launch:?} did not answer within 30 s: {error}"),
-            }
+        };
+        let target = Target { child, address };
+        match check.send(address) {
+            Ok(200) => Ok(target),
+            Ok(status) => bail!("{launch:?}: the check request got {status}, not 200"),
+            Err(error) => bail!("{launch:?}: the check request failed: {error}"),
         }
     }
 

@@ -21,7 +21,6 @@
 //! each kill, so acknowledged writes are lost and the harness must fail.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -117,45 +116,40 @@ struct Server {
 }
 
 impl Server {
-    /// Starts the server on a free port and returns once its address is known.
+    /// Starts the server on a free port and returns once it accepts
+    /// requests: its `--ready-file` (beside the data directory, removed
+    /// first: a killed server leaves its file behind) holds the address.
     fn spawn(options: &Options, data_dir: &Path) -> Result<Server, String> {
+        let mut ready = data_dir.as_os_str().to_owned();
+        ready.push(".ready");
+        let ready = PathBuf::from(ready);
+        let _ = std::fs::remove_file(&ready);
         let mut child = Command::new(&options.server)
             .args(["--dev", "--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .arg("--ready-file")
+            .arg(&ready)
             .args(["--rate-limit-tenant-per-minute", "100000000"])
             .args(["--rate-limit-subject-per-minute", "100000000"])
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", options.server.display()))?;
-        let stdout = child.stdout.take().expect("piped");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        // Read the log: report the listening address, then keep draining so
-        // the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sender = Some(sender);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(tx) = &sender {
-                    if let Ok(entry) = serde_json::from_str::<Value>(&line) {
-                        if entry["msg"] == "listening" {
-                            if let Some(address) = entry["address"].as_str() {
-                                let _ = tx.send(address.to_string());
-                                sender = None;
-                            }
-                        }
-                    }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                if let Some(address) = text.lines().next().filter(|line| !line.is_empty()) {
+                    return Ok(Server { child, base: format!("http://{address}") });
                 }
             }
-        });
-        match receiver.recv_timeout(Duration::from_secs(10)) {
-            Ok(address) => Ok(Server { child, base: format!("http://{address}") }),
-            Err(_) => {
+            let exited = child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() >= deadline {
                 let _ = child.kill();
                 let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-                Err(format!("the server did not report its address ({status})"))
+                return Err(format!("the server did not become ready ({status})"));
             }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use network_server::domain::{CustomerDraft, CustomerId, ListParams, ListQuery, TenantName};
+use network_server::domain::{
+    CustomerDraft, CustomerId, DraftFields, ListParams, ListQuery, TenantName,
+};
 use network_server::store::sqlite::{SqliteOptions, SqliteStore};
 use network_server::store::{CustomerStore, SeedCustomer};
 
@@ -45,12 +47,12 @@ async fn run() -> Result<(), String> {
                     (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
                 ))
                 .expect("valid"),
-                details: CustomerDraft::parse(
-                    &format!("Customer {:08}", (i * 7919) % customers),
-                    (i % 17 != 0).then_some(countries[i % countries.len()]),
-                    None,
-                    None,
-                )
+                details: CustomerDraft::parse(DraftFields {
+                    country: (i % 17 != 0)
+                        .then_some(countries[i % countries.len()])
+                        .map(str::to_string),
+                    ..DraftFields::new(format!("Customer {:08}", (i * 7919) % customers))
+                })
                 .expect("valid"),
                 creation_timestamp: 1_700_000_000_000 + (i as i64 * 37) % 1_000_000_000,
             })

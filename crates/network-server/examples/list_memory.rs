@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use network_server::domain::{CustomerDraft, CustomerId, TenantName};
+use network_server::domain::{CustomerDraft, CustomerId, DraftFields, TenantName};
 use network_server::store::sqlite::{SqliteOptions, SqliteStore};
 use network_server::store::{CustomerStore, SeedCustomer};
 
@@ -80,12 +80,11 @@ fn customers(count: usize) -> Vec<SeedCustomer> {
                 .collect();
             SeedCustomer {
                 id: CustomerId::parse(&format!("{i:032x}")).expect("valid"),
-                details: CustomerDraft::parse(
-                    &format!("Customer {i}"),
-                    Some("IT"),
-                    None,
-                    Some(properties),
-                )
+                details: CustomerDraft::parse(DraftFields {
+                    country: Some("IT".into()),
+                    properties: Some(properties),
+                    ..DraftFields::new(format!("Customer {i}"))
+                })
                 .expect("valid"),
                 creation_timestamp: 1_700_000_000_000 + i as i64,
             }

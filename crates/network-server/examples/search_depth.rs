@@ -13,7 +13,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use network_server::domain::{CustomerDraft, CustomerId, ListParams, ListQuery, TenantName};
+use network_server::domain::{
+    CustomerDraft, CustomerId, DraftFields, ListParams, ListQuery, TenantName,
+};
 use network_server::store::postgres::{PostgresOptions, PostgresStore};
 use network_server::store::sqlite::{SqliteOptions, SqliteStore};
 use network_server::store::{CustomerStore, SeedCustomer, LIST_BATCH};
@@ -37,12 +39,11 @@ fn seed(customers: usize) -> Vec<SeedCustomer> {
                 (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
             ))
             .expect("valid"),
-            details: CustomerDraft::parse(
-                &format!("{} {:07}", WORDS[i % WORDS.len()], (i * 7919) % customers),
-                Some("IT"),
-                None,
-                None,
-            )
+            details: CustomerDraft::parse(DraftFields {
+                name: format!("{} {:07}", WORDS[i % WORDS.len()], (i * 7919) % customers),
+                country: Some("IT".into()),
+                ..DraftFields::default()
+            })
             .expect("valid"),
             creation_timestamp: 1_700_000_000_000 + i as i64,
         })

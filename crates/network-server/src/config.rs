@@ -7,6 +7,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::remote::{FetchSettings, RefreshBounds};
+use crate::auth::{self, AuthConfig, ClaimNames, ClaimPath, KeySource, Signer, TokenClaims};
+use crate::domain;
+use crate::listing::ListLimits;
+use crate::ratelimit::RateLimitConfig;
+use crate::server::{self, ConnectionLimits, Settings, StoreSettings, CONTRACT_BODY_LIMIT};
+
 /// The Network API server: customers of an IoT platform, contract-first.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "network-server", version, about, long_about = None)]
@@ -255,6 +262,11 @@ pub struct ServerArgs {
     #[arg(long, env = "NETWORK_LIST_QUEUE_WAIT_MS", default_value_t = 1000)]
     pub list_queue_wait_ms: u64,
 
+    /// Once the server accepts requests, write its bound address
+    /// (`127.0.0.1:8080`, one line) to this file, atomically (a temporary
+    /// file renamed into place); removed at shutdown. Harnesses wait for it.
+    #[arg(long, env = "NETWORK_READY_FILE")]
+    pub ready_file: Option<PathBuf>,
     /// The longest a login (a newly seen token with a customer claim) waits
     /// before it is written as the customer's access timestamps, in
     /// milliseconds; the logins of that time are merged into one write.
@@ -292,6 +304,239 @@ pub struct TokenArgs {
     /// Lifetime, e.g. 15m, 1h, 24h.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub ttl: Duration,
+}
+
+/// Which flag and variable a message names.
+fn flag(name: &str) -> String {
+    format!("--{name} (NETWORK_{})", name.to_uppercase().replace('-', "_"))
+}
+
+impl ServerArgs {
+    /// Every value checked at start, each refusal naming its flag: no limit
+    /// is quietly raised, lowered or read as another value.
+    pub fn validate(&self) -> Result<(), String> {
+        let at_least_one = [
+            ("rate-limit-tenant-per-minute", u64::from(self.rate_limit_tenant_per_minute)),
+            ("rate-limit-subject-per-minute", u64::from(self.rate_limit_subject_per_minute)),
+            (
+                "rate-limit-auth-failures-per-minute",
+                u64::from(self.rate_limit_auth_failures_per_minute),
+            ),
+            ("body-limit", self.body_limit as u64),
+            ("database-pool-size", self.database_pool_size as u64),
+            ("list-query-timeout-ms", self.list_query_timeout_ms),
+            ("list-concurrency-per-tenant", self.list_concurrency_per_tenant as u64),
+            ("list-concurrency", self.list_concurrency as u64),
+            ("access-flush-interval-ms", self.access_flush_interval_ms),
+            ("access-queue", self.access_queue as u64),
+            ("max-connections", self.max_connections.unwrap_or(1) as u64),
+        ];
+        for (name, value) in at_least_one {
+            if value == 0 {
+                return Err(format!("{} must be at least 1 (got 0)", flag(name)));
+            }
+        }
+        if self.rate_limit_heartbeat_ms < 10 {
+            return Err(format!(
+                "{} must be at least 10 (got {})",
+                flag("rate-limit-heartbeat-ms"),
+                self.rate_limit_heartbeat_ms
+            ));
+        }
+        if self.body_limit > CONTRACT_BODY_LIMIT {
+            return Err(format!(
+                "{} must be at most {CONTRACT_BODY_LIMIT} bytes, the contract's limit (got {})",
+                flag("body-limit"),
+                self.body_limit
+            ));
+        }
+        let durations = [
+            ("body-deadline", self.body_deadline),
+            ("header-read-timeout", self.header_read_timeout),
+            ("jwt-jwks-refresh-min", self.jwt_jwks_refresh_min),
+            ("jwt-jwks-start-timeout", self.jwt_jwks_start_timeout),
+        ];
+        for (name, value) in durations {
+            if value.is_zero() {
+                return Err(format!("{} must be longer than zero", flag(name)));
+            }
+        }
+        if self.jwt_jwks_refresh_min > self.jwt_jwks_refresh_max {
+            return Err(format!(
+                "{} must be at most {}",
+                flag("jwt-jwks-refresh-min"),
+                flag("jwt-jwks-refresh-max")
+            ));
+        }
+        if self.log_level.parse::<slog::Level>().is_err() {
+            return Err(format!(
+                "{} must be trace, debug, info, warn, error or critical (got `{}`)",
+                flag("log-level"),
+                self.log_level
+            ));
+        }
+        Ok(())
+    }
+
+    /// The server's settings, every value checked first ([`ServerArgs::validate`]).
+    pub fn settings(&self) -> Result<Settings, String> {
+        self.validate()?;
+        let store = match &self.database_url {
+            Some(url) => StoreSettings::Postgres {
+                url: url.clone(),
+                schema: self.database_schema.clone(),
+                pool_size: self.database_pool_size,
+            },
+            None => StoreSettings::Sqlite {
+                path: self.data_dir.join(server::SQLITE_FILE),
+                group_commit: self.sqlite_group_commit,
+            },
+        };
+        let settings = Settings {
+            bind: self.bind,
+            store,
+            auth: AuthConfig {
+                // An OIDC issuer is the required `iss`, exactly as given (Auth0's
+                // ends with a slash, Keycloak's does not).
+                issuer: self.jwt_oidc_issuer.clone().unwrap_or_else(|| self.jwt_issuer.clone()),
+                audience: self.jwt_audience.clone(),
+                keys: self.key_sources()?,
+                leeway_seconds: self.jwt_leeway_seconds,
+                claims: self.claim_names()?,
+            },
+            rate: RateLimitConfig {
+                tenant_per_minute: self.rate_limit_tenant_per_minute,
+                subject_per_minute: self.rate_limit_subject_per_minute,
+                auth_failures_per_minute: self.rate_limit_auth_failures_per_minute,
+                heartbeat: Duration::from_millis(self.rate_limit_heartbeat_ms),
+                ..RateLimitConfig::default()
+            },
+            body_limit: self.body_limit,
+            connections: ConnectionLimits {
+                body_deadline: self.body_deadline,
+                header_read_timeout: self.header_read_timeout,
+                max_connections: self
+                    .max_connections
+                    .unwrap_or_else(server::default_max_connections),
+                shutdown_grace: self.shutdown_grace,
+            },
+            cors_allow_origins: self.cors_allow_origins.clone(),
+            list: ListLimits {
+                query_timeout: Duration::from_millis(self.list_query_timeout_ms),
+                per_tenant: self.list_concurrency_per_tenant,
+                total: self.list_concurrency,
+                queue_wait: Duration::from_millis(self.list_queue_wait_ms),
+            },
+            access: crate::access::AccessOptions {
+                flush_interval: Duration::from_millis(self.access_flush_interval_ms),
+                queue: self.access_queue,
+                ..Default::default()
+            },
+        };
+        Ok(settings)
+    }
+
+    /// The keys that verify tokens, from flags (and, with --dev, the dev key).
+    pub fn key_sources(&self) -> Result<Vec<KeySource>, String> {
+        let mut keys: Vec<KeySource> = self
+            .jwt_public_keys
+            .iter()
+            .map(|path| KeySource::PublicKeyPem { path: path.clone(), kid: None })
+            .collect();
+        if let Some(path) = &self.jwt_jwks {
+            keys.push(KeySource::Jwks { path: path.clone() });
+        }
+        if let Some(path) = &self.jwt_hs256_secret_file {
+            keys.push(KeySource::HmacSecret { secret: read_secret(path)?, kid: None });
+        }
+        let fetch = FetchSettings {
+            ca: self.jwt_jwks_ca.clone(),
+            bounds: RefreshBounds {
+                min: self.jwt_jwks_refresh_min,
+                max: self.jwt_jwks_refresh_max,
+            },
+            start_deadline: self.jwt_jwks_start_timeout,
+        };
+        if let Some(url) = &self.jwt_jwks_url {
+            keys.push(KeySource::JwksUrl { url: url.clone(), fetch: fetch.clone() });
+        }
+        if let Some(issuer) = &self.jwt_oidc_issuer {
+            keys.push(KeySource::OidcIssuer { issuer: issuer.clone(), fetch });
+        }
+        if self.dev {
+            let dev = auth::ensure_dev_key(&self.data_dir).map_err(|error| error.to_string())?;
+            keys.push(KeySource::PublicKeyPem { path: dev.public_key_path, kid: None });
+        }
+        if keys.is_empty() {
+            return Err("no key to verify tokens with: pass --jwt-public-key, --jwt-jwks, \
+                 --jwt-jwks-url, --jwt-oidc-issuer or --jwt-hs256-secret-file (or \
+                 NETWORK_JWT_PUBLIC_KEYS, NETWORK_JWT_JWKS, NETWORK_JWT_JWKS_URL, \
+                 NETWORK_JWT_OIDC_ISSUER, NETWORK_JWT_HS256_SECRET_FILE), or run with --dev \
+                 for development"
+                .to_string());
+        }
+        Ok(keys)
+    }
+
+    /// The key that mints tokens: --jwt-signing-key, else the HS256 secret, else (with --dev) the dev key.
+    pub fn signer(&self) -> Result<Signer, String> {
+        if let Some(path) = &self.jwt_signing_key {
+            let pem = std::fs::read(path)
+                .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+            return Signer::from_private_pem(&pem, None).map_err(|error| error.to_string());
+        }
+        if let Some(path) = &self.jwt_hs256_secret_file {
+            return Signer::hs256(read_secret(path)?, None).map_err(|error| error.to_string());
+        }
+        if self.dev {
+            return auth::ensure_dev_key(&self.data_dir)
+                .map(|dev| dev.signer)
+                .map_err(|error| error.to_string());
+        }
+        Err("no key to sign tokens with: pass --jwt-signing-key (a PEM private key) or \
+             --jwt-hs256-secret-file, or --dev (with --data-dir) to use the dev key"
+            .to_string())
+    }
+
+    pub fn claims(
+        &self,
+        tenant: &str,
+        subject: &str,
+        permissions: Vec<String>,
+        customer_id: Option<String>,
+        ttl: std::time::Duration,
+    ) -> TokenClaims {
+        let now = domain::now_millis() / 1000;
+        TokenClaims {
+            sub: subject.to_string(),
+            tenant: tenant.to_string(),
+            permissions,
+            customer_id,
+            iss: self.jwt_issuer.clone(),
+            aud: self.jwt_audience.clone(),
+            iat: now,
+            exp: now + ttl.as_secs() as i64,
+            nbf: None,
+        }
+    }
+
+    /// The configured claim names, each checked to be non-empty.
+    pub fn claim_names(&self) -> Result<ClaimNames, String> {
+        let path = |flag: &str, value: &str| {
+            ClaimPath::parse(value).ok_or_else(|| format!("--{flag} must not be empty"))
+        };
+        Ok(ClaimNames {
+            tenant: path("jwt-tenant-claim", &self.jwt_tenant_claim)?,
+            permissions: path("jwt-permissions-claim", &self.jwt_permissions_claim)?,
+            customer: path("jwt-customer-claim", &self.jwt_customer_claim)?,
+        })
+    }
+}
+
+fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let text =
+        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    Ok(text.trim_ascii().to_vec())
 }
 
 /// `docs/configuration.md`: every flag and subcommand with its environment
@@ -345,11 +590,101 @@ fn render_command(out: &mut String, command: &clap::Command, name: &str) {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// The server's arguments from a command line (a JWKS file path is
+    /// enough for the key list: it is read only when the server starts).
+    fn args(extra: &[&str]) -> ServerArgs {
+        let mut line = vec!["network-server", "--jwt-jwks", "/nonexistent/jwks.json"];
+        line.extend_from_slice(extra);
+        Config::try_parse_from(line).expect("the flags parse").server
+    }
+
+    #[test]
+    fn defaults_are_valid_and_become_the_settings() {
+        let settings = args(&[]).settings().expect("the defaults are valid");
+        assert_eq!(settings.rate.tenant_per_minute, 2000);
+        assert_eq!(settings.body_limit, CONTRACT_BODY_LIMIT);
+        assert_eq!(settings.list.query_timeout, Duration::from_millis(2000));
+        assert!(matches!(settings.store, StoreSettings::Sqlite { group_commit: true, .. }));
+        assert!(matches!(
+            settings.auth.keys.as_slice(),
+            [KeySource::Jwks { path }] if path == std::path::Path::new("/nonexistent/jwks.json")
+        ));
+    }
+
+    /// Issue 11: `--rate-limit-tenant-per-minute 0` quietly became 1 per
+    /// minute, and a body limit above the contract's was clamped.
+    #[test]
+    fn every_limit_is_checked_at_start_naming_its_flag() {
+        let refused = [
+            (&["--rate-limit-tenant-per-minute", "0"][..], "--rate-limit-tenant-per-minute (NETWORK_RATE_LIMIT_TENANT_PER_MINUTE) must be at least 1"),
+            (&["--rate-limit-subject-per-minute", "0"], "--rate-limit-subject-per-minute"),
+            (&["--rate-limit-auth-failures-per-minute", "0"], "--rate-limit-auth-failures-per-minute"),
+            (&["--body-limit", "0"], "--body-limit (NETWORK_BODY_LIMIT) must be at least 1"),
+            (&["--body-limit", "10485761"], "must be at most 10485760 bytes, the contract's limit (got 10485761)"),
+            (&["--rate-limit-heartbeat-ms", "9"], "--rate-limit-heartbeat-ms (NETWORK_RATE_LIMIT_HEARTBEAT_MS) must be at least 10 (got 9)"),
+            (&["--access-flush-interval-ms", "0"], "--access-flush-interval-ms (NETWORK_ACCESS_FLUSH_INTERVAL_MS) must be at least 1"),
+            (&["--access-queue", "0"], "--access-queue (NETWORK_ACCESS_QUEUE) must be at least 1"),
+            (&["--database-pool-size", "0"], "--database-pool-size"),
+            (&["--list-query-timeout-ms", "0"], "--list-query-timeout-ms"),
+            (&["--list-concurrency", "0"], "--list-concurrency (NETWORK_LIST_CONCURRENCY)"),
+            (&["--max-connections", "0"], "--max-connections"),
+            (&["--body-deadline", "0s"], "--body-deadline (NETWORK_BODY_DEADLINE) must be longer than zero"),
+            (&["--header-read-timeout", "0s"], "--header-read-timeout"),
+            (&["--jwt-jwks-refresh-min", "10m"], "--jwt-jwks-refresh-min (NETWORK_JWT_JWKS_REFRESH_MIN) must be at most --jwt-jwks-refresh-max"),
+            (&["--log-level", "loud"], "--log-level (NETWORK_LOG_LEVEL) must be trace"),
+        ];
+        for (flags, expected) in refused {
+            let error = args(flags).settings().expect_err(&flags.join(" "));
+            assert!(error.contains(expected), "{flags:?}: {error}");
+        }
+        assert_eq!(args(&["--body-limit", "10485760"]).settings().unwrap().body_limit, 10_485_760);
+    }
+
+    #[test]
+    fn keys_come_from_the_flags_and_none_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "  0123456789abcdef0123456789abcdef\n").unwrap();
+        let secret = secret.to_str().unwrap();
+        let keys = args(&["--jwt-public-key", "/a.pem", "--jwt-hs256-secret-file", secret])
+            .key_sources()
+            .unwrap();
+        assert_eq!(keys.len(), 3);
+        assert!(keys.iter().any(|key| matches!(
+            key,
+            KeySource::HmacSecret { secret, .. } if secret == b"0123456789abcdef0123456789abcdef"
+        )));
+        let none = Config::try_parse_from(["network-server"]).unwrap().server;
+        assert!(none.key_sources().unwrap_err().contains("no key to verify tokens with"));
+        assert!(none.signer().unwrap_err().contains("no key to sign tokens with"));
+        let signer = args(&["--jwt-hs256-secret-file", secret]).signer().unwrap();
+        let claims = args(&[]).claims(
+            "acme",
+            "dev",
+            vec!["READ_CUSTOMER".into()],
+            None,
+            Duration::from_secs(60),
+        );
+        assert_eq!((claims.iss.as_str(), claims.aud.as_str()), ("network-server", "network-api"));
+        assert_eq!(claims.exp - claims.iat, 60);
+        assert!(signer.mint(&claims).is_ok());
+    }
+
+    #[test]
+    fn claim_names_must_not_be_empty() {
+        let error = args(&["--jwt-tenant-claim", ""]).settings().unwrap_err();
+        assert_eq!(error, "--jwt-tenant-claim must not be empty");
+    }
+
     #[test]
     fn configuration_reference_is_current() {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
-        let expected = super::reference_markdown();
+        let expected = reference_markdown();
         if std::env::var_os("NETWORK_UPDATE_DOCS").is_some() {
             std::fs::write(&path, &expected).expect("writes docs/configuration.md");
             return;

@@ -19,9 +19,12 @@ use futures::StreamExt;
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 
+use tokio_postgres::types::ToSql;
+
 use crate::server::SQLITE_FILE;
-use crate::store::postgres;
-use crate::store::StoreError;
+use crate::store::schema::{Kind, RowSource, DETAILS, MANAGED};
+use crate::store::sql::{self, POSTGRES, SQLITE};
+use crate::store::{postgres, StoreError};
 
 /// Customers read and written per batch.
 pub const BATCH: usize = 5_000;
@@ -46,39 +49,54 @@ pub enum CopyError {
     Mismatch { tenant: String, problem: String },
 }
 
-/// One customer row, as both stores keep it.
+/// One customer row, as both stores keep it (the columns of `store::schema`).
 #[derive(Debug, Clone)]
 struct Row {
     tenant: String,
     id: String,
-    name: String,
-    country: Option<String>,
-    timezone: Option<String>,
-    properties: String,
-    creation: i64,
-    first_access: Option<i64>,
-    last_access: Option<i64>,
-    version: i64,
+    /// One value per [`DETAILS`] column, JSON as text.
+    details: Vec<Option<String>>,
+    /// The [`MANAGED`] columns.
+    managed: Vec<Option<i64>>,
 }
 
 impl Row {
-    /// Feeds the row to a tenant's checksum; properties are re-serialised
+    /// Reads `tenant` then the columns of `Dialect::select_columns`.
+    fn read(row: &impl RowSource) -> Result<Row, StoreError> {
+        let text = |index| row.text(index).map(Option::unwrap_or_default);
+        Ok(Row {
+            tenant: text(0)?,
+            id: text(1)?,
+            details: (0..DETAILS.len()).map(|i| row.text(2 + i)).collect::<Result<_, _>>()?,
+            managed: (0..MANAGED.len())
+                .map(|i| row.int(2 + DETAILS.len() + i))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Feeds the row to a tenant's checksum; JSON columns are re-serialised
     /// from a sorted map, since PostgreSQL's `jsonb` prints them its own way.
+    /// Derived columns are left out: the source's are not read (see
+    /// [`select_all`]), and they follow from the others.
     fn digest_into(&self, hasher: &mut Sha256) -> Result<(), String> {
-        let properties: BTreeMap<String, String> = serde_json::from_str(&self.properties)
-            .map_err(|error| format!("customer {}: properties: {error}", self.id))?;
-        let canonical = serde_json::json!([
-            self.id,
-            self.name,
-            self.country,
-            self.timezone,
-            properties,
-            self.creation,
-            self.first_access,
-            self.last_access,
-            self.version
-        ]);
-        hasher.update(canonical.to_string().as_bytes());
+        let mut canonical = vec![serde_json::json!(self.id)];
+        for (column, value) in DETAILS.iter().zip(&self.details) {
+            if column.derived {
+                continue;
+            }
+            canonical.push(match (column.kind, value) {
+                (Kind::Json, Some(text)) => {
+                    let map: BTreeMap<String, serde_json::Value> = serde_json::from_str(text)
+                        .map_err(|error| {
+                            format!("customer {}: {}: {error}", self.id, column.name)
+                        })?;
+                    serde_json::json!(map)
+                }
+                (_, value) => serde_json::json!(value),
+            });
+        }
+        canonical.extend(self.managed.iter().map(|value| serde_json::json!(value)));
+        hasher.update(serde_json::Value::Array(canonical).to_string().as_bytes());
         hasher.update(b"\n");
         Ok(())
     }
@@ -113,23 +131,24 @@ impl std::fmt::Display for CopyReport {
     }
 }
 
-const SELECT_ALL: &str = "SELECT tenant, id, name, country, timezone, properties, \
-     creation_timestamp, first_access_timestamp, last_access_timestamp, version \
-     FROM customers ORDER BY tenant, id";
+/// Every customer of the source, in `(tenant, id)` order. Derived columns
+/// (the folded name) are not read: a file the server has not opened since
+/// they were added lacks them, and `postgres::fold_names` computes them in
+/// the target after the copy.
+fn select_all() -> String {
+    format!(
+        "SELECT tenant, {} FROM customers ORDER BY tenant, id",
+        SQLITE.select_columns_underived()
+    )
+}
 
-const INSERT_BATCH: &str = "INSERT INTO customers (tenant, id, name, country, timezone, \
-     properties, creation_timestamp, first_access_timestamp, last_access_timestamp, version) \
-     SELECT u.tenant, u.id, u.name, u.country, u.timezone, u.properties::jsonb, u.creation, \
-            u.first_access, u.last_access, u.version \
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                 $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[]) \
-          AS u(tenant, id, name, country, timezone, properties, creation, first_access, \
-               last_access, version) \
-     ON CONFLICT (tenant, id) DO NOTHING";
-
-const SELECT_TENANT: &str = "SELECT tenant, id, name, country, timezone, properties::text, \
-     creation_timestamp, first_access_timestamp, last_access_timestamp, version \
-     FROM customers WHERE tenant = $1 ORDER BY id";
+/// One tenant's customers in the target, in id order.
+fn select_tenant() -> String {
+    format!(
+        "SELECT tenant, {} FROM customers WHERE tenant = $1 ORDER BY id",
+        POSTGRES.select_columns()
+    )
+}
 
 /// Copies the SQLite store of `data_dir` into the PostgreSQL database at
 /// `url` (in `schema`, created and migrated if needed). `progress` is told
@@ -172,22 +191,11 @@ pub async fn copy_store(
             let _ = total_tx.send(total as u64);
             let mut digests: HashMap<String, (u64, Sha256)> = HashMap::new();
             {
-                let mut statement = transaction.prepare(SELECT_ALL).map_err(sqlite)?;
+                let mut statement = transaction.prepare(&select_all()).map_err(sqlite)?;
                 let mut rows = statement.query([]).map_err(sqlite)?;
                 let mut batch = Vec::with_capacity(BATCH);
                 while let Some(row) = rows.next().map_err(sqlite)? {
-                    let row = Row {
-                        tenant: row.get(0).map_err(sqlite)?,
-                        id: row.get(1).map_err(sqlite)?,
-                        name: row.get(2).map_err(sqlite)?,
-                        country: row.get(3).map_err(sqlite)?,
-                        timezone: row.get(4).map_err(sqlite)?,
-                        properties: row.get(5).map_err(sqlite)?,
-                        creation: row.get(6).map_err(sqlite)?,
-                        first_access: row.get(7).map_err(sqlite)?,
-                        last_access: row.get(8).map_err(sqlite)?,
-                        version: row.get(9).map_err(sqlite)?,
-                    };
+                    let row = Row::read(row)?;
                     let entry =
                         digests.entry(row.tenant.clone()).or_insert_with(|| (0, Sha256::new()));
                     entry.0 += 1;
@@ -216,38 +224,21 @@ pub async fn copy_store(
 
     // The writer: one statement (and commit) per batch.
     let total = total_rx.await.unwrap_or(0);
-    let insert = client.prepare(INSERT_BATCH).await.map_err(pg)?;
+    let insert = client.prepare(&sql::postgres_copy_insert()).await.map_err(pg)?;
     let (mut read, mut inserted) = (0u64, 0u64);
     while let Some(batch) = received.recv().await {
-        let column = |f: fn(&Row) -> Option<&str>| batch.iter().map(f).collect::<Vec<_>>();
-        let tenants = column(|r| Some(&r.tenant));
-        let ids = column(|r| Some(&r.id));
-        let names = column(|r| Some(&r.name));
-        let countries = column(|r| r.country.as_deref());
-        let timezones = column(|r| r.timezone.as_deref());
-        let properties = column(|r| Some(&r.properties));
-        let creation: Vec<i64> = batch.iter().map(|r| r.creation).collect();
-        let first: Vec<Option<i64>> = batch.iter().map(|r| r.first_access).collect();
-        let last: Vec<Option<i64>> = batch.iter().map(|r| r.last_access).collect();
-        let versions: Vec<i64> = batch.iter().map(|r| r.version).collect();
-        let written = client
-            .execute(
-                &insert,
-                &[
-                    &tenants,
-                    &ids,
-                    &names,
-                    &countries,
-                    &timezones,
-                    &properties,
-                    &creation,
-                    &first,
-                    &last,
-                    &versions,
-                ],
-            )
-            .await
-            .map_err(pg)?;
+        // Column by column, in the statement's order.
+        let tenants: Vec<&str> = batch.iter().map(|r| r.tenant.as_str()).collect();
+        let ids: Vec<&str> = batch.iter().map(|r| r.id.as_str()).collect();
+        let details: Vec<Vec<Option<&str>>> = (0..DETAILS.len())
+            .map(|i| batch.iter().map(|r| r.details[i].as_deref()).collect())
+            .collect();
+        let managed: Vec<Vec<Option<i64>>> =
+            (0..MANAGED.len()).map(|i| batch.iter().map(|r| r.managed[i]).collect()).collect();
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenants, &ids];
+        params.extend(details.iter().map(|column| column as &(dyn ToSql + Sync)));
+        params.extend(managed.iter().map(|column| column as &(dyn ToSql + Sync)));
+        let written = client.execute(&insert, &params).await.map_err(pg)?;
         read += batch.len() as u64;
         inserted += written;
         progress(read, total);
@@ -257,7 +248,7 @@ pub async fn copy_store(
     postgres::fold_names(&client).await?;
 
     // Verification: every source tenant, counted and hashed again in the target.
-    let select = client.prepare(SELECT_TENANT).await.map_err(pg)?;
+    let select = client.prepare(&select_tenant()).await.map_err(pg)?;
     let mut tenants: Vec<(String, u64, String)> = Vec::new();
     let mut names: Vec<&String> = expected.keys().collect();
     names.sort();
@@ -271,20 +262,9 @@ pub async fn copy_store(
         while let Some(row) = rows.next().await {
             let row = row.map_err(pg)?;
             found += 1;
-            Row {
-                tenant: row.get(0),
-                id: row.get(1),
-                name: row.get(2),
-                country: row.get(3),
-                timezone: row.get(4),
-                properties: row.get(5),
-                creation: row.get(6),
-                first_access: row.get(7),
-                last_access: row.get(8),
-                version: row.get(9),
-            }
-            .digest_into(&mut hasher)
-            .map_err(|problem| CopyError::Mismatch { tenant: tenant.clone(), problem })?;
+            Row::read(&row)?
+                .digest_into(&mut hasher)
+                .map_err(|problem| CopyError::Mismatch { tenant: tenant.clone(), problem })?;
         }
         if found != *count {
             return Err(CopyError::Mismatch {

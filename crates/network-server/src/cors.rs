@@ -9,7 +9,7 @@
 use dropshot::{Body, HttpError, Path, RequestContext};
 use http::header::{HeaderMap, HeaderValue};
 
-use crate::http::AppContext;
+use crate::context::AppContext;
 
 /// The request headers a browser may send (`Access-Control-Allow-Headers`).
 pub const ALLOWED_REQUEST_HEADERS: &str =

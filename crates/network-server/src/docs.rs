@@ -6,7 +6,7 @@
 
 use dropshot::{Body, HttpError, RequestContext};
 
-use crate::http::AppContext;
+use crate::context::AppContext;
 
 /// The page: Redoc, pointed at the served contract.
 pub const PAGE: &str = r#"<!DOCTYPE html>

@@ -195,6 +195,22 @@ fn explain_patterns(message: String) -> String {
     message
 }
 
+/// An error and its causes, each once: tokio-postgres shows only "db error"
+/// or "error connecting to server" at the top and keeps the useful part in `source()`.
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

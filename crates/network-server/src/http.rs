@@ -7,44 +7,24 @@
 //! authorization succeeded: a malformed request never reveals whether a
 //! customer exists, and an anonymous one only learns that it needs a token.
 
-use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use dropshot::{Header, Path, Query, RequestContext};
-use network_api::types::CustomerDetails;
+use network_api::types::{Customer as WireCustomer, CustomerDetails};
 use network_api::*;
 
-use crate::auth::{AuthError, Authenticator, Cached, Permission, Principal};
+use crate::auth::{AuthError, Cached, Permission, Principal};
+use crate::context::AppContext;
 use crate::domain::{
-    self, CustomerDraft, CustomerId, ListParams, ListQuery, Precondition, TenantName,
-    ValidationError,
+    self, Customer, CustomerId, ListParams, ListQuery, Precondition, TenantName, ValidationError,
 };
 use crate::error::{malformed, AppError};
-use crate::listing::{self, to_wire, ListGate};
-use crate::ops::Metrics;
-use crate::ratelimit::{FailedAuthLimiter, RateLimiter, RateStatus};
-use crate::store::CustomerStore;
-
-/// What every request handler shares.
-pub struct AppContext {
-    pub store: Arc<dyn CustomerStore>,
-    pub auth: Arc<Authenticator>,
-    pub limiter: Arc<RateLimiter>,
-    /// Failed authentications per client address.
-    pub failed_auth: Arc<FailedAuthLimiter>,
-    pub metrics: Metrics,
-    /// Bodies larger than this are rejected (400), below the contract's own cap.
-    pub body_limit: usize,
-    /// A body must arrive whole within this time once the handler reads it (408).
-    pub body_deadline: std::time::Duration,
-    /// Admission of list requests (per tenant and in total).
-    pub list_gate: Arc<ListGate>,
-    /// Logins of customers' users, recorded as their access timestamps.
-    pub access: Arc<crate::access::AccessRecorder>,
-    /// The origins allowed to call from a browser (CORS headers on responses).
-    pub cors: crate::cors::Cors,
-}
+use crate::listing;
+use crate::ratelimit::RateStatus;
+use crate::store::StoreError;
+use crate::wire::{draft_from, to_wire};
 
 /// The server's implementation of the contract.
 pub enum NetworkServerImpl {}
@@ -152,35 +132,6 @@ fn tenant_of(
     Ok(TenantName::parse(header_tenant)?)
 }
 
-/// The spec's `maxLength` of `If-Match` (repeated headers joined by `, `).
-const MAX_IF_MATCH_CHARS: usize = 1024;
-
-/// `If-Match` as one list: repeated headers are combined (RFC 9110 §5.3), where
-/// the header extractor would keep only the last. Longer than the spec allows: 400.
-fn if_match_of(rqctx: &RequestContext<AppContext>) -> Result<Option<String>, AppError> {
-    let values: Vec<&str> = rqctx
-        .request
-        .headers()
-        .get_all(http::header::IF_MATCH)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .collect();
-    let joined = (!values.is_empty()).then(|| values.join(", "));
-    if let Some(value) = &joined {
-        if value.len() > MAX_IF_MATCH_CHARS {
-            return Err(ValidationError::new(
-                "If-Match",
-                format!(
-                    "must be at most {MAX_IF_MATCH_CHARS} characters long (got {})",
-                    value.len()
-                ),
-            )
-            .into());
-        }
-    }
-    Ok(joined)
-}
-
 /// A 400 from the header extractor. Its message for a value that is not
 /// visible ASCII does not say which header (dropshot converts every header
 /// of the request), so name it here.
@@ -207,15 +158,6 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     }
 }
 
-fn draft_from(details: CustomerDetails) -> Result<CustomerDraft, ValidationError> {
-    let name: String = details.name.into();
-    let country: Option<String> = details.country.map(|country| country.to_string());
-    let timezone: Option<String> = details.timezone.map(Into::into);
-    let properties: Option<BTreeMap<String, String>> =
-        details.properties.map(|p| p.0.into_iter().map(|(k, v)| (k, v.into())).collect());
-    CustomerDraft::parse(&name, country.as_deref(), timezone.as_deref(), properties)
-}
-
 /// The headers every success response carries (documented on each 2xx):
 /// the state of the rate limit that admitted the request and the request id
 /// (which dropshot also sets, to the same value).
@@ -237,21 +179,23 @@ impl Admitted {
     }
 }
 
-/// Adds the rate-limit and CORS headers to any reply and records the request.
-fn finish<T>(
-    rqctx: &RequestContext<AppContext>,
-    operation: &'static str,
-    started: Instant,
-    caller: &Caller,
-    result: Result<T, AppError>,
-) -> Reply<T>
-where
-    T: SuccessHeaders,
-{
-    Reply::from(record(rqctx, operation, started, caller, result))
+/// A generated success headers struct: the operation's own fields, then the
+/// [`Admitted`] ones; the CORS fields stay empty (`record` sets them).
+macro_rules! success_headers {
+    ($type:ident { $($field:ident: $value:expr),* $(,)? }, $admitted:expr) => {{
+        let Admitted { rate_limit, rate_limit_policy, x_request_id } = $admitted;
+        $type {
+            $($field: $value,)*
+            rate_limit,
+            rate_limit_policy,
+            x_request_id,
+            access_control_allow_origin: None,
+            access_control_expose_headers: None,
+        }
+    }};
 }
 
-/// [`finish`] without the [`Reply`]: the outcome with its headers, recorded.
+/// The outcome with its rate-limit and CORS headers, recorded (log line and metrics).
 #[allow(clippy::result_large_err)] // `ApiError` carries a `HeaderMap`
 fn record<T>(
     rqctx: &RequestContext<AppContext>,
@@ -261,7 +205,7 @@ fn record<T>(
     result: Result<T, AppError>,
 ) -> Result<T, ApiError>
 where
-    T: SuccessHeaders,
+    T: Success,
 {
     let ctx = rqctx.context();
     let rate_headers = caller.rate.as_ref().map(RateStatus::headers).unwrap_or_default();
@@ -270,12 +214,12 @@ where
         Ok(mut success) => {
             // A typed success has the rate-limit headers in its headers struct
             // already (see [`Admitted`]); the streamed page gets them here.
-            let headers = success.headers_mut();
+            let headers = success.headers();
             for (name, value) in rate_headers {
                 insert_header(headers, name, &value);
             }
             ctx.cors.decorate(request_headers, headers);
-            (Ok(success), 0, None)
+            (Ok(success), T::STATUS.as_u16(), None)
         }
         Err(error) => {
             let problem = error.to_string();
@@ -288,7 +232,6 @@ where
             (Err(api_error), status, Some(problem))
         }
     };
-    let status = if status == 0 { success_status(operation) } else { status };
     let elapsed = started.elapsed();
     ctx.metrics.observe(operation, status, elapsed);
     let (tenant, subject) = caller
@@ -317,35 +260,44 @@ where
     reply
 }
 
-/// Every success response has a header map (they all carry documented headers).
-trait SuccessHeaders {
-    fn headers_mut(&mut self) -> &mut http::HeaderMap;
+/// A handler's success: the status the generated type declares (for the log
+/// line and the metrics), its header map (every success carries documented
+/// headers: rate limit, request id, CORS), and the reply it becomes.
+trait Success {
+    type Reply;
+    const STATUS: http::StatusCode;
+    fn headers(&mut self) -> &mut http::HeaderMap;
+    fn into_reply(self) -> Reply<Self::Reply>;
 }
 
-impl<
-        T: dropshot::HttpCodedResponse,
-        H: schemars::JsonSchema + serde::Serialize + Send + Sync + 'static,
-    > SuccessHeaders for dropshot::HttpResponseHeaders<T, H>
+impl<T, H> Success for dropshot::HttpResponseHeaders<T, H>
+where
+    T: dropshot::HttpCodedResponse,
+    H: schemars::JsonSchema + serde::Serialize + Send + Sync + 'static,
 {
-    fn headers_mut(&mut self) -> &mut http::HeaderMap {
-        dropshot::HttpResponseHeaders::headers_mut(self)
+    type Reply = Self;
+    const STATUS: http::StatusCode = T::STATUS_CODE;
+    fn headers(&mut self) -> &mut http::HeaderMap {
+        self.headers_mut()
+    }
+    fn into_reply(self) -> Reply<Self> {
+        Reply::ok(self)
     }
 }
 
-/// A streamed list page (see `listing`).
+/// A streamed list page (see `listing`): the generated page type's status,
+/// the response's own headers.
 struct StreamedPage(http::Response<dropshot::Body>);
 
-impl SuccessHeaders for StreamedPage {
-    fn headers_mut(&mut self) -> &mut http::HeaderMap {
+impl Success for StreamedPage {
+    type Reply = GetCustomersResponse;
+    const STATUS: http::StatusCode =
+        <GetCustomersSuccess as dropshot::HttpCodedResponse>::STATUS_CODE;
+    fn headers(&mut self) -> &mut http::HeaderMap {
         self.0.headers_mut()
     }
-}
-
-fn success_status(operation: &str) -> u16 {
-    match operation {
-        "createCustomer" => 201,
-        "deleteCustomer" => 204,
-        _ => 200,
+    fn into_reply(self) -> Reply<GetCustomersResponse> {
+        Reply::streamed(self.0)
     }
 }
 
@@ -357,8 +309,173 @@ fn insert_header(headers: &mut http::HeaderMap, name: &str, value: &str) {
     }
 }
 
+/// What an operation asks of admission, and its name in logs and metrics.
+struct Operation {
+    name: &'static str,
+    required: &'static [Permission],
+    /// Whether a customer-scoped token may use it (for its own customer).
+    customer_scoped_ok: bool,
+}
+
+impl Operation {
+    const fn new(name: &'static str, required: &'static [Permission], scoped_ok: bool) -> Self {
+        Operation { name, required, customer_scoped_ok: scoped_ok }
+    }
+}
+
+use Permission::{DeleteCustomer, ReadAllCustomers, ReadCustomer, WriteCustomer};
+const UPDATE_CUSTOMER: Operation =
+    Operation::new("updateCustomer", &[ReadCustomer, WriteCustomer], true);
+const GET_CUSTOMER: Operation = Operation::new("getCustomer", &[ReadCustomer], true);
+const CREATE_CUSTOMER: Operation = Operation::new("createCustomer", &[WriteCustomer], false);
+const DELETE_CUSTOMER: Operation = Operation::new("deleteCustomer", &[DeleteCustomer], true);
+const GET_CUSTOMERS: Operation = Operation::new("getCustomers", &[ReadAllCustomers], false);
+
+/// The steps every handler shares (in the spirit of omicron's
+/// `instrument_dropshot_handler`): start the timer, admit the caller (401,
+/// 429, 403), run the operation's own `work`, then [`record`] the outcome
+/// (log line, metrics, rate-limit and CORS headers) with the success status
+/// the generated type declares. `work` gets the [`Admitted`] headers for its
+/// typed headers struct.
+async fn handle<'a, T, F, Fut>(
+    rqctx: &'a RequestContext<AppContext>,
+    operation: &Operation,
+    work: F,
+) -> Result<Reply<T::Reply>, ApiError>
+where
+    T: Success,
+    F: FnOnce(&'a RequestContext<AppContext>, Arc<Principal>, Admitted) -> Fut,
+    Fut: Future<Output = Result<T, AppError>> + 'a,
+{
+    let started = Instant::now();
+    let mut caller = Caller::default();
+    let admitted = admit(rqctx, operation.required, operation.customer_scoped_ok, &mut caller);
+    let result = match admitted {
+        Ok(principal) => work(rqctx, principal, Admitted::of(rqctx, &caller)).await,
+        Err(error) => Err(error),
+    };
+    Ok(match record(rqctx, operation.name, started, &caller, result) {
+        Ok(success) => success.into_reply(),
+        Err(error) => Reply::err(error),
+    })
+}
+
+/// The tenant and the customer a request addresses, in the check order: the
+/// path, then the customer scope of the token (403, before any 400 of the
+/// other parts), then the headers and the tenant, then the id.
+fn addressed<P: CustomerPath, H: TenantHeaders>(
+    rqctx: &RequestContext<AppContext>,
+    principal: &Principal,
+    path: Deferred<Path<P>>,
+    headers: Deferred<Header<H>>,
+) -> Result<(TenantName, CustomerId), AppError> {
+    let path = path.into_result().map_err(malformed)?.into_inner();
+    check_customer_scope(principal, path.customer_id())?;
+    let tenant = tenant_from(rqctx, headers)?;
+    Ok((tenant, CustomerId::parse(path.customer_id())?))
+}
+
+/// The tenant of a request's headers (a 400 names a malformed header).
+fn tenant_from<H: TenantHeaders>(
+    rqctx: &RequestContext<AppContext>,
+    headers: Deferred<Header<H>>,
+) -> Result<TenantName, AppError> {
+    let headers =
+        headers.into_result().map_err(|error| malformed_headers(rqctx, error))?.into_inner();
+    tenant_of(rqctx, headers.tenant())
+}
+
+/// The spec's `maxLength` of `If-Match` (repeated headers joined by `, `).
+const MAX_IF_MATCH_CHARS: usize = 1024;
+
+/// The request's `If-Match` (every header of that name, as one list, RFC 9110
+/// §5.3). Longer, joined, than the spec allows: 400.
+fn precondition_of(rqctx: &RequestContext<AppContext>) -> Result<Precondition, AppError> {
+    let values: Vec<&str> = rqctx
+        .request
+        .headers()
+        .get_all(http::header::IF_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let length =
+        values.iter().map(|value| value.len()).sum::<usize>() + 2 * values.len().saturating_sub(1);
+    if length > MAX_IF_MATCH_CHARS {
+        return Err(ValidationError::new(
+            "If-Match",
+            format!("must be at most {MAX_IF_MATCH_CHARS} characters long (got {length})"),
+        )
+        .into());
+    }
+    Ok(Precondition::from_if_match(values))
+}
+
+/// A customer in the body, its version as the `ETag` of the headers.
+fn customer_reply<S, H>(
+    customer: &Customer,
+    body: impl FnOnce(WireCustomer) -> S,
+    headers: impl FnOnce(String) -> H,
+) -> dropshot::HttpResponseHeaders<S, H>
+where
+    S: dropshot::HttpCodedResponse,
+    H: schemars::JsonSchema + serde::Serialize + Send + Sync + 'static,
+{
+    dropshot::HttpResponseHeaders::new(body(to_wire(customer)), headers(customer.version.etag()))
+}
+
+/// The generated path parameters that name a customer.
+trait CustomerPath: serde::de::DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static {
+    fn customer_id(&self) -> &str;
+}
+
+/// The generated header parameters (every operation takes the tenant header).
+trait TenantHeaders:
+    serde::de::DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static
+{
+    fn tenant(&self) -> &str;
+}
+
+/// Which field of each generated parameter type holds what the handlers need.
+macro_rules! parameters {
+    ($($type:ty: $trait:ident::$method:ident => $field:ident),* $(,)?) => {$(
+        impl $trait for $type {
+            fn $method(&self) -> &str {
+                &self.$field
+            }
+        }
+    )*};
+}
+
+parameters!(
+    UpdateCustomerPathParams: CustomerPath::customer_id => customer_id,
+    GetCustomerPathParams: CustomerPath::customer_id => customer_id,
+    DeleteCustomerPathParams: CustomerPath::customer_id => customer_id,
+    UpdateCustomerHeaderParams: TenantHeaders::tenant => x_servitly_tenant,
+    GetCustomerHeaderParams: TenantHeaders::tenant => x_servitly_tenant,
+    CreateCustomerHeaderParams: TenantHeaders::tenant => x_servitly_tenant,
+    DeleteCustomerHeaderParams: TenantHeaders::tenant => x_servitly_tenant,
+    GetCustomersHeaderParams: TenantHeaders::tenant => x_servitly_tenant,
+);
+
+/// Each handler does only its operation's work; [`handle`] does the rest.
 impl NetworkApi for NetworkServerImpl {
     type Context = AppContext;
+
+    async fn get_customer(
+        rqctx: RequestContext<AppContext>,
+        path: Deferred<Path<GetCustomerPathParams>>,
+        headers: Deferred<Header<GetCustomerHeaderParams>>,
+    ) -> Result<Reply<GetCustomerResponse>, ApiError> {
+        handle(&rqctx, &GET_CUSTOMER, |rqctx, principal, admitted| async move {
+            let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
+            let found = rqctx.context().store.get(&tenant, &id).await?;
+            let customer = found.ok_or(AppError::Store(StoreError::NotFound))?;
+            Ok(customer_reply(&customer, GetCustomerSuccess, |e_tag| {
+                success_headers!(GetCustomerResponseHeaders { e_tag: e_tag }, admitted)
+            }))
+        })
+        .await
+    }
 
     async fn update_customer(
         rqctx: RequestContext<AppContext>,
@@ -366,85 +483,16 @@ impl NetworkApi for NetworkServerImpl {
         headers: Deferred<Header<UpdateCustomerHeaderParams>>,
         body: JsonBody<CustomerDetails>,
     ) -> Result<Reply<UpdateCustomerResponse>, ApiError> {
-        let started = Instant::now();
-        let mut caller = Caller::default();
-        let result = async {
-            let principal = admit(
-                &rqctx,
-                &[Permission::ReadCustomer, Permission::WriteCustomer],
-                true,
-                &mut caller,
-            )?;
-            let path = path.into_result().map_err(malformed)?.into_inner();
-            check_customer_scope(&principal, &path.customer_id)?;
-            let headers = headers
-                .into_result()
-                .map_err(|error| malformed_headers(&rqctx, error))?
-                .into_inner();
-            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
-            let id = CustomerId::parse(&path.customer_id)?;
-            let if_match = if_match_of(&rqctx)?;
-            let draft = draft_from(read_json(&rqctx, body).await?)?;
-            let precondition = Precondition::from_if_match(if_match.as_deref());
+        handle(&rqctx, &UPDATE_CUSTOMER, |rqctx, principal, admitted| async move {
+            let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
+            let precondition = precondition_of(rqctx)?;
+            let draft = draft_from(read_json(rqctx, body).await?)?;
             let updated = rqctx.context().store.update(&tenant, &id, &draft, &precondition).await?;
-            let etag = updated.version.etag();
-            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
-                Admitted::of(&rqctx, &caller);
-            Ok(UpdateCustomerResponse::new(
-                UpdateCustomerSuccess(to_wire(&updated)),
-                UpdateCustomerResponseHeaders {
-                    e_tag: etag,
-                    rate_limit,
-                    rate_limit_policy,
-                    x_request_id,
-                    access_control_allow_origin: None,
-                    access_control_expose_headers: None,
-                },
-            ))
-        }
-        .await;
-        Ok(finish(&rqctx, "updateCustomer", started, &caller, result))
-    }
-
-    async fn get_customer(
-        rqctx: RequestContext<AppContext>,
-        path: Deferred<Path<GetCustomerPathParams>>,
-        headers: Deferred<Header<GetCustomerHeaderParams>>,
-    ) -> Result<Reply<GetCustomerResponse>, ApiError> {
-        let started = Instant::now();
-        let mut caller = Caller::default();
-        let result = async {
-            let principal = admit(&rqctx, &[Permission::ReadCustomer], true, &mut caller)?;
-            let path = path.into_result().map_err(malformed)?.into_inner();
-            check_customer_scope(&principal, &path.customer_id)?;
-            let headers = headers
-                .into_result()
-                .map_err(|error| malformed_headers(&rqctx, error))?
-                .into_inner();
-            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
-            let id = CustomerId::parse(&path.customer_id)?;
-            let customer = rqctx
-                .context()
-                .store
-                .get(&tenant, &id)
-                .await?
-                .ok_or(AppError::Store(crate::store::StoreError::NotFound))?;
-            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
-                Admitted::of(&rqctx, &caller);
-            Ok(GetCustomerResponse::new(
-                GetCustomerSuccess(to_wire(&customer)),
-                GetCustomerResponseHeaders {
-                    e_tag: customer.version.etag(),
-                    rate_limit,
-                    rate_limit_policy,
-                    x_request_id,
-                    access_control_allow_origin: None,
-                    access_control_expose_headers: None,
-                },
-            ))
-        }
-        .await;
-        Ok(finish(&rqctx, "getCustomer", started, &caller, result))
+            Ok(customer_reply(&updated, UpdateCustomerSuccess, |e_tag| {
+                success_headers!(UpdateCustomerResponseHeaders { e_tag: e_tag }, admitted)
+            }))
+        })
+        .await
     }
 
     async fn create_customer(
@@ -452,36 +500,20 @@ impl NetworkApi for NetworkServerImpl {
         headers: Deferred<Header<CreateCustomerHeaderParams>>,
         body: JsonBody<CustomerDetails>,
     ) -> Result<Reply<CreateCustomerResponse>, ApiError> {
-        let started = Instant::now();
-        let mut caller = Caller::default();
-        let result = async {
-            admit(&rqctx, &[Permission::WriteCustomer], false, &mut caller)?;
-            let headers = headers
-                .into_result()
-                .map_err(|error| malformed_headers(&rqctx, error))?
-                .into_inner();
-            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
-            let draft = draft_from(read_json(&rqctx, body).await?)?;
-            let id = domain::new_customer_id();
-            let created =
-                rqctx.context().store.create(&tenant, &id, &draft, domain::now_millis()).await?;
-            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
-                Admitted::of(&rqctx, &caller);
-            Ok(CreateCustomerResponse::new(
-                CreateCustomerSuccess(to_wire(&created)),
-                CreateCustomerResponseHeaders {
-                    e_tag: created.version.etag(),
-                    location: format!("/network/customers/{}", created.id.as_str()),
-                    rate_limit,
-                    rate_limit_policy,
-                    x_request_id,
-                    access_control_allow_origin: None,
-                    access_control_expose_headers: None,
-                },
-            ))
-        }
-        .await;
-        Ok(finish(&rqctx, "createCustomer", started, &caller, result))
+        handle(&rqctx, &CREATE_CUSTOMER, |rqctx, _, admitted| async move {
+            let tenant = tenant_from(rqctx, headers)?;
+            let draft = draft_from(read_json(rqctx, body).await?)?;
+            let (id, now) = (domain::new_customer_id(), domain::now_millis());
+            let created = rqctx.context().store.create(&tenant, &id, &draft, now).await?;
+            let location = format!("/network/customers/{}", created.id.as_str());
+            Ok(customer_reply(&created, CreateCustomerSuccess, |e_tag| {
+                success_headers!(
+                    CreateCustomerResponseHeaders { e_tag: e_tag, location: location },
+                    admitted
+                )
+            }))
+        })
+        .await
     }
 
     async fn delete_customer(
@@ -489,73 +521,39 @@ impl NetworkApi for NetworkServerImpl {
         path: Deferred<Path<DeleteCustomerPathParams>>,
         headers: Deferred<Header<DeleteCustomerHeaderParams>>,
     ) -> Result<Reply<DeleteCustomerResponse>, ApiError> {
-        let started = Instant::now();
-        let mut caller = Caller::default();
-        let result = async {
-            let principal = admit(&rqctx, &[Permission::DeleteCustomer], true, &mut caller)?;
-            let path = path.into_result().map_err(malformed)?.into_inner();
-            check_customer_scope(&principal, &path.customer_id)?;
-            let headers = headers
-                .into_result()
-                .map_err(|error| malformed_headers(&rqctx, error))?
-                .into_inner();
-            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
-            let id = CustomerId::parse(&path.customer_id)?;
-            let precondition = Precondition::from_if_match(if_match_of(&rqctx)?.as_deref());
+        handle(&rqctx, &DELETE_CUSTOMER, |rqctx, principal, admitted| async move {
+            let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
+            let precondition = precondition_of(rqctx)?;
             rqctx.context().store.delete(&tenant, &id, &precondition).await?;
-            let Admitted { rate_limit, rate_limit_policy, x_request_id } =
-                Admitted::of(&rqctx, &caller);
             Ok(DeleteCustomerResponse::new(
                 DeleteCustomerSuccess,
-                DeleteCustomerResponseHeaders {
-                    rate_limit,
-                    rate_limit_policy,
-                    x_request_id,
-                    access_control_allow_origin: None,
-                    access_control_expose_headers: None,
-                },
+                success_headers!(DeleteCustomerResponseHeaders {}, admitted),
             ))
-        }
-        .await;
-        Ok(finish(&rqctx, "deleteCustomer", started, &caller, result))
+        })
+        .await
     }
 
     async fn get_customers(
-        rqctx: RequestContext<AppContext>,
+        rqctx: RequestContext<Self::Context>,
         query: Deferred<Query<GetCustomersQueryParams>>,
         headers: Deferred<Header<GetCustomersHeaderParams>>,
     ) -> Result<Reply<GetCustomersResponse>, ApiError> {
-        let started = Instant::now();
-        let mut caller = Caller::default();
-        let result = async {
-            admit(&rqctx, &[Permission::ReadAllCustomers], false, &mut caller)?;
-            let headers = headers
-                .into_result()
-                .map_err(|error| malformed_headers(&rqctx, error))?
-                .into_inner();
-            let tenant = tenant_of(&rqctx, &headers.x_servitly_tenant)?;
-            let query = list_query(query.into_result().map_err(malformed)?.into_inner())?;
+        let query = query.into_result();
+        handle(&rqctx, &GET_CUSTOMERS, |rqctx, _, _| async move {
+            let tenant = tenant_from(rqctx, headers)?;
+            let query = list_query(query.map_err(malformed)?.into_inner())?;
             let ctx = rqctx.context();
             let permit = ctx.list_gate.admit(&tenant).await.map_err(AppError::ListBusy)?;
             let ids = ctx.store.list_ids(&tenant, &query).await?;
-            Ok(StreamedPage(listing::streamed_page(
-                ctx.store.clone(),
-                tenant,
-                query,
-                ids,
-                permit,
-                rqctx.log.clone(),
-            )))
-        }
-        .await;
-        Ok(match record(&rqctx, "getCustomers", started, &caller, result) {
-            Ok(StreamedPage(response)) => Reply::streamed(response),
-            Err(error) => Reply::err(error),
+            let log = rqctx.log.clone();
+            let page = listing::streamed_page(ctx.store.clone(), tenant, query, ids, permit, log);
+            Ok(StreamedPage(page))
         })
+        .await
     }
 }
 
-/// Validates the list parameters (the rules live in [`ListQuery::parse`]).
+/// The list parameters as [`ListQuery::parse`] takes them (every list rule lives there).
 fn list_query(params: GetCustomersQueryParams) -> Result<ListQuery, AppError> {
     let sort = params.sort.unwrap_or_default();
     Ok(ListQuery::parse(ListParams {

@@ -21,11 +21,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
-use network_api::types::{Customer as WireCustomer, CustomerPage};
+use network_api::types::CustomerPage;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::domain::{Customer, CustomerId, ListQuery, TenantName};
+use crate::domain::{CustomerId, ListQuery, TenantName};
 use crate::store::{CustomerStore, IdPage, StoreError, LIST_BATCH};
+use crate::wire::to_wire;
 
 /// The limits of the list path (flags `--list-*`, see `config.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,36 +179,6 @@ pub fn typed_page(query: &ListQuery, page: &crate::domain::Page) -> CustomerPage
     }
 }
 
-/// A customer in its wire form.
-pub fn to_wire(customer: &Customer) -> WireCustomer {
-    // The domain values were validated with limits at least as strict as the
-    // spec's, so the wire newtypes accept them.
-    let details = &customer.details;
-    WireCustomer {
-        id: customer.id.as_str().parse().expect("a valid id fits the wire type"),
-        name: details.name.as_str().parse().expect("a valid name fits the wire type"),
-        country: details
-            .country
-            .as_ref()
-            .map(|c| c.as_str().parse().expect("a valid country fits")),
-        timezone: details
-            .timezone
-            .as_ref()
-            .map(|t| t.as_str().parse().expect("a valid time zone fits")),
-        properties: network_api::types::Properties(
-            details
-                .properties
-                .as_map()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.parse().expect("a valid value fits")))
-                .collect(),
-        ),
-        creation_timestamp: customer.creation_timestamp,
-        first_access_timestamp: customer.first_access_timestamp,
-        last_access_timestamp: customer.last_access_timestamp,
-    }
-}
-
 /// What the page's JSON starts with: the generated type serializes `content` first.
 const CONTENT_OPEN: &str = "{\"content\":[";
 
@@ -336,7 +307,7 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
-    use crate::domain::{CustomerDraft, Direction, ListParams, SortField};
+    use crate::domain::{CustomerDraft, Direction, DraftFields, ListParams, SortField};
     use crate::store::sqlite::{SqliteOptions, SqliteStore};
     use crate::store::SeedCustomer;
 
@@ -353,12 +324,12 @@ mod tests {
                     .collect();
                 SeedCustomer {
                     id: CustomerId::parse(&format!("id{i:04}")).unwrap(),
-                    details: CustomerDraft::parse(
-                        &format!("Name \"{}\" </script>", (i * 7) % count),
-                        (i % 3 != 0).then_some(["IT", "FR"][i % 2]),
-                        (i % 5 == 0).then_some("Europe/Rome"),
-                        Some(properties),
-                    )
+                    details: CustomerDraft::parse(DraftFields {
+                        country: (i % 3 != 0).then_some(["IT", "FR"][i % 2]).map(str::to_string),
+                        timezone: (i % 5 == 0).then_some("Europe/Rome").map(str::to_string),
+                        properties: Some(properties),
+                        ..DraftFields::new(format!("Name \"{}\" </script>", (i * 7) % count))
+                    })
                     .unwrap(),
                     creation_timestamp: 1_700_000_000_000 + (i as i64 % 7),
                 }

@@ -1,20 +1,15 @@
-//! The `network-server` binary: configuration, then telemetry, then start,
-//! then serve until SIGINT/SIGTERM (or mint a token with `network-server token`).
+//! The `network-server` binary: parse and check the configuration (`config`),
+//! then telemetry, then start, then serve until SIGINT/SIGTERM (or mint a
+//! token, back up, restore, copy the store).
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
-use network_server::auth::remote::{FetchSettings, RefreshBounds};
-use network_server::auth::{
-    self, AuthConfig, ClaimNames, ClaimPath, KeySource, Permission, Signer, TokenClaims,
-};
+use network_server::auth::Permission;
 use network_server::config::{Command, Config, CopyStoreArgs, ServerArgs, TokenArgs};
-use network_server::listing::ListLimits;
-use network_server::ratelimit::RateLimitConfig;
-use network_server::server::{self, ConnectionLimits, Settings, StoreSettings};
-use network_server::{domain, telemetry};
+use network_server::server;
+use network_server::telemetry;
 
 /// mimalloc instead of glibc's malloc: under load, glibc's arenas (buffers
 /// allocated on one thread and freed on another) cost about a quarter of the
@@ -81,93 +76,6 @@ fn sqlite_only(args: &ServerArgs, command: &str) -> Result<(), String> {
     }
 }
 
-fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, String> {
-    let text =
-        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    Ok(text.trim_ascii().to_vec())
-}
-
-/// The keys that verify tokens, from flags (and, with --dev, the dev key).
-fn key_sources(args: &ServerArgs) -> Result<Vec<KeySource>, String> {
-    let mut keys: Vec<KeySource> = args
-        .jwt_public_keys
-        .iter()
-        .map(|path| KeySource::PublicKeyPem { path: path.clone(), kid: None })
-        .collect();
-    if let Some(path) = &args.jwt_jwks {
-        keys.push(KeySource::Jwks { path: path.clone() });
-    }
-    if let Some(path) = &args.jwt_hs256_secret_file {
-        keys.push(KeySource::HmacSecret { secret: read_secret(path)?, kid: None });
-    }
-    let fetch = FetchSettings {
-        ca: args.jwt_jwks_ca.clone(),
-        bounds: RefreshBounds { min: args.jwt_jwks_refresh_min, max: args.jwt_jwks_refresh_max },
-        start_deadline: args.jwt_jwks_start_timeout,
-    };
-    if let Some(url) = &args.jwt_jwks_url {
-        keys.push(KeySource::JwksUrl { url: url.clone(), fetch: fetch.clone() });
-    }
-    if let Some(issuer) = &args.jwt_oidc_issuer {
-        keys.push(KeySource::OidcIssuer { issuer: issuer.clone(), fetch });
-    }
-    if args.dev {
-        let dev = auth::ensure_dev_key(&args.data_dir).map_err(|error| error.to_string())?;
-        keys.push(KeySource::PublicKeyPem { path: dev.public_key_path, kid: None });
-    }
-    if keys.is_empty() {
-        return Err("no key to verify tokens with: pass --jwt-public-key, --jwt-jwks, \
-             --jwt-jwks-url, --jwt-oidc-issuer or --jwt-hs256-secret-file (or \
-             NETWORK_JWT_PUBLIC_KEYS, NETWORK_JWT_JWKS, NETWORK_JWT_JWKS_URL, \
-             NETWORK_JWT_OIDC_ISSUER, NETWORK_JWT_HS256_SECRET_FILE), or run with --dev \
-             for development"
-            .to_string());
-    }
-    Ok(keys)
-}
-
-/// The key that mints tokens: --jwt-signing-key, else the HS256 secret, else (with --dev) the dev key.
-fn signer(args: &ServerArgs) -> Result<Signer, String> {
-    if let Some(path) = &args.jwt_signing_key {
-        let pem = std::fs::read(path)
-            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-        return Signer::from_private_pem(&pem, None).map_err(|error| error.to_string());
-    }
-    if let Some(path) = &args.jwt_hs256_secret_file {
-        return Signer::hs256(read_secret(path)?, None).map_err(|error| error.to_string());
-    }
-    if args.dev {
-        return auth::ensure_dev_key(&args.data_dir)
-            .map(|dev| dev.signer)
-            .map_err(|error| error.to_string());
-    }
-    Err("no key to sign tokens with: pass --jwt-signing-key (a PEM private key) or \
-         --jwt-hs256-secret-file, or --dev (with --data-dir) to use the dev key"
-        .to_string())
-}
-
-fn claims(
-    args: &ServerArgs,
-    tenant: &str,
-    subject: &str,
-    permissions: Vec<String>,
-    customer_id: Option<String>,
-    ttl: std::time::Duration,
-) -> TokenClaims {
-    let now = domain::now_millis() / 1000;
-    TokenClaims {
-        sub: subject.to_string(),
-        tenant: tenant.to_string(),
-        permissions,
-        customer_id,
-        iss: args.jwt_issuer.clone(),
-        aud: args.jwt_audience.clone(),
-        iat: now,
-        exp: now + ttl.as_secs() as i64,
-        nbf: None,
-    }
-}
-
 fn mint(args: &ServerArgs, token: &TokenArgs) -> Result<(), String> {
     for permission in &token.permissions {
         if Permission::parse(permission).is_none() {
@@ -176,9 +84,8 @@ fn mint(args: &ServerArgs, token: &TokenArgs) -> Result<(), String> {
             ));
         }
     }
-    let signer = signer(args)?;
-    let claims = claims(
-        args,
+    let signer = args.signer()?;
+    let claims = args.claims(
         &token.tenant,
         &token.subject,
         token.permissions.clone(),
@@ -190,78 +97,27 @@ fn mint(args: &ServerArgs, token: &TokenArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The configured claim names, each checked to be non-empty.
-fn claim_names(args: &ServerArgs) -> Result<ClaimNames, String> {
-    let path = |flag: &str, value: &str| {
-        ClaimPath::parse(value).ok_or_else(|| format!("--{flag} must not be empty"))
-    };
-    Ok(ClaimNames {
-        tenant: path("jwt-tenant-claim", &args.jwt_tenant_claim)?,
-        permissions: path("jwt-permissions-claim", &args.jwt_permissions_claim)?,
-        customer: path("jwt-customer-claim", &args.jwt_customer_claim)?,
-    })
-}
-
 async fn serve(args: &ServerArgs) -> Result<(), String> {
+    let settings = args.settings()?;
     let log = telemetry::logger(&args.log_level);
-    let store = match &args.database_url {
-        Some(url) => StoreSettings::Postgres {
-            url: url.clone(),
-            schema: args.database_schema.clone(),
-            pool_size: args.database_pool_size,
-        },
-        None => StoreSettings::Sqlite {
-            path: args.data_dir.join(server::SQLITE_FILE),
-            group_commit: args.sqlite_group_commit,
-        },
-    };
-    let settings = Settings {
-        bind: args.bind,
-        store,
-        auth: AuthConfig {
-            // An OIDC issuer is the required `iss`, exactly as given (Auth0's
-            // ends with a slash, Keycloak's does not).
-            issuer: args.jwt_oidc_issuer.clone().unwrap_or_else(|| args.jwt_issuer.clone()),
-            audience: args.jwt_audience.clone(),
-            keys: key_sources(args)?,
-            leeway_seconds: args.jwt_leeway_seconds,
-            claims: claim_names(args)?,
-        },
-        rate: RateLimitConfig {
-            tenant_per_minute: args.rate_limit_tenant_per_minute,
-            subject_per_minute: args.rate_limit_subject_per_minute,
-            auth_failures_per_minute: args.rate_limit_auth_failures_per_minute,
-            heartbeat: Duration::from_millis(args.rate_limit_heartbeat_ms.max(10)),
-            ..RateLimitConfig::default()
-        },
-        body_limit: args.body_limit,
-        connections: ConnectionLimits {
-            body_deadline: args.body_deadline,
-            header_read_timeout: args.header_read_timeout,
-            max_connections: args.max_connections.unwrap_or_else(server::default_max_connections),
-            shutdown_grace: args.shutdown_grace,
-        },
-        cors_allow_origins: args.cors_allow_origins.clone(),
-        list: ListLimits {
-            query_timeout: Duration::from_millis(args.list_query_timeout_ms),
-            per_tenant: args.list_concurrency_per_tenant,
-            total: args.list_concurrency,
-            queue_wait: Duration::from_millis(args.list_queue_wait_ms),
-        },
-        access: network_server::access::AccessOptions {
-            flush_interval: Duration::from_millis(args.access_flush_interval_ms.max(1)),
-            queue: args.access_queue.max(1),
-            ..Default::default()
-        },
-    };
     let running = server::start(settings, log.clone()).await.map_err(|error| error.to_string())?;
     let address = running.local_addr();
     slog::info!(log, "listening"; "address" => %address);
+    // Harnesses wait for this file instead of parsing logs or guessing ports.
+    if let Some(path) = &args.ready_file {
+        if let Err(error) = server::write_ready_file(path, address) {
+            let _ = running.shutdown().await;
+            return Err(error);
+        }
+    }
     if args.dev {
         print_dev_banner(args, address)?;
     }
     wait_for_signal().await;
     slog::info!(log, "shutting down: finishing in-flight requests");
+    if let Some(path) = &args.ready_file {
+        let _ = std::fs::remove_file(path);
+    }
     running.shutdown().await?;
     slog::info!(log, "stopped");
     // Let the asynchronous log drain flush.
@@ -279,8 +135,8 @@ fn print_dev_banner(args: &ServerArgs, address: std::net::SocketAddr) -> Result<
     ];
     let permissions = all.iter().map(|p| p.as_str().to_string()).collect();
     let claims =
-        claims(args, "acme", "dev", permissions, None, std::time::Duration::from_secs(24 * 3600));
-    let token = signer(args)?.mint(&claims).map_err(|error| error.to_string())?;
+        args.claims("acme", "dev", permissions, None, std::time::Duration::from_secs(24 * 3600));
+    let token = args.signer()?.mint(&claims).map_err(|error| error.to_string())?;
     // Not `eprintln!`, which panics (and stops the server) when stderr is closed,
     // e.g. by a reader that stopped after the token line.
     let _ = writeln!(

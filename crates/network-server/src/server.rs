@@ -12,11 +12,13 @@ use dropshot::{
 };
 
 use crate::auth::{AuthConfig, Authenticator};
+use crate::context::AppContext;
 use crate::cors::{self, Cors};
 use crate::docs;
-use crate::http::{AppContext, NetworkServerImpl};
+use crate::http::NetworkServerImpl;
 use crate::listing::{ListGate, ListLimits};
-use crate::ops::{self, Metrics};
+use crate::metrics::Metrics;
+use crate::ops;
 use crate::ratelimit::{FailedAuthLimiter, RateLimitConfig, RateLimiter};
 use crate::store::postgres::{PostgresOptions, PostgresStore};
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
@@ -208,6 +210,31 @@ fn check_list_limits(settings: &Settings) -> Result<(), StartError> {
     Ok(())
 }
 
+/// Writes the bound address to `path` once the server accepts requests: a
+/// temporary file beside it, renamed into place, so a reader never sees a
+/// partial line.
+pub fn write_ready_file(path: &std::path::Path, address: SocketAddr) -> Result<(), String> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, format!("{address}\n"))
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|error| format!("cannot write the ready file {}: {error}", path.display()))
+}
+
+/// The settings `start` refuses (the flags are checked earlier, by
+/// `ServerArgs::validate`, with the flag names).
+fn check_settings(settings: &Settings) -> Result<(), StartError> {
+    settings.rate.validate().map_err(StartError::Limits)?;
+    if !(1..=CONTRACT_BODY_LIMIT).contains(&settings.body_limit) {
+        return Err(StartError::Limits(format!(
+            "the body limit must be 1 to {CONTRACT_BODY_LIMIT} bytes (got {})",
+            settings.body_limit
+        )));
+    }
+    check_list_limits(settings)
+}
+
 /// A started server.
 pub struct Running {
     server: HttpServer<AppContext>,
@@ -241,8 +268,8 @@ impl Running {
 /// Opens the store and starts serving.
 pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, StartError> {
     let limits = settings.connections;
+    check_settings(&settings)?;
     ensure_file_descriptors(limits.max_connections)?;
-    check_list_limits(&settings)?;
     let cors = Cors::new(&settings.cors_allow_origins).map_err(StartError::Limits)?;
     let store = open_store(&settings.store, Some(settings.list.query_timeout)).await?;
     let auth = Arc::new(Authenticator::new(settings.auth.clone())?);
@@ -286,7 +313,7 @@ pub async fn start(settings: Settings, log: slog::Logger) -> Result<Running, Sta
         limiter: limiter.clone(),
         failed_auth: failed_auth.clone(),
         metrics,
-        body_limit: settings.body_limit.min(CONTRACT_BODY_LIMIT),
+        body_limit: settings.body_limit,
         body_deadline: limits.body_deadline,
         cors,
         list_gate: ListGate::new(settings.list.clone()),

@@ -15,14 +15,16 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use network_server::domain::{
-    fold, Customer, CustomerDraft, CustomerId, Direction, ListQuery, NameSearch, Precondition,
-    Properties, SortField, TenantName, Version,
+    fold, Customer, CustomerDraft, CustomerId, Direction, DraftFields, ListQuery, NameSearch,
+    Precondition, Properties, SortField, TenantName, Version,
 };
 use network_server::store::postgres::{PostgresOptions, PostgresStore};
+use network_server::store::sql;
 use network_server::store::sqlite::{SqliteOptions, SqliteStore};
 use network_server::store::{AccessUpdate, CustomerStore, SeedCustomer, StoreError};
 
-const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+#[path = "common/postgres.rs"]
+mod common_postgres;
 
 // ---------------------------------------------------------------------------
 // Harness: one fresh store per test, on the backend the test module names.
@@ -57,20 +59,8 @@ impl Harness {
                 group_commit: kind == Kind::SqliteGroupCommit,
             },
             Kind::Postgres => {
-                let url = std::env::var("NETWORK_TEST_DATABASE_URL")
-                    .unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
-                if let Err(error) = probe_postgres(&url).await {
-                    let message = format!(
-                        "SKIPPED: PostgreSQL not reachable at {url} ({error}); \
-                         set NETWORK_TEST_DATABASE_URL or start PostgreSQL"
-                    );
-                    if std::env::var("NETWORK_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                        panic!("NETWORK_REQUIRE_POSTGRES=1 but {message}");
-                    }
-                    eprintln!("{message}");
-                    return None;
-                }
-                let schema = format!("store_suite_{}", uuid::Uuid::new_v4().simple());
+                let (url, schema) =
+                    common_postgres::database_for("store suite", "store_suite").await?;
                 Backend::Postgres { url, schema }
             }
         };
@@ -109,15 +99,7 @@ impl Harness {
             store.close().await;
         }
         if let Backend::Postgres { url, schema } = &self.backend {
-            let (client, connection) =
-                tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("reconnects");
-            let driver = tokio::spawn(connection);
-            client
-                .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                .await
-                .expect("drops the test schema");
-            drop(client);
-            let _ = driver.await;
+            common_postgres::drop_schema(url, schema).await.expect("drops the test schema");
         }
     }
 }
@@ -153,30 +135,6 @@ async fn open_with(
             (Arc::new(store), None)
         }
     }
-}
-
-async fn probe_postgres(url: &str) -> Result<(), String> {
-    let connect = tokio_postgres::connect(url, tokio_postgres::NoTls);
-    let (client, connection) = tokio::time::timeout(Duration::from_secs(5), connect)
-        .await
-        .map_err(|_| "timed out after 5 s".to_string())?
-        .map_err(|e| with_causes(&e))?;
-    let driver = tokio::spawn(connection);
-    client.simple_query("SELECT 1").await.map_err(|e| with_causes(&e))?;
-    drop(client);
-    let _ = driver.await;
-    Ok(())
-}
-
-fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 /// Every case, on every backend: `cases![name, ...]` makes one test per case
@@ -274,7 +232,13 @@ fn draft(
     timezone: Option<&str>,
     properties: &[(&str, &str)],
 ) -> CustomerDraft {
-    CustomerDraft::parse(name, country, timezone, Some(props(properties))).unwrap()
+    CustomerDraft::parse(DraftFields {
+        country: country.map(str::to_string),
+        timezone: timezone.map(str::to_string),
+        properties: Some(props(properties)),
+        ..DraftFields::new(name)
+    })
+    .unwrap()
 }
 
 fn named(name: &str) -> CustomerDraft {
@@ -1042,12 +1006,12 @@ async fn values_are_stored_verbatim(h: &Harness) {
     for (i, text) in odd.iter().enumerate() {
         let id = cid(&format!("{text}#{i}"));
         let properties = props(&[(text, text), ("k\"ey", text), ("🔑", "")]);
-        let details = CustomerDraft::parse(
-            text,
-            Some("IT"),
-            Some("America/Argentina/Buenos_Aires"),
-            Some(properties),
-        )
+        let details = CustomerDraft::parse(DraftFields {
+            country: Some("IT".into()),
+            timezone: Some("America/Argentina/Buenos_Aires".into()),
+            properties: Some(properties),
+            ..DraftFields::new(*text)
+        })
         .unwrap();
         let created = store.create(&t, &id, &details, i as i64).await.unwrap();
         let read = store.get(&t, &id).await.unwrap().expect("stored");
@@ -1427,4 +1391,46 @@ async fn list_over_the_time_limit_is_a_timeout(h: &Harness) {
     // Without the limit the same query answers, and the limited store still serves.
     assert_eq!(h.store().list_ids(&t, &heavy).await.unwrap().ids.len(), 1000);
     assert!(limited.get(&t, &cid("c000001")).await.unwrap().is_some());
+}
+
+/// The statements both stores run, as built from the column description
+/// (`store::sql`): every column once, parameters numbered in order.
+#[test]
+fn statements_name_every_column_once() {
+    assert_eq!(
+        sql::SQLITE.insert(),
+        "INSERT INTO customers (tenant, id, name, country, timezone, properties, name_folded, \
+             creation_timestamp, first_access_timestamp, last_access_timestamp, version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, 1)"
+    );
+    assert_eq!(
+        sql::POSTGRES.update(|_| true, true),
+        "UPDATE customers SET name = $3, country = $4, timezone = $5, \
+             properties = $6::text::jsonb, name_folded = $7, version = version + 1 \
+             WHERE tenant = $1 AND id = $2 \
+             AND version = ANY($8::bigint[]) RETURNING creation_timestamp, \
+             first_access_timestamp, last_access_timestamp, version"
+    );
+    assert_eq!(
+        sql::SQLITE.update(|i| i >= 2, false),
+        "UPDATE customers SET timezone = ?5, properties = ?6, name_folded = ?7, \
+             version = version + 1 \
+             WHERE tenant = ?1 AND id = ?2 RETURNING creation_timestamp, \
+             first_access_timestamp, last_access_timestamp, version"
+    );
+    assert_eq!(
+        sql::POSTGRES.select_one(),
+        "SELECT id, name, country, timezone, properties::text, name_folded, creation_timestamp, \
+             first_access_timestamp, last_access_timestamp, version FROM customers \
+             WHERE tenant = $1 AND id = $2"
+    );
+    assert_eq!(
+        sql::postgres_bulk_insert(),
+        "INSERT INTO customers (tenant, id, name, country, timezone, properties, name_folded, \
+             creation_timestamp, first_access_timestamp, last_access_timestamp, version) \
+             SELECT $1, u.id, u.name, u.country, u.timezone, u.properties::jsonb, \
+             u.name_folded, u.creation_timestamp, NULL, NULL, 1 FROM unnest($2::text[], \
+             $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[]) \
+             AS u(id, name, country, timezone, properties, name_folded, creation_timestamp)"
+    );
 }

@@ -19,6 +19,10 @@ use serde_json::{json, Value};
 
 use super::*;
 
+#[path = "../../tests/common/jwt.rs"]
+mod jwt;
+use jwt::{b64, forged, sign, with, with_payload, without};
+
 const ISSUER: &str = "https://issuer.example";
 const AUDIENCE: &str = "network-api";
 const SECRET: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
@@ -138,28 +142,8 @@ fn good_claims() -> Value {
     })
 }
 
-fn with(mut claims: Value, name: &str, value: Value) -> Value {
-    claims[name] = value;
-    claims
-}
-
-fn without(mut claims: Value, name: &str) -> Value {
-    claims.as_object_mut().unwrap().remove(name);
-    claims
-}
-
-fn sign(algorithm: Algorithm, key: &EncodingKey, kid: Option<&str>, claims: &Value) -> String {
-    let mut header = Header::new(algorithm);
-    header.kid = kid.map(str::to_string);
-    jsonwebtoken::encode(&header, claims, key).unwrap()
-}
-
 fn ed_token(claims: &Value) -> String {
     sign(Algorithm::EdDSA, &fixture().ed.encoding_key(Algorithm::EdDSA), None, claims)
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn bearer(token: &str) -> String {
@@ -319,15 +303,6 @@ fn jwks_entries_with_other_algorithms_are_config_errors() {
 
 // ---- attacks ----------------------------------------------------------------
 
-/// A token built by hand: any header, any claims, any signature.
-fn forged(header: &Value, claims: &Value, signature: &str) -> String {
-    format!(
-        "{}.{}.{signature}",
-        b64(&serde_json::to_vec(header).unwrap()),
-        b64(&serde_json::to_vec(claims).unwrap())
-    )
-}
-
 #[test]
 fn alg_none_is_refused() {
     let auth = asymmetric();
@@ -435,8 +410,7 @@ fn a_tampered_payload_is_refused() {
         "permissions",
         json!(["READ_ALL_CUSTOMERS", "DELETE_CUSTOMER"]),
     );
-    let tampered =
-        format!("{}.{}.{}", parts[0], b64(&serde_json::to_vec(&escalated).unwrap()), parts[2]);
+    let tampered = with_payload(&token, &escalated);
     assert_eq!(check(&auth, &tampered).unwrap_err(), AuthError::InvalidSignature);
     // A flipped signature byte too.
     let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();

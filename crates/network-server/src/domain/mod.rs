@@ -8,12 +8,7 @@ mod fold;
 mod validation;
 
 pub use fold::{fold, prefix_upper_bound};
-
-pub use validation::{
-    is_spec_white_space, CountryCode, CustomerDraft, CustomerId, CustomerName, Properties,
-    TenantName, TimeZoneName, ValidationError, COUNTRY_PATTERN, MAX_PROPERTIES,
-    MAX_PROPERTY_KEY_CHARS, MAX_PROPERTY_VALUE_CHARS, NAME_PATTERN, NO_NUL_PATTERN,
-};
+pub use validation::*;
 
 /// A customer as stored: its id, its mutable state and the server-managed fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,10 +65,24 @@ pub enum Precondition {
     OneOf(Vec<Version>),
 }
 
+/// Why a conditional write matched no row: the customer is absent (404) or
+/// its version did not satisfy the precondition (412).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmatched {
+    NotFound,
+    Changed,
+}
+
 impl Precondition {
-    /// Reads an `If-Match` header value (absent means unconditional).
-    pub fn from_if_match(header: Option<&str>) -> Precondition {
-        let Some(header) = header else { return Precondition::None };
+    /// Reads the `If-Match` header values of a request (none: unconditional).
+    /// Repeated headers form one list (RFC 9110 §5.3), where a header
+    /// extractor would keep only the last.
+    pub fn from_if_match<'a>(values: impl IntoIterator<Item = &'a str>) -> Precondition {
+        let mut values = values.into_iter().peekable();
+        if values.peek().is_none() {
+            return Precondition::None;
+        }
+        let header = values.collect::<Vec<_>>().join(", ");
         if header.trim() == "*" {
             return Precondition::Exists;
         }
@@ -88,11 +97,22 @@ impl Precondition {
         Precondition::OneOf(versions)
     }
 
-    /// Whether a customer at `current` satisfies this precondition.
-    pub fn admits(&self, current: Version) -> bool {
+    /// The versions the writing statement must find (its `version IN ...`
+    /// condition, compared inside the database), or `None` when any will do.
+    pub fn acceptable_versions(&self) -> Option<Vec<i64>> {
         match self {
-            Precondition::None | Precondition::Exists => true,
-            Precondition::OneOf(versions) => versions.contains(&current),
+            Precondition::None | Precondition::Exists => None,
+            Precondition::OneOf(versions) => Some(versions.iter().map(|v| v.0).collect()),
+        }
+    }
+
+    /// After a write under this precondition matched no row: whether the
+    /// customer exists (asked in the same transaction) tells 404 from 412.
+    pub fn unmatched(&self, exists: bool) -> Unmatched {
+        if exists {
+            Unmatched::Changed
+        } else {
+            Unmatched::NotFound
         }
     }
 }
@@ -334,31 +354,46 @@ mod tests {
 
     #[test]
     fn if_match_star_list_and_garbage() {
-        assert_eq!(Precondition::from_if_match(None), Precondition::None);
-        assert_eq!(Precondition::from_if_match(Some(" * ")), Precondition::Exists);
+        assert_eq!(Precondition::from_if_match([]), Precondition::None);
+        assert_eq!(Precondition::from_if_match([" * "]), Precondition::Exists);
         assert_eq!(
-            Precondition::from_if_match(Some("\"3\", W/\"4\", \"x\", \"5\"")),
+            Precondition::from_if_match(["\"3\", W/\"4\", \"x\", \"5\""]),
             Precondition::OneOf(vec![Version(3), Version(5)])
         );
-        assert_eq!(Precondition::from_if_match(Some("garbage")), Precondition::OneOf(vec![]));
+        // Repeated headers are one list.
+        assert_eq!(
+            Precondition::from_if_match(["\"3\"", "\"5\""]),
+            Precondition::OneOf(vec![Version(3), Version(5)])
+        );
+        assert_eq!(Precondition::from_if_match(["garbage"]), Precondition::OneOf(vec![]));
         // Strong comparison is of strings: only the exact tag matches.
         for other_spelling in ["\"01\"", "\"+1\"", "\"1.0\"", "\" 1\"", "\"1 \"", "\"0x1\"", "\"\""]
         {
             assert_eq!(
-                Precondition::from_if_match(Some(other_spelling)),
+                Precondition::from_if_match([other_spelling]),
                 Precondition::OneOf(vec![]),
                 "{other_spelling}"
             );
         }
-        assert!(!Precondition::OneOf(vec![]).admits(Version(1)));
-        assert!(Precondition::OneOf(vec![Version(2)]).admits(Version(2)));
+        assert_eq!(Precondition::OneOf(vec![]).acceptable_versions(), Some(vec![]));
+        assert_eq!(Precondition::OneOf(vec![Version(2)]).acceptable_versions(), Some(vec![2]));
+        assert_eq!(Precondition::Exists.acceptable_versions(), None);
+    }
+
+    #[test]
+    fn an_unmatched_write_is_404_when_absent_and_412_when_present() {
+        for precondition in [Precondition::None, Precondition::Exists, Precondition::OneOf(vec![])]
+        {
+            assert_eq!(precondition.unmatched(false), Unmatched::NotFound);
+            assert_eq!(precondition.unmatched(true), Unmatched::Changed);
+        }
     }
 
     #[test]
     fn etag_is_strong_and_quoted() {
         assert_eq!(Version(7).etag(), "\"7\"");
         assert_eq!(
-            Precondition::from_if_match(Some(&Version(7).etag())),
+            Precondition::from_if_match([Version(7).etag().as_str()]),
             Precondition::OneOf(vec![Version(7)])
         );
     }

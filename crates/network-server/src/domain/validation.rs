@@ -227,18 +227,34 @@ pub struct CustomerDraft {
     pub properties: Properties,
 }
 
+/// A customer's mutable state as it arrived (from a request body or a stored
+/// row), not yet validated: the input of [`CustomerDraft::parse`]. A new
+/// optional field is added here and in the draft, with a default of `None`,
+/// so the callers that build one with `..DraftFields::default()` stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DraftFields {
+    pub name: String,
+    pub country: Option<String>,
+    pub timezone: Option<String>,
+    /// `None`: the empty map.
+    pub properties: Option<BTreeMap<String, String>>,
+}
+
+impl DraftFields {
+    /// A customer with this name and nothing else (yet).
+    pub fn new(name: impl Into<String>) -> Self {
+        DraftFields { name: name.into(), ..DraftFields::default() }
+    }
+}
+
 impl CustomerDraft {
     /// Validates every field; a missing `properties` is the empty map.
-    pub fn parse(
-        name: &str,
-        country: Option<&str>,
-        timezone: Option<&str>,
-        properties: Option<BTreeMap<String, String>>,
-    ) -> Result<Self, ValidationError> {
+    pub fn parse(fields: DraftFields) -> Result<Self, ValidationError> {
+        let DraftFields { name, country, timezone, properties } = fields;
         Ok(Self {
-            name: CustomerName::parse(name)?,
-            country: country.map(CountryCode::parse).transpose()?,
-            timezone: timezone.map(TimeZoneName::parse).transpose()?,
+            name: CustomerName::parse(&name)?,
+            country: country.as_deref().map(CountryCode::parse).transpose()?,
+            timezone: timezone.as_deref().map(TimeZoneName::parse).transpose()?,
             properties: Properties::parse(properties.unwrap_or_default())?,
         })
     }

@@ -17,6 +17,8 @@
 //! went away).
 
 pub mod postgres;
+pub mod schema;
+pub mod sql;
 pub mod sqlite;
 
 use std::time::Duration;
@@ -24,7 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Customer, CustomerDraft, CustomerId, ListQuery, Page, Precondition, TenantName,
+    Customer, CustomerDraft, CustomerId, ListQuery, Page, Precondition, TenantName, Unmatched,
 };
 
 /// Why a store operation failed.
@@ -42,6 +44,17 @@ pub enum StoreError {
     /// A list query ran longer than the store's time limit and was stopped.
     #[error("the query exceeded the time limit of {} ms", .limit.as_millis())]
     Timeout { limit: Duration },
+}
+
+/// A conditional write that matched no row (decided by
+/// [`Precondition::unmatched`]).
+impl From<Unmatched> for StoreError {
+    fn from(unmatched: Unmatched) -> Self {
+        match unmatched {
+            Unmatched::NotFound => StoreError::NotFound,
+            Unmatched::Changed => StoreError::PreconditionFailed,
+        }
+    }
 }
 
 /// The ids of one page of a list, in order, and the total count of matches
@@ -73,9 +86,33 @@ pub struct AccessUpdate {
     pub last: i64,
 }
 
+/// One write of one customer, as every store receives it.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A new customer, version 1.
+    Create { id: CustomerId, details: CustomerDraft, creation_timestamp: i64 },
+    /// New mutable state, the version bumped, if the precondition holds.
+    Update { id: CustomerId, details: CustomerDraft, precondition: Precondition },
+    /// Gone, if the precondition holds.
+    Delete { id: CustomerId, precondition: Precondition },
+}
+
+fn no_customer() -> StoreError {
+    StoreError::Unavailable("the store returned no customer".into())
+}
+
 /// The storage of customers. Implementations are cheap to share (`Arc`).
 #[async_trait]
 pub trait CustomerStore: Send + Sync + 'static {
+    /// Applies one write to the tenant's customer once durable: the
+    /// customer as written (create, update) or `None` (delete). An update
+    /// or delete that matches no row is decided by [`Precondition::unmatched`].
+    async fn write(
+        &self,
+        tenant: &TenantName,
+        write: Write,
+    ) -> Result<Option<Customer>, StoreError>;
+
     /// Inserts a new customer (version 1) and returns it once durable.
     async fn create(
         &self,
@@ -83,7 +120,10 @@ pub trait CustomerStore: Send + Sync + 'static {
         id: &CustomerId,
         details: &CustomerDraft,
         creation_timestamp: i64,
-    ) -> Result<Customer, StoreError>;
+    ) -> Result<Customer, StoreError> {
+        let write = Write::Create { id: id.clone(), details: details.clone(), creation_timestamp };
+        self.write(tenant, write).await?.ok_or_else(no_customer)
+    }
 
     /// The customer, if it exists in the tenant.
     async fn get(
@@ -100,7 +140,12 @@ pub trait CustomerStore: Send + Sync + 'static {
         id: &CustomerId,
         details: &CustomerDraft,
         precondition: &Precondition,
-    ) -> Result<Customer, StoreError>;
+    ) -> Result<Customer, StoreError> {
+        let (id, details, precondition) = (id.clone(), details.clone(), precondition.clone());
+        self.write(tenant, Write::Update { id, details, precondition })
+            .await?
+            .ok_or_else(no_customer)
+    }
 
     /// Deletes the customer if it exists and satisfies the precondition; durable on return.
     async fn delete(
@@ -108,7 +153,10 @@ pub trait CustomerStore: Send + Sync + 'static {
         tenant: &TenantName,
         id: &CustomerId,
         precondition: &Precondition,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        let write = Write::Delete { id: id.clone(), precondition: precondition.clone() };
+        self.write(tenant, write).await.map(|_| ())
+    }
 
     /// The ids of one page of the tenant's customers matching the query,
     /// sorted, ties by id, and the total count of matches (one snapshot).

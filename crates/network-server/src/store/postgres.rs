@@ -23,21 +23,26 @@
 //! later statement of another request. Writes are single statements and are
 //! not cancelled: a dropped write commits or not as a whole, as before.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{IsolationLevel, NoTls, Row};
+use tokio_postgres::{IsolationLevel, NoTls};
 
-use super::{AccessUpdate, CustomerStore, IdPage, SeedCustomer, StoreError};
-use crate::domain::{
-    fold, prefix_upper_bound, CountryCode, Customer, CustomerDraft, CustomerId, CustomerName,
-    Direction, ListQuery, NameSearch, Precondition, Properties, SortField, TenantName,
-    TimeZoneName, Version,
+use super::schema::{
+    created_customer, customer_from_row, detail_values, duplicate_id, in_order, parse_ids,
+    total_from_page, written_customer, DETAILS,
 };
+use super::sql::{self, POSTGRES};
+use super::{AccessUpdate, CustomerStore, IdPage, SeedCustomer, StoreError, Write};
+use crate::domain::{
+    fold, Customer, CustomerDraft, CustomerId, ListQuery, Precondition, TenantName,
+};
+use crate::error::with_causes;
 
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");
@@ -89,23 +94,7 @@ fn unavailable(context: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("{context}: {error}"))
 }
 
-/// An error and its causes: tokio-postgres shows only "db error" or "error
-/// connecting to server" at the top and keeps the useful part in `source()`.
-fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let inner_text = inner.to_string();
-        if !text.contains(&inner_text) {
-            text.push_str(": ");
-            text.push_str(&inner_text);
-        }
-        cause = inner.source();
-    }
-    text
-}
-
-fn db(error: tokio_postgres::Error) -> StoreError {
+pub(super) fn db(error: tokio_postgres::Error) -> StoreError {
     unavailable("PostgreSQL", with_causes(&error))
 }
 
@@ -185,6 +174,70 @@ impl PostgresStore {
             }
             _ => db(error),
         }
+    }
+}
+
+/// The writes, each one statement (see the module documentation).
+impl PostgresStore {
+    async fn create_one(
+        &self,
+        tenant: &TenantName,
+        id: &CustomerId,
+        details: &CustomerDraft,
+        creation_timestamp: i64,
+    ) -> Result<Customer, StoreError> {
+        let (tenant_name, id_text) = (tenant.as_str(), id.as_str());
+        let values = detail_values(details);
+        let mut params = write_params(&tenant_name, &id_text, &values);
+        params.push(&creation_timestamp);
+        let client = self.client().await?;
+        let insert = client.prepare_cached(&STATEMENTS.insert).await.map_err(db)?;
+        client.execute(&insert, &params).await.map_err(|e| insert_error(e, id))?;
+        Ok(created_customer(id, details, creation_timestamp))
+    }
+
+    async fn update_one(
+        &self,
+        tenant: &TenantName,
+        id: &CustomerId,
+        details: &CustomerDraft,
+        precondition: &Precondition,
+    ) -> Result<Customer, StoreError> {
+        let values = detail_values(details);
+        let versions = precondition.acceptable_versions();
+        let (tenant_name, id_text) = (tenant.as_str(), id.as_str());
+        let mut params = write_params(&tenant_name, &id_text, &values);
+        if let Some(versions) = &versions {
+            params.push(versions);
+        }
+        let client = self.client().await?;
+        let sql = &STATEMENTS.update[usize::from(versions.is_some())];
+        let update = client.prepare_cached(sql).await.map_err(db)?;
+        match client.query_opt(&update, &params).await.map_err(db)? {
+            Some(row) => written_customer(&row, id, details),
+            None => Err(unmatched(&client, tenant, id, precondition).await),
+        }
+    }
+
+    async fn delete_one(
+        &self,
+        tenant: &TenantName,
+        id: &CustomerId,
+        precondition: &Precondition,
+    ) -> Result<(), StoreError> {
+        let versions = precondition.acceptable_versions();
+        let (tenant_name, id_text) = (tenant.as_str(), id.as_str());
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant_name, &id_text];
+        if let Some(versions) = &versions {
+            params.push(versions);
+        }
+        let client = self.client().await?;
+        let sql = &STATEMENTS.delete[usize::from(versions.is_some())];
+        let delete = client.prepare_cached(sql).await.map_err(db)?;
+        if client.execute(&delete, &params).await.map_err(db)? == 0 {
+            return Err(unmatched(&client, tenant, id, precondition).await);
+        }
+        Ok(())
     }
 }
 
@@ -364,25 +417,6 @@ pub async fn fold_names(client: &tokio_postgres::Client) -> Result<u64, StoreErr
     }
 }
 
-const SELECT_COLUMNS: &str = "id, name, country, timezone, properties::text, creation_timestamp, \
-     first_access_timestamp, last_access_timestamp, version";
-
-const INSERT: &str = "INSERT INTO customers (tenant, id, name, country, timezone, properties, \
-     creation_timestamp, first_access_timestamp, last_access_timestamp, version, name_folded) \
-     VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, NULL, NULL, 1, $8)";
-
-const UPDATE_UNCONDITIONAL: &str = "UPDATE customers \
-     SET name = $3, country = $4, timezone = $5, properties = $6::text::jsonb, version = version + 1, \
-         name_folded = $7 \
-     WHERE tenant = $1 AND id = $2 \
-     RETURNING creation_timestamp, first_access_timestamp, last_access_timestamp, version";
-
-const UPDATE_IF_VERSION: &str = "UPDATE customers \
-     SET name = $3, country = $4, timezone = $5, properties = $6::text::jsonb, version = version + 1, \
-         name_folded = $8 \
-     WHERE tenant = $1 AND id = $2 AND version = ANY($7::bigint[]) \
-     RETURNING creation_timestamp, first_access_timestamp, last_access_timestamp, version";
-
 /// Issue 13: widens the access timestamps of many customers in one
 /// statement, writing only the rows it changes. Under READ COMMITTED a row
 /// updated meanwhile by another replica is re-checked against its new
@@ -396,195 +430,65 @@ const RECORD_ACCESS: &str = "UPDATE customers c SET \
      AND (c.first_access_timestamp IS NULL OR c.first_access_timestamp > u.first \
           OR c.last_access_timestamp IS NULL OR c.last_access_timestamp < u.last)";
 
-const DELETE_UNCONDITIONAL: &str = "DELETE FROM customers WHERE tenant = $1 AND id = $2";
-
-const DELETE_IF_VERSION: &str =
-    "DELETE FROM customers WHERE tenant = $1 AND id = $2 AND version = ANY($3::bigint[])";
-
-const EXISTS: &str = "SELECT 1 FROM customers WHERE tenant = $1 AND id = $2";
-
-const BULK_INSERT: &str =
-    "INSERT INTO customers (tenant, id, name, country, timezone, properties, \
-     creation_timestamp, first_access_timestamp, last_access_timestamp, version, name_folded) \
-     SELECT $1, u.id, u.name, u.country, u.timezone, u.properties::jsonb, u.creation_timestamp, \
-            NULL, NULL, 1, u.name_folded \
-     FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], \
-                 $8::text[]) \
-          AS u(id, name, country, timezone, properties, creation_timestamp, name_folded)";
-
-/// The versions of a precondition, or `None` when any version will do.
-fn acceptable_versions(precondition: &Precondition) -> Option<Vec<i64>> {
-    match precondition {
-        Precondition::None | Precondition::Exists => None,
-        Precondition::OneOf(versions) => Some(versions.iter().map(|v| v.0).collect()),
-    }
+/// The statements, built once from the column description.
+struct Statements {
+    insert: String,
+    /// Unconditional, and with the acceptable versions.
+    update: [String; 2],
+    delete: [String; 2],
+    exists: String,
+    select_one: String,
+    select_many: String,
+    bulk_insert: String,
 }
 
-fn properties_json(properties: &Properties) -> Result<String, StoreError> {
-    serde_json::to_string(properties.as_map())
-        .map_err(|e| unavailable("cannot encode properties", e))
-}
+static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements {
+    insert: POSTGRES.insert(),
+    update: [POSTGRES.update(|_| true, false), POSTGRES.update(|_| true, true)],
+    delete: [POSTGRES.delete(false), POSTGRES.delete(true)],
+    exists: POSTGRES.exists(),
+    select_one: POSTGRES.select_one(),
+    select_many: POSTGRES.select_many("id = ANY($2::text[])"),
+    bulk_insert: sql::postgres_bulk_insert(),
+});
 
 fn insert_error(error: tokio_postgres::Error, id: &CustomerId) -> StoreError {
     if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-        StoreError::Unavailable(format!(
-            "a customer with id `{}` already exists in this tenant",
-            id.as_str()
-        ))
+        duplicate_id(id)
     } else {
         db(error)
     }
 }
 
-/// The domain values only have validating constructors: a row that no longer
-/// validates is reported, naming the customer and the field.
-fn customer_from_row(row: &Row) -> Result<Customer, StoreError> {
-    let id: String = row.try_get(0).map_err(db)?;
-    let corrupt = |error: crate::domain::ValidationError| {
-        StoreError::Unavailable(format!("stored customer `{id}` is not valid: {error}"))
-    };
-    let name: String = row.try_get(1).map_err(db)?;
-    let country: Option<String> = row.try_get(2).map_err(db)?;
-    let timezone: Option<String> = row.try_get(3).map_err(db)?;
-    let properties: String = row.try_get(4).map_err(db)?;
-    let properties: BTreeMap<String, String> = serde_json::from_str(&properties).map_err(|e| {
-        StoreError::Unavailable(format!("stored customer `{id}` has unreadable properties: {e}"))
-    })?;
-    Ok(Customer {
-        id: CustomerId::parse(&id).map_err(corrupt)?,
-        details: CustomerDraft {
-            name: CustomerName::parse(&name).map_err(corrupt)?,
-            country: country.as_deref().map(CountryCode::parse).transpose().map_err(corrupt)?,
-            timezone: timezone.as_deref().map(TimeZoneName::parse).transpose().map_err(corrupt)?,
-            properties: Properties::parse(properties).map_err(corrupt)?,
-        },
-        creation_timestamp: row.try_get(5).map_err(db)?,
-        first_access_timestamp: row.try_get(6).map_err(db)?,
-        last_access_timestamp: row.try_get(7).map_err(db)?,
-        version: Version(row.try_get(8).map_err(db)?),
-    })
-}
-
-type Param = Box<dyn ToSql + Sync + Send>;
-
-/// The WHERE clause (always starting with the tenant) and its parameters.
-fn list_filter(tenant: &TenantName, query: &ListQuery) -> (String, Vec<Param>) {
-    let mut params: Vec<Param> = vec![Box::new(tenant.as_str().to_string())];
-    let mut clauses = vec!["tenant = $1".to_string()];
-    fn bind(params: &mut Vec<Param>, value: &str) -> usize {
-        params.push(Box::new(value.to_string()));
-        params.len()
-    }
-    if let Some(search) = &query.search {
-        // On the folded name (the search text is folded too) and literal: no
-        // LIKE wildcards involved. A prefix is also an index range.
-        let clause = match search {
-            NameSearch::StartsWith(text) => {
-                let n = bind(&mut params, text);
-                let exact = format!("left(name_folded, char_length(${n}::text)) = ${n}::text");
-                match prefix_upper_bound(text) {
-                    Some(upper) => {
-                        let u = bind(&mut params, &upper);
-                        format!(
-                            "name_folded >= ${n}::text AND name_folded < ${u}::text AND {exact}"
-                        )
-                    }
-                    None => format!("name_folded >= ${n}::text AND {exact}"),
-                }
-            }
-            NameSearch::Contains(text) => {
-                let n = bind(&mut params, text);
-                format!("strpos(name_folded, ${n}::text) > 0")
-            }
-            NameSearch::EndsWith(text) => {
-                let n = bind(&mut params, text);
-                format!("right(name_folded, char_length(${n}::text)) = ${n}::text")
-            }
-            NameSearch::Exactly(text) => {
-                let n = bind(&mut params, text);
-                format!("name_folded = ${n}::text")
-            }
-        };
-        clauses.push(clause);
-    }
-    if let Some(name) = &query.name_equals {
-        let n = bind(&mut params, name);
-        clauses.push(format!("name = ${n}::text"));
-    }
-    if let Some(country) = &query.country {
-        let n = bind(&mut params, country);
-        clauses.push(format!("country = ${n}::text"));
-    }
-    (clauses.join(" AND "), params)
-}
-
-/// Whether the query's `searchText` is an infix or suffix (no index serves it).
-fn scans_tenant(query: &ListQuery) -> bool {
-    matches!(query.search, Some(NameSearch::Contains(_) | NameSearch::EndsWith(_)))
-}
-
-/// ORDER BY from the whitelist of sort fields, the id ascending last. A
-/// missing country sorts first ascending and last descending, as in SQLite.
-fn order_by(sort: &[(SortField, Direction)]) -> String {
-    let mut terms: Vec<String> = sort
-        .iter()
-        .map(|(field, direction)| {
-            match (field, direction) {
-                (SortField::Name, Direction::Asc) => "name ASC",
-                (SortField::Name, Direction::Desc) => "name DESC",
-                (SortField::Country, Direction::Asc) => "country ASC NULLS FIRST",
-                (SortField::Country, Direction::Desc) => "country DESC NULLS LAST",
-                (SortField::CreationTimestamp, Direction::Asc) => "creation_timestamp ASC",
-                (SortField::CreationTimestamp, Direction::Desc) => "creation_timestamp DESC",
-            }
-            .to_string()
-        })
-        .collect();
-    terms.push("id ASC".to_string());
-    terms.join(", ")
-}
-
-fn as_params(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
-    params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+/// Tenant, id and the draft's values: the parameters every write starts with.
+fn write_params<'a>(
+    tenant: &'a &'a str,
+    id: &'a &'a str,
+    values: &'a [Option<Cow<'a, str>>],
+) -> Vec<&'a (dyn ToSql + Sync)> {
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![tenant, id];
+    params.extend(values.iter().map(|value| value as &(dyn ToSql + Sync)));
+    params
 }
 
 #[async_trait]
 impl CustomerStore for PostgresStore {
-    async fn create(
+    async fn write(
         &self,
         tenant: &TenantName,
-        id: &CustomerId,
-        details: &CustomerDraft,
-        creation_timestamp: i64,
-    ) -> Result<Customer, StoreError> {
-        let properties = properties_json(&details.properties)?;
-        let folded = fold(details.name.as_str());
-        let client = self.client().await?;
-        let insert = client.prepare_cached(INSERT).await.map_err(db)?;
-        client
-            .execute(
-                &insert,
-                &[
-                    &tenant.as_str(),
-                    &id.as_str(),
-                    &details.name.as_str(),
-                    &details.country.as_ref().map(CountryCode::as_str),
-                    &details.timezone.as_ref().map(TimeZoneName::as_str),
-                    &properties,
-                    &creation_timestamp,
-                    &folded,
-                ],
-            )
-            .await
-            .map_err(|e| insert_error(e, id))?;
-        Ok(Customer {
-            id: id.clone(),
-            details: details.clone(),
-            creation_timestamp,
-            first_access_timestamp: None,
-            last_access_timestamp: None,
-            version: Version::FIRST,
-        })
+        write: Write,
+    ) -> Result<Option<Customer>, StoreError> {
+        match write {
+            Write::Create { id, details, creation_timestamp } => {
+                self.create_one(tenant, &id, &details, creation_timestamp).await.map(Some)
+            }
+            Write::Update { id, details, precondition } => {
+                self.update_one(tenant, &id, &details, &precondition).await.map(Some)
+            }
+            Write::Delete { id, precondition } => {
+                self.delete_one(tenant, &id, &precondition).await.map(|()| None)
+            }
+        }
     }
 
     async fn get(
@@ -594,143 +498,45 @@ impl CustomerStore for PostgresStore {
     ) -> Result<Option<Customer>, StoreError> {
         let mut guard = Cancellable::new(self.client().await?);
         let client = guard.client();
-        let select = client
-            .prepare_cached(&format!(
-                "SELECT {SELECT_COLUMNS} FROM customers WHERE tenant = $1 AND id = $2"
-            ))
-            .await
-            .map_err(db)?;
+        let select = client.prepare_cached(&STATEMENTS.select_one).await.map_err(db)?;
         let row = client.query_opt(&select, &[&tenant.as_str(), &id.as_str()]).await.map_err(db)?;
         guard.finish();
         row.as_ref().map(customer_from_row).transpose()
     }
 
-    async fn update(
-        &self,
-        tenant: &TenantName,
-        id: &CustomerId,
-        details: &CustomerDraft,
-        precondition: &Precondition,
-    ) -> Result<Customer, StoreError> {
-        let properties = properties_json(&details.properties)?;
-        let versions = acceptable_versions(precondition);
-        let client = self.client().await?;
-        let sql = if versions.is_some() { UPDATE_IF_VERSION } else { UPDATE_UNCONDITIONAL };
-        let update = client.prepare_cached(sql).await.map_err(db)?;
-        let (tenant_name, id_text, name) = (tenant.as_str(), id.as_str(), details.name.as_str());
-        let country = details.country.as_ref().map(CountryCode::as_str);
-        let timezone = details.timezone.as_ref().map(TimeZoneName::as_str);
-        let mut params: Vec<&(dyn ToSql + Sync)> =
-            vec![&tenant_name, &id_text, &name, &country, &timezone, &properties];
-        if let Some(versions) = &versions {
-            params.push(versions);
-        }
-        let folded = fold(name);
-        params.push(&folded);
-        let row = client.query_opt(&update, &params).await.map_err(db)?;
-        match row {
-            Some(row) => Ok(Customer {
-                id: id.clone(),
-                details: details.clone(),
-                creation_timestamp: row.try_get(0).map_err(db)?,
-                first_access_timestamp: row.try_get(1).map_err(db)?,
-                last_access_timestamp: row.try_get(2).map_err(db)?,
-                version: Version(row.try_get(3).map_err(db)?),
-            }),
-            None => Err(missing_or_changed(&client, tenant, id).await),
-        }
-    }
-
-    async fn delete(
-        &self,
-        tenant: &TenantName,
-        id: &CustomerId,
-        precondition: &Precondition,
-    ) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        let deleted = match acceptable_versions(precondition) {
-            None => {
-                let delete = client.prepare_cached(DELETE_UNCONDITIONAL).await.map_err(db)?;
-                client.execute(&delete, &[&tenant.as_str(), &id.as_str()]).await.map_err(db)?
-            }
-            Some(versions) => {
-                let delete = client.prepare_cached(DELETE_IF_VERSION).await.map_err(db)?;
-                client
-                    .execute(&delete, &[&tenant.as_str(), &id.as_str(), &versions])
-                    .await
-                    .map_err(db)?
-            }
-        };
-        if deleted == 0 {
-            return Err(missing_or_changed(&client, tenant, id).await);
-        }
-        Ok(())
-    }
-
     async fn list_ids(&self, tenant: &TenantName, query: &ListQuery) -> Result<IdPage, StoreError> {
-        let (filter, mut params) = list_filter(tenant, query);
+        let (filter, params) = POSTGRES.list_filter(tenant, query);
         let size = i64::from(query.size.max(1));
         let offset = i64::from(query.page) * size;
-        let n = params.len();
-        let page_sql = if scans_tenant(query) {
-            // An infix or suffix search matches rows no index can find: the
-            // planner, expecting many matches, would walk an index in sort
-            // order and test every row (6.2 s at 1,000,000 customers for a
-            // search with 20 matches); materialized, the matches are found by
-            // one scan and then sorted (BENCHMARKS.md).
-            format!(
-                "WITH matched AS MATERIALIZED (SELECT id, name, country, creation_timestamp \
-                 FROM customers WHERE {filter}) \
-                 SELECT id FROM matched ORDER BY {} LIMIT ${} OFFSET ${}",
-                order_by(&query.sort),
-                n + 1,
-                n + 2
-            )
-        } else {
-            format!(
-                "SELECT id FROM customers WHERE {filter} ORDER BY {} LIMIT ${} OFFSET ${}",
-                order_by(&query.sort),
-                n + 1,
-                n + 2
-            )
-        };
-        let count_sql = format!("SELECT count(*) FROM customers WHERE {filter}");
+        let (page_sql, count_sql) = POSTGRES.list_statements(&filter, params.len(), query, "");
 
         let mut guard = Cancellable::new(self.client().await?);
         let page_statement = guard.client().prepare_cached(&page_sql).await.map_err(db)?;
         // The page and the count see one snapshot.
         let transaction = self.read_transaction(guard.client()).await?;
-        params.push(Box::new(size));
-        params.push(Box::new(offset));
+        let mut page_params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|param| param as &(dyn ToSql + Sync)).collect();
+        page_params.push(&size);
+        page_params.push(&offset);
         let rows = transaction
-            .query(&page_statement, &as_params(&params))
+            .query(&page_statement, &page_params)
             .await
             .map_err(|e| self.read_error(e))?;
-        let returned = rows.len() as i64;
-        // A short, non-empty page (or an empty first page) tells the total by itself.
-        let total = if (returned > 0 && returned < size) || (returned == 0 && offset == 0) {
-            offset + returned
-        } else {
-            params.truncate(n);
-            let count_statement = transaction.prepare_cached(&count_sql).await.map_err(db)?;
-            let row = transaction
-                .query_one(&count_statement, &as_params(&params))
-                .await
-                .map_err(|e| self.read_error(e))?;
-            row.try_get::<_, i64>(0).map_err(db)?
+        let total = match total_from_page(offset, size, rows.len() as i64) {
+            Some(total) => total,
+            None => {
+                let count_statement = transaction.prepare_cached(&count_sql).await.map_err(db)?;
+                let row = transaction
+                    .query_one(&count_statement, &page_params[..params.len()])
+                    .await
+                    .map_err(|e| self.read_error(e))?;
+                row.try_get::<_, i64>(0).map_err(db)?
+            }
         };
         transaction.commit().await.map_err(db)?;
         guard.finish();
-        let ids = rows
-            .iter()
-            .map(|row| {
-                let id: String = row.try_get(0).map_err(db)?;
-                CustomerId::parse(&id).map_err(|error| {
-                    StoreError::Unavailable(format!("stored customer `{id}` is not valid: {error}"))
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(IdPage { ids, total_elements: u64::try_from(total).unwrap_or(0) })
+        let ids = rows.iter().map(|row| row.try_get(0).map_err(db)).collect::<Result<_, _>>()?;
+        Ok(IdPage { ids: parse_ids(ids)?, total_elements: u64::try_from(total).unwrap_or(0) })
     }
 
     async fn get_many(
@@ -743,13 +549,7 @@ impl CustomerStore for PostgresStore {
         }
         let wanted: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
         let mut guard = Cancellable::new(self.client().await?);
-        let select = guard
-            .client()
-            .prepare_cached(&format!(
-                "SELECT {SELECT_COLUMNS} FROM customers WHERE tenant = $1 AND id = ANY($2::text[])"
-            ))
-            .await
-            .map_err(db)?;
+        let select = guard.client().prepare_cached(&STATEMENTS.select_many).await.map_err(db)?;
         let transaction = self.read_transaction(guard.client()).await?;
         let rows = transaction
             .query(&select, &[&tenant.as_str(), &wanted])
@@ -757,12 +557,8 @@ impl CustomerStore for PostgresStore {
             .map_err(|e| self.read_error(e))?;
         transaction.commit().await.map_err(db)?;
         guard.finish();
-        let mut found: BTreeMap<String, Customer> = BTreeMap::new();
-        for row in &rows {
-            let customer = customer_from_row(row)?;
-            found.insert(customer.id.as_str().to_string(), customer);
-        }
-        Ok(ids.iter().filter_map(|id| found.remove(id.as_str())).collect())
+        let found = rows.iter().map(customer_from_row).collect::<Result<_, _>>()?;
+        Ok(in_order(ids, found))
     }
 
     async fn bulk_insert(
@@ -770,52 +566,31 @@ impl CustomerStore for PostgresStore {
         tenant: &TenantName,
         customers: Vec<SeedCustomer>,
     ) -> Result<(), StoreError> {
-        if customers.is_empty() {
-            return Ok(());
-        }
         let mut client = self.client().await?;
-        let insert = client.prepare_cached(BULK_INSERT).await.map_err(db)?;
+        let insert = client.prepare_cached(&STATEMENTS.bulk_insert).await.map_err(db)?;
         let transaction = client.transaction().await.map_err(db)?;
         for chunk in customers.chunks(BULK_CHUNK) {
-            let mut ids = Vec::with_capacity(chunk.len());
-            let mut names = Vec::with_capacity(chunk.len());
-            let mut countries = Vec::with_capacity(chunk.len());
-            let mut timezones = Vec::with_capacity(chunk.len());
-            let mut properties = Vec::with_capacity(chunk.len());
-            let mut creation = Vec::with_capacity(chunk.len());
-            let mut folded = Vec::with_capacity(chunk.len());
+            // Column by column: the ids, one array per detail column, the creation times.
+            let ids: Vec<&str> = chunk.iter().map(|customer| customer.id.as_str()).collect();
+            let mut columns: Vec<Vec<Option<Cow<'_, str>>>> =
+                DETAILS.iter().map(|_| Vec::with_capacity(chunk.len())).collect();
             for customer in chunk {
-                let details = &customer.details;
-                ids.push(customer.id.as_str());
-                names.push(details.name.as_str());
-                countries.push(details.country.as_ref().map(CountryCode::as_str));
-                timezones.push(details.timezone.as_ref().map(TimeZoneName::as_str));
-                properties.push(properties_json(&details.properties)?);
-                creation.push(customer.creation_timestamp);
-                folded.push(fold(details.name.as_str()));
+                for (column, value) in columns.iter_mut().zip(detail_values(&customer.details)) {
+                    column.push(value);
+                }
             }
-            transaction
-                .execute(
-                    &insert,
-                    &[
-                        &tenant.as_str(),
-                        &ids,
-                        &names,
-                        &countries,
-                        &timezones,
-                        &properties,
-                        &creation,
-                        &folded,
-                    ],
-                )
-                .await
-                .map_err(|e| {
-                    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-                        unavailable("bulk insert: duplicate customer id", with_causes(&e))
-                    } else {
-                        db(e)
-                    }
-                })?;
+            let creation: Vec<i64> = chunk.iter().map(|c| c.creation_timestamp).collect();
+            let tenant_name = tenant.as_str();
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant_name, &ids];
+            params.extend(columns.iter().map(|column| column as &(dyn ToSql + Sync)));
+            params.push(&creation);
+            transaction.execute(&insert, &params).await.map_err(|e| {
+                if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                    unavailable("bulk insert: duplicate customer id", with_causes(&e))
+                } else {
+                    db(e)
+                }
+            })?;
         }
         transaction.commit().await.map_err(db)
     }
@@ -853,20 +628,21 @@ impl CustomerStore for PostgresStore {
     }
 }
 
-/// After a write that matched no row: 404 if the customer is absent, else 412.
-async fn missing_or_changed(
+/// After a write that matched no row: whether the customer exists decides
+/// (see [`Precondition::unmatched`]).
+async fn unmatched(
     client: &deadpool_postgres::Object,
     tenant: &TenantName,
     id: &CustomerId,
+    precondition: &Precondition,
 ) -> StoreError {
     let exists = async {
-        let statement = client.prepare_cached(EXISTS).await?;
+        let statement = client.prepare_cached(&STATEMENTS.exists).await?;
         client.query_opt(&statement, &[&tenant.as_str(), &id.as_str()]).await
     }
     .await;
     match exists {
-        Ok(Some(_)) => StoreError::PreconditionFailed,
-        Ok(None) => StoreError::NotFound,
+        Ok(row) => precondition.unmatched(row.is_some()).into(),
         Err(error) => db(error),
     }
 }

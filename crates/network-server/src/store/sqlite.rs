@@ -31,7 +31,7 @@
 //! Writes are not cancelled: a job sent to the writer completes (and is
 //! durable) even if its caller went away, exactly as before.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, LazyLock, Mutex, PoisonError, RwLock};
@@ -39,14 +39,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use rusqlite::types::Value;
+use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{oneshot, Semaphore};
 
-use super::{AccessUpdate, CustomerStore, IdPage, SeedCustomer, StoreError};
+use super::schema::{
+    created_customer, customer_from_row, detail_values, duplicate_id, in_order, parse_ids,
+    total_from_page, written_customer, DETAILS,
+};
+use super::sql::SQLITE;
+use super::{AccessUpdate, CustomerStore, IdPage, SeedCustomer, StoreError, Write};
 use crate::domain::{
-    prefix_upper_bound, CountryCode, Customer, CustomerDraft, CustomerId, CustomerName, Direction,
-    ListQuery, NameSearch, Precondition, Properties, SortField, TenantName, TimeZoneName, Version,
+    Customer, CustomerDraft, CustomerId, ListQuery, NameSearch, Precondition, SortField, TenantName,
 };
 
 mod embedded {
@@ -201,7 +205,7 @@ impl SqliteStore {
         }
     }
 
-    async fn write(&self, op: WriteOp) -> Result<Outcome, StoreError> {
+    async fn write_job(&self, op: WriteOp) -> Result<Outcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         {
             let writer = self.writer.read().unwrap_or_else(PoisonError::into_inner);
@@ -347,7 +351,7 @@ fn writer_stopped() -> StoreError {
 /// A statement stopped by the progress handler comes back as a
 /// [`StoreError::Timeout`] with a zero limit; `SqliteStore::read` tells a
 /// timeout (and its limit) from a cancellation.
-fn db(error: rusqlite::Error) -> StoreError {
+pub(super) fn db(error: rusqlite::Error) -> StoreError {
     if error.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
         return StoreError::Timeout { limit: Duration::ZERO };
     }
@@ -358,36 +362,25 @@ fn db(error: rusqlite::Error) -> StoreError {
 // The writer thread.
 
 enum WriteOp {
-    Create {
+    One {
         tenant: TenantName,
-        id: CustomerId,
-        details: CustomerDraft,
-        creation_timestamp: i64,
-    },
-    Update {
-        tenant: TenantName,
-        id: CustomerId,
-        details: CustomerDraft,
-        precondition: Precondition,
-    },
-    Delete {
-        tenant: TenantName,
-        id: CustomerId,
-        precondition: Precondition,
+        write: Write,
     },
     BulkInsert {
         tenant: TenantName,
         customers: Vec<SeedCustomer>,
     },
+    /// Logins to record as access timestamps (issue 13), in the group commit.
     RecordAccess {
         updates: Vec<AccessUpdate>,
     },
 }
 
+/// What a job did.
 enum Outcome {
-    Customer(Customer),
-    Done,
-    /// How many rows changed.
+    /// The customer written (create, update) or nothing (delete, bulk insert).
+    Written(Option<Customer>),
+    /// How many rows changed (recording access).
     Changed(u64),
 }
 
@@ -425,7 +418,8 @@ fn run_writer(
         };
         if first.is_bulk() {
             let WriteOp::BulkInsert { tenant, customers } = &first.op else { unreachable!() };
-            let result = bulk_insert(&connection, tenant, customers).map(|()| Outcome::Done);
+            let result =
+                bulk_insert(&connection, tenant, customers).map(|()| Outcome::Written(None));
             first.answer(result);
             continue;
         }
@@ -504,45 +498,61 @@ fn run_job(connection: &Connection, op: &WriteOp) -> rusqlite::Result<Result<Out
     Ok(result)
 }
 
-const INSERT: &str = "INSERT INTO customers (tenant, id, name, country, timezone, properties, \
-     creation_timestamp, first_access_timestamp, last_access_timestamp, version, name_folded) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, 1, network_fold(?3))";
-
-/// The indexed columns a customer has now (read before an update, in the
-/// writing transaction).
-const INDEXED_NOW: &str = "SELECT name, country FROM customers WHERE tenant = ?1 AND id = ?2";
-
-/// The `UPDATE` for a customer. `name` and `country` are indexed: an UPDATE
-/// that sets them rewrites their index entries even when the value is the
-/// same (two more B-tree pages dirtied, written to the WAL and fsync'd), so
-/// they are set only when they change. With `if_version`, the version must
-/// be one of the JSON array `?7`. The eight variants are built once.
-fn update_sql(set_name: bool, set_country: bool, if_version: bool) -> &'static str {
-    static VARIANTS: LazyLock<Vec<String>> = LazyLock::new(|| {
-        (0..8).map(|bits| build_update_sql(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0)).collect()
-    });
-    let bits = usize::from(set_name) | usize::from(set_country) << 1 | usize::from(if_version) << 2;
-    &VARIANTS[bits]
+/// The statements of the writer, built once from the column description.
+struct Statements {
+    insert: String,
+    /// The indexed details a customer has now (read before an update, in
+    /// the writing transaction).
+    indexed_now: String,
+    /// See [`Statements::update`].
+    updates: Vec<String>,
+    delete: [String; 2],
+    exists: String,
+    /// The positions in [`DETAILS`] of the indexed columns.
+    indexed: Vec<usize>,
 }
 
-fn build_update_sql(set_name: bool, set_country: bool, if_version: bool) -> String {
-    let mut sql = String::from("UPDATE customers SET ");
-    if set_name {
-        sql.push_str("name = ?3, name_folded = network_fold(?3), ");
+static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
+    let indexed: Vec<usize> = (0..DETAILS.len()).filter(|&i| DETAILS[i].indexed).collect();
+    let names: Vec<&str> = indexed.iter().map(|&i| DETAILS[i].name).collect();
+    let updates = (0..1usize << (indexed.len() + 1))
+        .map(|bits| {
+            let set = |i: usize| match indexed.iter().position(|&column| column == i) {
+                Some(bit) => bits & (1 << bit) != 0,
+                None => true,
+            };
+            SQLITE.update(set, bits & (1 << indexed.len()) != 0)
+        })
+        .collect();
+    Statements {
+        insert: SQLITE.insert(),
+        indexed_now: format!(
+            "SELECT {} FROM customers WHERE tenant = ?1 AND id = ?2",
+            names.join(", ")
+        ),
+        updates,
+        delete: [SQLITE.delete(false), SQLITE.delete(true)],
+        exists: SQLITE.exists(),
+        indexed,
     }
-    if set_country {
-        sql.push_str("country = ?4, ");
+});
+
+impl Statements {
+    /// The `UPDATE` for a customer. The indexed columns (`name`, `country`):
+    /// an UPDATE that sets them rewrites their index entries even when the
+    /// value is the same (two more B-tree pages dirtied, written to the WAL
+    /// and fsync'd), so they are set only when `changed` says they change
+    /// (bit `b`: the `b`-th indexed column). With `if_version`, the version
+    /// must be one of the JSON array parameter. Every variant is built once.
+    fn update(&self, changed: usize, if_version: bool) -> &str {
+        &self.updates[changed | usize::from(if_version) << self.indexed.len()]
     }
-    sql.push_str(
-        "timezone = ?5, properties = ?6, version = version + 1 WHERE tenant = ?1 AND id = ?2",
-    );
-    if if_version {
-        sql.push_str(" AND version IN (SELECT value FROM json_each(?7))");
-    }
-    sql.push_str(
-        " RETURNING creation_timestamp, first_access_timestamp, last_access_timestamp, version",
-    );
-    sql
+}
+
+/// The acceptable versions as the JSON array SQLite's `json_each` reads.
+fn versions_json(versions: &[i64]) -> String {
+    let list: Vec<String> = versions.iter().map(i64::to_string).collect();
+    format!("[{}]", list.join(","))
 }
 
 /// Issue 13: widens the access timestamps, only when that changes them.
@@ -554,175 +564,153 @@ const RECORD_ACCESS: &str = "UPDATE customers SET \
      AND (first_access_timestamp IS NULL OR first_access_timestamp > ?3 \
           OR last_access_timestamp IS NULL OR last_access_timestamp < ?4)";
 
-const DELETE_UNCONDITIONAL: &str = "DELETE FROM customers WHERE tenant = ?1 AND id = ?2";
-
-const DELETE_IF_VERSION: &str = "DELETE FROM customers WHERE tenant = ?1 AND id = ?2 \
-     AND version IN (SELECT value FROM json_each(?3))";
-
-const EXISTS: &str = "SELECT 1 FROM customers WHERE tenant = ?1 AND id = ?2";
-
-/// The versions of a precondition as a JSON array, or `None` when any version will do.
-fn acceptable_versions(precondition: &Precondition) -> Option<String> {
-    match precondition {
-        Precondition::None | Precondition::Exists => None,
-        Precondition::OneOf(versions) => Some(format!(
-            "[{}]",
-            versions.iter().map(|v| v.0.to_string()).collect::<Vec<_>>().join(",")
-        )),
-    }
+/// Tenant, id and the draft's values: the parameters every write starts with.
+fn write_params<'a>(
+    tenant: &'a TenantName,
+    id: &'a CustomerId,
+    values: &'a [Option<Cow<'a, str>>],
+) -> Vec<ToSqlOutput<'a>> {
+    let mut params = vec![ToSqlOutput::from(tenant.as_str()), ToSqlOutput::from(id.as_str())];
+    params.extend(
+        values.iter().map(|value| {
+            value.as_deref().map_or(ToSqlOutput::Owned(Value::Null), ToSqlOutput::from)
+        }),
+    );
+    params
 }
 
 fn apply(connection: &Connection, op: &WriteOp) -> Result<Outcome, StoreError> {
-    match op {
-        WriteOp::Create { tenant, id, details, creation_timestamp } => {
-            let properties = properties_json(&details.properties)?;
-            connection
-                .prepare_cached(INSERT)
-                .and_then(|mut insert| {
-                    insert.execute(params![
-                        tenant.as_str(),
-                        id.as_str(),
-                        details.name.as_str(),
-                        details.country.as_ref().map(CountryCode::as_str),
-                        details.timezone.as_ref().map(TimeZoneName::as_str),
-                        properties,
-                        creation_timestamp,
-                    ])
-                })
-                .map_err(|e| insert_error(e, id))?;
-            Ok(Outcome::Customer(Customer {
-                id: id.clone(),
-                details: details.clone(),
-                creation_timestamp: *creation_timestamp,
-                first_access_timestamp: None,
-                last_access_timestamp: None,
-                version: Version::FIRST,
-            }))
+    let (tenant, write) = match op {
+        WriteOp::One { tenant, write } => (tenant, write),
+        WriteOp::RecordAccess { updates } => return record_access(connection, updates),
+        WriteOp::BulkInsert { .. } => {
+            return Err(StoreError::Unavailable("a bulk insert cannot join a batch".into()))
         }
-        WriteOp::Update { tenant, id, details, precondition } => {
-            let indexed_now = connection
-                .prepare_cached(INDEXED_NOW)
-                .and_then(|mut select| {
-                    select
-                        .query_row(params![tenant.as_str(), id.as_str()], |row| {
-                            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-                        })
-                        .optional()
-                })
-                .map_err(db)?;
-            let Some((name_now, country_now)) = indexed_now else {
-                return Err(StoreError::NotFound);
-            };
-            let country = details.country.as_ref().map(CountryCode::as_str);
-            let properties = properties_json(&details.properties)?;
-            let versions = acceptable_versions(precondition);
-            let sql = update_sql(
-                name_now != details.name.as_str(),
-                country_now.as_deref() != country,
-                versions.is_some(),
-            );
-            let mut update = connection.prepare_cached(sql).map_err(db)?;
-            let base = params![
-                tenant.as_str(),
-                id.as_str(),
-                details.name.as_str(),
-                details.country.as_ref().map(CountryCode::as_str),
-                details.timezone.as_ref().map(TimeZoneName::as_str),
-                properties,
-            ];
-            let mut all: Vec<&dyn rusqlite::ToSql> = base.to_vec();
-            if let Some(versions) = &versions {
-                all.push(versions);
-            }
-            let updated = update
-                .query_row(all.as_slice(), |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get(1)?, row.get(2)?, row.get::<_, i64>(3)?))
+    };
+    match write {
+        Write::Create { id, details, creation_timestamp } => {
+            create(connection, tenant, id, details, *creation_timestamp).map(Some)
+        }
+        Write::Update { id, details, precondition } => {
+            update(connection, tenant, id, details, precondition).map(Some)
+        }
+        Write::Delete { id, precondition } => {
+            delete(connection, tenant, id, precondition).map(|()| None)
+        }
+    }
+    .map(Outcome::Written)
+}
+
+/// Widens the access timestamps of each update's customer (one statement each).
+fn record_access(connection: &Connection, updates: &[AccessUpdate]) -> Result<Outcome, StoreError> {
+    let mut record = connection.prepare_cached(RECORD_ACCESS).map_err(db)?;
+    let mut changed = 0u64;
+    for update in updates {
+        changed += record
+            .execute(params![update.tenant.as_str(), update.id.as_str(), update.first, update.last])
+            .map_err(db)? as u64;
+    }
+    Ok(Outcome::Changed(changed))
+}
+
+fn create(
+    connection: &Connection,
+    tenant: &TenantName,
+    id: &CustomerId,
+    details: &CustomerDraft,
+    creation_timestamp: i64,
+) -> Result<Customer, StoreError> {
+    let values = detail_values(details);
+    let mut params = write_params(tenant, id, &values);
+    params.push(ToSqlOutput::from(creation_timestamp));
+    connection
+        .prepare_cached(&STATEMENTS.insert)
+        .and_then(|mut insert| insert.execute(params_from_iter(&params)))
+        .map_err(|e| insert_error(e, id))?;
+    Ok(created_customer(id, details, creation_timestamp))
+}
+
+fn update(
+    connection: &Connection,
+    tenant: &TenantName,
+    id: &CustomerId,
+    details: &CustomerDraft,
+    precondition: &Precondition,
+) -> Result<Customer, StoreError> {
+    let indexed = &STATEMENTS.indexed;
+    let indexed_now = connection
+        .prepare_cached(&STATEMENTS.indexed_now)
+        .and_then(|mut select| {
+            select
+                .query_row(params![tenant.as_str(), id.as_str()], |row| {
+                    (0..indexed.len()).map(|i| row.get::<_, Option<String>>(i)).collect()
                 })
                 .optional()
-                .map_err(db)?;
-            match updated {
-                Some((creation_timestamp, first_access, last_access, version)) => {
-                    Ok(Outcome::Customer(Customer {
-                        id: id.clone(),
-                        details: details.clone(),
-                        creation_timestamp,
-                        first_access_timestamp: first_access,
-                        last_access_timestamp: last_access,
-                        version: Version(version),
-                    }))
-                }
-                // The customer was read above in this transaction: it exists,
-                // so only the version condition can have failed.
-                None => Err(StoreError::PreconditionFailed),
-            }
-        }
-        WriteOp::Delete { tenant, id, precondition } => {
-            let deleted = match acceptable_versions(precondition) {
-                None => connection
-                    .prepare_cached(DELETE_UNCONDITIONAL)
-                    .and_then(|mut delete| delete.execute(params![tenant.as_str(), id.as_str()])),
-                Some(versions) => {
-                    connection.prepare_cached(DELETE_IF_VERSION).and_then(|mut delete| {
-                        delete.execute(params![tenant.as_str(), id.as_str(), versions])
-                    })
-                }
-            }
-            .map_err(db)?;
-            if deleted == 0 {
-                return Err(missing_or_changed(connection, tenant, id));
-            }
-            Ok(Outcome::Done)
-        }
-        WriteOp::RecordAccess { updates } => {
-            let mut record = connection.prepare_cached(RECORD_ACCESS).map_err(db)?;
-            let mut changed = 0u64;
-            for update in updates {
-                changed += record
-                    .execute(params![
-                        update.tenant.as_str(),
-                        update.id.as_str(),
-                        update.first,
-                        update.last
-                    ])
-                    .map_err(db)? as u64;
-            }
-            Ok(Outcome::Changed(changed))
-        }
-        WriteOp::BulkInsert { .. } => {
-            Err(StoreError::Unavailable("a bulk insert cannot join a batch".into()))
-        }
+        })
+        .map_err(db)?;
+    let Some(now): Option<Vec<Option<String>>> = indexed_now else {
+        return Err(precondition.unmatched(false).into());
+    };
+    let values = detail_values(details);
+    let changed = indexed
+        .iter()
+        .enumerate()
+        .filter(|(bit, &column)| now[*bit].as_deref() != values[column].as_deref())
+        .fold(0, |bits, (bit, _)| bits | 1 << bit);
+    let versions = precondition.acceptable_versions().map(|versions| versions_json(&versions));
+    let mut update =
+        connection.prepare_cached(STATEMENTS.update(changed, versions.is_some())).map_err(db)?;
+    let mut params = write_params(tenant, id, &values);
+    if let Some(versions) = &versions {
+        params.push(ToSqlOutput::from(versions.as_str()));
+    }
+    // SQLite counts parameters up to the last one the statement names: a
+    // trailing indexed column left unchanged (`name_folded`) takes none.
+    params.truncate(update.parameter_count());
+    let updated = update
+        .query_row(params_from_iter(&params), |row| Ok(written_customer(row, id, details)))
+        .optional()
+        .map_err(db)?;
+    match updated {
+        Some(customer) => customer,
+        // The customer was read above in this transaction: it exists, so
+        // only the version condition can have failed.
+        None => Err(precondition.unmatched(true).into()),
     }
 }
 
-/// After a write that matched no row: 404 if the customer is absent, else 412.
-fn missing_or_changed(connection: &Connection, tenant: &TenantName, id: &CustomerId) -> StoreError {
-    let exists = connection
-        .prepare_cached(EXISTS)
-        .and_then(|mut exists| {
-            exists.query_row(params![tenant.as_str(), id.as_str()], |_| Ok(())).optional()
+fn delete(
+    connection: &Connection,
+    tenant: &TenantName,
+    id: &CustomerId,
+    precondition: &Precondition,
+) -> Result<(), StoreError> {
+    let versions = precondition.acceptable_versions().map(|versions| versions_json(&versions));
+    let deleted = connection
+        .prepare_cached(&STATEMENTS.delete[usize::from(versions.is_some())])
+        .and_then(|mut delete| match &versions {
+            None => delete.execute(params![tenant.as_str(), id.as_str()]),
+            Some(versions) => delete.execute(params![tenant.as_str(), id.as_str(), versions]),
         })
-        .map_err(db);
-    match exists {
-        Ok(Some(())) => StoreError::PreconditionFailed,
-        Ok(None) => StoreError::NotFound,
-        Err(error) => error,
+        .map_err(db)?;
+    if deleted == 0 {
+        let exists = connection
+            .prepare_cached(&STATEMENTS.exists)
+            .and_then(|mut exists| {
+                exists.query_row(params![tenant.as_str(), id.as_str()], |_| Ok(())).optional()
+            })
+            .map_err(db)?;
+        return Err(precondition.unmatched(exists.is_some()).into());
     }
+    Ok(())
 }
 
 fn insert_error(error: rusqlite::Error, id: &CustomerId) -> StoreError {
     if error.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
-        StoreError::Unavailable(format!(
-            "a customer with id `{}` already exists in this tenant",
-            id.as_str()
-        ))
+        duplicate_id(id)
     } else {
         db(error)
     }
-}
-
-fn properties_json(properties: &Properties) -> Result<String, StoreError> {
-    serde_json::to_string(properties.as_map())
-        .map_err(|e| unavailable("cannot encode properties", e))
 }
 
 /// Inserts in transactions of [`BULK_CHUNK`] rows with one prepared statement.
@@ -739,19 +727,13 @@ fn bulk_insert(
         sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         execute(connection, "BEGIN IMMEDIATE").map_err(db)?;
         let inserted = (|| {
-            let mut insert = connection.prepare_cached(INSERT).map_err(db)?;
+            let mut insert = connection.prepare_cached(&STATEMENTS.insert).map_err(db)?;
             for customer in sorted {
-                let details = &customer.details;
+                let values = detail_values(&customer.details);
+                let mut params = write_params(tenant, &customer.id, &values);
+                params.push(ToSqlOutput::from(customer.creation_timestamp));
                 insert
-                    .execute(params![
-                        tenant.as_str(),
-                        customer.id.as_str(),
-                        details.name.as_str(),
-                        details.country.as_ref().map(CountryCode::as_str),
-                        details.timezone.as_ref().map(TimeZoneName::as_str),
-                        properties_json(&details.properties)?,
-                        customer.creation_timestamp,
-                    ])
+                    .execute(params_from_iter(&params))
                     .map_err(|e| insert_error(e, &customer.id))?;
             }
             Ok(())
@@ -770,150 +752,8 @@ fn bulk_insert(
 // ---------------------------------------------------------------------------
 // Reads.
 
-const COLUMNS: &str = "id, name, country, timezone, properties, creation_timestamp, \
-     first_access_timestamp, last_access_timestamp, version";
-
-/// A row as stored, before validation into domain values.
-struct StoredCustomer {
-    id: String,
-    name: String,
-    country: Option<String>,
-    timezone: Option<String>,
-    properties: String,
-    creation_timestamp: i64,
-    first_access_timestamp: Option<i64>,
-    last_access_timestamp: Option<i64>,
-    version: i64,
-}
-
-impl StoredCustomer {
-    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            id: row.get(0)?,
-            name: row.get(1)?,
-            country: row.get(2)?,
-            timezone: row.get(3)?,
-            properties: row.get(4)?,
-            creation_timestamp: row.get(5)?,
-            first_access_timestamp: row.get(6)?,
-            last_access_timestamp: row.get(7)?,
-            version: row.get(8)?,
-        })
-    }
-
-    /// The domain values only have validating constructors: a row that no
-    /// longer validates (e.g. a country withdrawn from the ISO list in a later
-    /// release) is reported, naming the customer and the field.
-    fn into_customer(self) -> Result<Customer, StoreError> {
-        let corrupt = |error: crate::domain::ValidationError| {
-            StoreError::Unavailable(format!("stored customer `{}` is not valid: {error}", self.id))
-        };
-        let properties: BTreeMap<String, String> =
-            serde_json::from_str(&self.properties).map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "stored customer `{}` has unreadable properties: {e}",
-                    self.id
-                ))
-            })?;
-        Ok(Customer {
-            id: CustomerId::parse(&self.id).map_err(corrupt)?,
-            details: CustomerDraft {
-                name: CustomerName::parse(&self.name).map_err(corrupt)?,
-                country: self
-                    .country
-                    .as_deref()
-                    .map(CountryCode::parse)
-                    .transpose()
-                    .map_err(corrupt)?,
-                timezone: self
-                    .timezone
-                    .as_deref()
-                    .map(TimeZoneName::parse)
-                    .transpose()
-                    .map_err(corrupt)?,
-                properties: Properties::parse(properties).map_err(corrupt)?,
-            },
-            creation_timestamp: self.creation_timestamp,
-            first_access_timestamp: self.first_access_timestamp,
-            last_access_timestamp: self.last_access_timestamp,
-            version: Version(self.version),
-        })
-    }
-}
-
-/// The WHERE clause (always starting with the tenant) and its parameters.
-fn list_filter(tenant: &TenantName, query: &ListQuery) -> (String, Vec<Value>) {
-    let mut params = vec![Value::Text(tenant.as_str().to_string())];
-    let mut clauses = vec!["tenant = ?1".to_string()];
-    fn bind(params: &mut Vec<Value>, value: &str) -> usize {
-        params.push(Value::Text(value.to_string()));
-        params.len()
-    }
-    if let Some(search) = &query.search {
-        // On the folded name (the search text is folded too) and literal: no
-        // LIKE/GLOB wildcards involved. A prefix is also an index range.
-        let clause = match search {
-            NameSearch::StartsWith(text) => {
-                let n = bind(&mut params, text);
-                let exact = format!("substr(name_folded, 1, length(?{n})) = ?{n}");
-                match prefix_upper_bound(text) {
-                    Some(upper) => {
-                        let u = bind(&mut params, &upper);
-                        format!("name_folded >= ?{n} AND name_folded < ?{u} AND {exact}")
-                    }
-                    None => format!("name_folded >= ?{n} AND {exact}"),
-                }
-            }
-            NameSearch::Contains(text) => {
-                let n = bind(&mut params, text);
-                format!("instr(name_folded, ?{n}) > 0")
-            }
-            NameSearch::EndsWith(text) => {
-                let n = bind(&mut params, text);
-                format!(
-                    "length(name_folded) >= length(?{n}) \
-                     AND substr(name_folded, length(name_folded) - length(?{n}) + 1) = ?{n}"
-                )
-            }
-            NameSearch::Exactly(text) => {
-                let n = bind(&mut params, text);
-                format!("name_folded = ?{n}")
-            }
-        };
-        clauses.push(clause);
-    }
-    if let Some(name) = &query.name_equals {
-        let n = bind(&mut params, name);
-        clauses.push(format!("name = ?{n}"));
-    }
-    if let Some(country) = &query.country {
-        let n = bind(&mut params, country);
-        clauses.push(format!("country = ?{n}"));
-    }
-    (clauses.join(" AND "), params)
-}
-
-/// ORDER BY from the whitelist of sort fields, the id ascending last.
-/// A missing country sorts first ascending, last descending (SQLite's NULL order).
-fn order_by(sort: &[(SortField, Direction)]) -> String {
-    let mut terms: Vec<String> = sort
-        .iter()
-        .map(|(field, direction)| {
-            let column = match field {
-                SortField::Name => "name",
-                SortField::Country => "country",
-                SortField::CreationTimestamp => "creation_timestamp",
-            };
-            let direction = match direction {
-                Direction::Asc => "ASC",
-                Direction::Desc => "DESC",
-            };
-            format!("{column} {direction}")
-        })
-        .collect();
-    terms.push("id ASC".to_string());
-    terms.join(", ")
-}
+/// `get`'s statement.
+static SELECT_ONE: LazyLock<String> = LazyLock::new(|| SQLITE.select_one());
 
 /// The index a sorted list reads: the first sort field's (each also carries
 /// the other sort fields, see `V2__covering_sort_indexes.sql`). Without
@@ -957,23 +797,20 @@ fn list_ids(
     tenant: &TenantName,
     query: &ListQuery,
 ) -> Result<IdPage, StoreError> {
-    let (filter, mut params) = list_filter(tenant, query);
+    let (filter, params) = SQLITE.list_filter(tenant, query);
     let size = i64::from(query.size.max(1));
     let offset = i64::from(query.page) * size;
-    let n = params.len();
-    let page_sql = format!(
-        "SELECT id FROM customers{} WHERE {filter} ORDER BY {} LIMIT ?{} OFFSET ?{}",
-        sort_index(query),
-        order_by(&query.sort),
-        n + 1,
-        n + 2
-    );
-    let count_sql =
-        format!("SELECT count(*) FROM customers{} WHERE {filter}", scan_index(query).unwrap_or(""));
+    let (page_sql, mut count_sql) =
+        SQLITE.list_statements(&filter, params.len(), query, sort_index(query));
+    if let Some(index) = scan_index(query) {
+        // The count of an infix or suffix search reads the same index.
+        count_sql = format!("SELECT count(*) FROM customers{index} WHERE {filter}");
+    }
 
     // One read transaction: the page and the count see the same snapshot.
     let transaction = connection.transaction().map_err(db)?;
-    let mut page_params = params.clone();
+    let mut page_params: Vec<Value> = params.into_iter().map(Value::Text).collect();
+    let filter_params = page_params.len();
     page_params.push(Value::Integer(size));
     page_params.push(Value::Integer(offset));
     let ids = {
@@ -985,25 +822,16 @@ fn list_ids(
         }
         ids
     };
-    let returned = ids.len() as i64;
-    // A short, non-empty page (or an empty first page) tells the total by itself.
-    let total = if (returned > 0 && returned < size) || (returned == 0 && offset == 0) {
-        offset + returned
-    } else {
-        params.truncate(n);
-        let mut count = transaction.prepare_cached(&count_sql).map_err(db)?;
-        count.query_row(params_from_iter(params.iter()), |row| row.get::<_, i64>(0)).map_err(db)?
+    let total = match total_from_page(offset, size, ids.len() as i64) {
+        Some(total) => total,
+        None => {
+            let mut count = transaction.prepare_cached(&count_sql).map_err(db)?;
+            let filter = params_from_iter(&page_params[..filter_params]);
+            count.query_row(filter, |row| row.get::<_, i64>(0)).map_err(db)?
+        }
     };
     drop(transaction);
-    let ids = ids
-        .iter()
-        .map(|id| {
-            CustomerId::parse(id).map_err(|error| {
-                StoreError::Unavailable(format!("stored customer `{id}` is not valid: {error}"))
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(IdPage { ids, total_elements: u64::try_from(total).unwrap_or(0) })
+    Ok(IdPage { ids: parse_ids(ids)?, total_elements: u64::try_from(total).unwrap_or(0) })
 }
 
 fn get_many(
@@ -1015,45 +843,30 @@ fn get_many(
         return Ok(Vec::new());
     }
     let placeholders: Vec<String> = (2..ids.len() + 2).map(|n| format!("?{n}")).collect();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM customers WHERE tenant = ?1 AND id IN ({})",
-        placeholders.join(", ")
-    );
-    let mut params = vec![Value::Text(tenant.as_str().to_string())];
-    params.extend(ids.iter().map(|id| Value::Text(id.as_str().to_string())));
-    let mut found: BTreeMap<String, StoredCustomer> = BTreeMap::new();
-    {
-        let mut select = connection.prepare_cached(&sql).map_err(db)?;
-        let mut cursor = select.query(params_from_iter(params.iter())).map_err(db)?;
-        while let Some(row) = cursor.next().map_err(db)? {
-            let stored = StoredCustomer::from_row(row).map_err(db)?;
-            found.insert(stored.id.clone(), stored);
-        }
+    let sql = SQLITE.select_many(&format!("id IN ({})", placeholders.join(", ")));
+    let mut params = vec![tenant.as_str()];
+    params.extend(ids.iter().map(CustomerId::as_str));
+    let mut found = Vec::with_capacity(ids.len());
+    let mut select = connection.prepare_cached(&sql).map_err(db)?;
+    let mut cursor = select.query(params_from_iter(params.iter())).map_err(db)?;
+    while let Some(row) = cursor.next().map_err(db)? {
+        found.push(customer_from_row(row)?);
     }
-    ids.iter()
-        .filter_map(|id| found.remove(id.as_str()))
-        .map(StoredCustomer::into_customer)
-        .collect()
+    Ok(in_order(ids, found))
 }
 
 #[async_trait]
 impl CustomerStore for SqliteStore {
-    async fn create(
+    async fn write(
         &self,
         tenant: &TenantName,
-        id: &CustomerId,
-        details: &CustomerDraft,
-        creation_timestamp: i64,
-    ) -> Result<Customer, StoreError> {
-        let op = WriteOp::Create {
-            tenant: tenant.clone(),
-            id: id.clone(),
-            details: details.clone(),
-            creation_timestamp,
-        };
-        match self.write(op).await? {
-            Outcome::Customer(customer) => Ok(customer),
-            _ => Err(StoreError::Unavailable("the writer returned no customer".into())),
+        write: Write,
+    ) -> Result<Option<Customer>, StoreError> {
+        match self.write_job(WriteOp::One { tenant: tenant.clone(), write }).await? {
+            Outcome::Written(customer) => Ok(customer),
+            Outcome::Changed(_) => {
+                Err(StoreError::Unavailable("the writer returned a count".into()))
+            }
         }
     }
 
@@ -1064,51 +877,19 @@ impl CustomerStore for SqliteStore {
     ) -> Result<Option<Customer>, StoreError> {
         let (tenant, id) = (tenant.clone(), id.clone());
         self.read(None, move |connection| {
-            let sql = format!("SELECT {COLUMNS} FROM customers WHERE tenant = ?1 AND id = ?2");
             let row = connection
-                .prepare_cached(&sql)
+                .prepare_cached(&SELECT_ONE)
                 .and_then(|mut select| {
                     select
-                        .query_row(params![tenant.as_str(), id.as_str()], StoredCustomer::from_row)
+                        .query_row(params![tenant.as_str(), id.as_str()], |row| {
+                            Ok(customer_from_row(row))
+                        })
                         .optional()
                 })
                 .map_err(db)?;
-            row.map(StoredCustomer::into_customer).transpose()
+            row.transpose()
         })
         .await
-    }
-
-    async fn update(
-        &self,
-        tenant: &TenantName,
-        id: &CustomerId,
-        details: &CustomerDraft,
-        precondition: &Precondition,
-    ) -> Result<Customer, StoreError> {
-        let op = WriteOp::Update {
-            tenant: tenant.clone(),
-            id: id.clone(),
-            details: details.clone(),
-            precondition: precondition.clone(),
-        };
-        match self.write(op).await? {
-            Outcome::Customer(customer) => Ok(customer),
-            _ => Err(StoreError::Unavailable("the writer returned no customer".into())),
-        }
-    }
-
-    async fn delete(
-        &self,
-        tenant: &TenantName,
-        id: &CustomerId,
-        precondition: &Precondition,
-    ) -> Result<(), StoreError> {
-        let op = WriteOp::Delete {
-            tenant: tenant.clone(),
-            id: id.clone(),
-            precondition: precondition.clone(),
-        };
-        self.write(op).await.map(|_| ())
     }
 
     async fn list_ids(&self, tenant: &TenantName, query: &ListQuery) -> Result<IdPage, StoreError> {
@@ -1130,10 +911,7 @@ impl CustomerStore for SqliteStore {
         tenant: &TenantName,
         customers: Vec<SeedCustomer>,
     ) -> Result<(), StoreError> {
-        if customers.is_empty() {
-            return Ok(());
-        }
-        self.write(WriteOp::BulkInsert { tenant: tenant.clone(), customers }).await.map(|_| ())
+        self.write_job(WriteOp::BulkInsert { tenant: tenant.clone(), customers }).await.map(|_| ())
     }
 
     async fn record_access(&self, updates: &[AccessUpdate]) -> Result<u64, StoreError> {
@@ -1141,7 +919,7 @@ impl CustomerStore for SqliteStore {
             return Ok(0);
         }
         // A job like any other write: committed with the writes queued with it.
-        match self.write(WriteOp::RecordAccess { updates: updates.to_vec() }).await? {
+        match self.write_job(WriteOp::RecordAccess { updates: updates.to_vec() }).await? {
             Outcome::Changed(changed) => Ok(changed),
             _ => Err(StoreError::Unavailable("the writer returned no count".into())),
         }

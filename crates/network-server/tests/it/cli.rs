@@ -173,3 +173,61 @@ fn the_connection_cap_fits_a_low_open_files_limit() {
     assert!(!explicit.status.success());
     assert!(stderr.contains("NETWORK_MAX_CONNECTIONS"), "{stderr}");
 }
+
+/// Issue 11: `--ready-file` holds the bound address once the server
+/// answers, and is gone after a graceful stop.
+#[test]
+fn the_ready_file_gives_the_address_once_the_server_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let mut child = binary()
+        .args(["--dev", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--ready-file")
+        .arg(&ready)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let address = loop {
+        if let Ok(text) = std::fs::read_to_string(&ready) {
+            break text;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the server exited");
+        assert!(std::time::Instant::now() < deadline, "no ready file within 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(address.ends_with('\n') && address.lines().count() == 1, "{address:?}");
+    let address: std::net::SocketAddr = address.trim().parse().unwrap();
+    assert_ne!(address.port(), 0);
+    // Answers at once: the file is written only after the server accepts requests.
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(child.wait().unwrap().success());
+    assert!(!ready.exists(), "removed at shutdown");
+}
+
+/// Issue 11: a zero limit was quietly read as 1 per minute; now the server
+/// refuses to start and names the flag.
+#[test]
+fn a_zero_rate_limit_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = binary()
+        .args(["--dev", "--bind", "127.0.0.1:0", "--rate-limit-tenant-per-minute", "0"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--rate-limit-tenant-per-minute (NETWORK_RATE_LIMIT_TENANT_PER_MINUTE) must be at least 1"), "{stderr}");
+}

@@ -124,3 +124,44 @@ async fn a_sqlite_store_copied_into_postgres_serves_the_same_customers() {
     pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
     app.stop().await;
 }
+
+/// A SQLite file from before the folded-name column (V3) is copied as it is:
+/// copy-store opens the source read-only and does not migrate it, and the
+/// target computes the folded names after the copy.
+#[tokio::test]
+async fn a_sqlite_file_from_before_the_folded_names_is_copied_and_folded() {
+    let Some(Backend::Postgres { url, schema }) = postgres_backend("copy_store_v2").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    for name in ["École", "Acme", "STRASSE"] {
+        app.create(name).await;
+    }
+    let data_dir = app.data_dir.clone();
+    app.stop().await;
+    let connection = rusqlite::Connection::open(data_dir.path().join(server::SQLITE_FILE)).unwrap();
+    connection
+        .execute_batch(
+            "DROP INDEX customers_by_name_folded; \
+             ALTER TABLE customers DROP COLUMN name_folded; \
+             DELETE FROM refinery_schema_history WHERE version = 3;",
+        )
+        .unwrap();
+    drop(connection);
+    let report = copy_store(data_dir.path(), &url, Some(&schema), false, |_, _| {})
+        .await
+        .expect("copies a file that predates name_folded");
+    assert_eq!(report.read, 3, "{report}");
+    let (pg, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let folded: Vec<String> = pg
+        .query(&format!("SELECT name_folded FROM {schema}.customers ORDER BY name_folded"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, Option<String>>(0).expect("every copied row is folded"))
+        .collect();
+    assert_eq!(folded.len(), 3);
+    assert!(folded.contains(&"école".to_string()), "{folded:?}");
+    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}

@@ -210,13 +210,7 @@ impl TestApp {
             running.shutdown().await.expect("stops cleanly");
         }
         if let (Backend::Postgres { url, schema }, false) = (&self.backend, self.is_replica) {
-            if let Ok((client, connection)) =
-                tokio_postgres::connect(url, tokio_postgres::NoTls).await
-            {
-                tokio::spawn(connection);
-                let _ =
-                    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
-            }
+            let _ = crate::common_postgres::drop_schema(url, schema).await;
         }
     }
 
@@ -235,34 +229,10 @@ impl TestApp {
     }
 }
 
-/// The PostgreSQL test URL, or `None` (with a SKIPPED line on stderr) when it is
-/// not reachable; panics instead when `NETWORK_REQUIRE_POSTGRES=1` (CI).
+/// A PostgreSQL backend in a fresh schema, or `None` when PostgreSQL is not
+/// reachable (see `common_postgres::database_for`).
 pub async fn postgres_backend(test: &str) -> Option<Backend> {
-    let url = std::env::var("NETWORK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
-    let reachable = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio_postgres::connect(&url, tokio_postgres::NoTls),
-    )
-    .await;
-    let error = match reachable {
-        Ok(Ok((_client, connection))) => {
-            drop(connection);
-            None
-        }
-        Ok(Err(error)) => Some(error.to_string()),
-        Err(_) => Some("timed out".to_string()),
-    };
-    if let Some(error) = error {
-        if std::env::var("NETWORK_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-            panic!("{test}: PostgreSQL is required (NETWORK_REQUIRE_POSTGRES=1) but not reachable at {url}: {error}");
-        }
-        eprintln!(
-            "SKIPPED {test}: PostgreSQL not reachable at {url} ({error}); set NETWORK_TEST_DATABASE_URL or start PostgreSQL"
-        );
-        return None;
-    }
-    let schema = format!("it_{}", uuid::Uuid::new_v4().simple());
+    let (url, schema) = crate::common_postgres::database_for(test, "it").await?;
     Some(Backend::Postgres { url, schema })
 }
 

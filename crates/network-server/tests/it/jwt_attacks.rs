@@ -12,12 +12,13 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use network_server::auth::{
     ensure_dev_key, AuthConfig, KeySource, Signer, DEV_PRIVATE_KEY_FILE, DEV_PUBLIC_KEY_FILE,
 };
 use serde_json::{json, Value};
 
+use crate::common_jwt::{b64, forged, hs256_signed, sign, with, with_payload, without};
 use crate::helpers::*;
 use crate::wire::*;
 
@@ -67,50 +68,10 @@ fn claims_json(tenant: &str) -> Value {
     serde_json::to_value(claims(tenant, "mallory", ALL)).unwrap()
 }
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// `header.payload.signature` with the given parts, signature as given.
-fn assemble(header: &Value, claims: &Value, signature: &str) -> String {
-    format!(
-        "{}.{}.{signature}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    )
-}
-
 /// Signed with the trusted Ed25519 key (a valid signature), any claims.
 fn ed_signed(keys: &Keys, kid: Option<&str>, claims: &Value) -> String {
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = kid.map(str::to_string);
     let key = EncodingKey::from_ed_pem(&keys.private_pem).unwrap();
-    jsonwebtoken::encode(&header, claims, &key).unwrap()
-}
-
-/// HS256 over `header.payload` with `secret`, by hand.
-fn hs256_signed(header: &Value, claims: &Value, secret: &[u8]) -> String {
-    let signing_input =
-        format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
-    let tag = aws_lc_rs::hmac::sign(&key, signing_input.as_bytes());
-    format!("{signing_input}.{}", b64(tag.as_ref()))
-}
-
-/// Replaces the payload of `token`, keeping its header and signature.
-fn with_payload(token: &str, claims: &Value) -> String {
-    let parts: Vec<&str> = token.split('.').collect();
-    format!("{}.{}.{}", parts[0], b64(claims.to_string().as_bytes()), parts[2])
-}
-
-fn without(mut claims: Value, name: &str) -> Value {
-    claims.as_object_mut().unwrap().remove(name);
-    claims
-}
-
-fn with(mut claims: Value, name: &str, value: Value) -> Value {
-    claims[name] = value;
-    claims
+    sign(Algorithm::EdDSA, &key, kid, claims)
 }
 
 /// One attack: the `Authorization` value, the tenant header, and what it must get.
@@ -266,25 +227,25 @@ async fn forged_altered_stale_and_misdirected_tokens_are_refused_and_change_noth
     let mut attacks = vec![
         bearer(
             "alg none, no signature",
-            assemble(&none_header, &good, ""),
+            forged(&none_header, &good, ""),
             401,
             "algorithm not allowed",
         ),
         bearer(
             "alg none with a signature",
-            assemble(&none_header, &good, "c2lnbmF0dXJl"),
+            forged(&none_header, &good, "c2lnbmF0dXJl"),
             401,
             "algorithm not allowed",
         ),
         bearer(
             "alg None (case variant)",
-            assemble(&json!({"alg": "None"}), &good, ""),
+            forged(&json!({"alg": "None"}), &good, ""),
             401,
             "algorithm not allowed",
         ),
         bearer(
             "alg none with the Ed25519 kid",
-            assemble(&json!({"alg": "none", "kid": ED_KID}), &good, ""),
+            forged(&json!({"alg": "none", "kid": ED_KID}), &good, ""),
             401,
             "algorithm not allowed",
         ),
@@ -500,7 +461,7 @@ async fn forged_altered_stale_and_misdirected_tokens_are_refused_and_change_noth
     });
     attacks.push(Attack {
         name: "the token in the wrong scheme case and with extra spaces".into(),
-        authorization: format!("bEaReR    {}", assemble(&none_header, &good, "")),
+        authorization: format!("bEaReR    {}", forged(&none_header, &good, "")),
         tenant: TENANT,
         status: 401,
         reason: "algorithm not allowed",
@@ -562,12 +523,7 @@ async fn forged_altered_stale_and_misdirected_tokens_are_refused_and_change_noth
             401,
             "algorithm not allowed",
         ),
-        bearer(
-            "dev-like: alg none",
-            assemble(&none_header, &good, ""),
-            401,
-            "algorithm not allowed",
-        ),
+        bearer("dev-like: alg none", forged(&none_header, &good, ""), 401, "algorithm not allowed"),
         bearer(
             "dev-like: an attacker's key with some kid",
             keys.attacker.mint(&claims(TENANT, "mallory", ALL)).unwrap(),

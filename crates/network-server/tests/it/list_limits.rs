@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use network_server::domain::{CustomerDraft, CustomerId, TenantName};
+use network_server::domain::{CustomerDraft, CustomerId, DraftFields, TenantName};
 use network_server::listing::ListLimits;
 use network_server::server::{self, Running, Settings};
 use network_server::store::sqlite::{SqliteOptions, SqliteStore};
@@ -101,12 +101,11 @@ impl Seeded {
                         (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15)
                     ))
                     .unwrap(),
-                    details: CustomerDraft::parse(
-                        &format!("Customer {:08}", (i * 7919) % count),
-                        Some(countries[i % countries.len()]),
-                        None,
-                        properties.clone(),
-                    )
+                    details: CustomerDraft::parse(DraftFields {
+                        country: Some(countries[i % countries.len()].to_string()),
+                        properties: properties.clone(),
+                        ..DraftFields::new(format!("Customer {:08}", (i * 7919) % count))
+                    })
                     .unwrap(),
                     creation_timestamp: 1_700_000_000_000 + i as i64,
                 })

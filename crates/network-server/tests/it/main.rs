@@ -2,6 +2,10 @@
 //! `network-server`'s library on a fresh data directory (or a fresh
 //! PostgreSQL schema) and drives it through the generated client or raw HTTP.
 
+#[path = "../common/jwt.rs"]
+mod common_jwt;
+#[path = "../common/postgres.rs"]
+mod common_postgres;
 mod helpers;
 mod wire;
 

@@ -120,16 +120,22 @@ async fn get_edit_put_of_the_whole_object_just_works() {
     let mut customer = serde_json::to_value(got.into_inner()).unwrap();
     customer["name"] = json!("Acme Edited");
     customer["properties"]["edited"] = json!("yes");
-    let response = raw(
-        Method::PUT,
-        &put_url(&app, &id),
-        Some(&admin_token()),
-        Some(TENANT),
-        Some(&customer.to_string()),
-    )
-    .await;
+    // The ETag of the GET goes back as If-Match: the edit applies to what was read.
+    let put = |if_match: String| {
+        reqwest::Client::new()
+            .put(put_url(&app, &id))
+            .bearer_auth(admin_token())
+            .header("X-Servitly-Tenant", TENANT)
+            .header("If-Match", if_match)
+            .header("Content-Type", "application/json")
+            .body(customer.to_string())
+            .send()
+    };
+    let response = put(etag.clone()).await.unwrap();
     assert_eq!(response.status(), 200, "the whole GET body is a valid PUT body");
-    let _ = etag;
+    assert_eq!(response.headers()["etag"], "\"2\"", "the edit made version 2");
+    let again = put(etag).await.unwrap();
+    assert_eq!(again.status(), 412, "the same ETag again is stale: the edit is not applied twice");
     let (_, stored, _) = get_json(&app, &id).await;
     assert_eq!(stored["name"], "Acme Edited");
     assert_eq!(stored["properties"]["edited"], "yes");
