@@ -37,13 +37,13 @@ allowed_port=$(free_port)
 other_port=$(free_port)
 allowed_origin="http://127.0.0.1:$allowed_port"
 
-"$server" --dev --bind 127.0.0.1:0 --data-dir "$work/data" \
+# Port 0: the server writes its address to the ready file once it accepts requests.
+"$server" --dev --bind 127.0.0.1:0 --data-dir "$work/data" --ready-file "$work/ready" \
     --cors-allow-origin "$allowed_origin" >"$work/server.log" 2>&1 &
 pids+=($!)
 base=""
 for _ in $(seq 1 100); do
-    base="$(grep -o -m1 'on http://127\.0\.0\.1:[0-9]*' "$work/server.log" | cut -c4- || true)"
-    [ -n "$base" ] && break
+    if [ -s "$work/ready" ]; then base="http://$(head -n1 "$work/ready")"; break; fi
     sleep 0.1
 done
 [ -n "$base" ] || { echo "cors-browser-test: the server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
