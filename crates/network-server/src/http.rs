@@ -24,6 +24,7 @@ use crate::error::{malformed, AppError};
 use crate::listing;
 use crate::ratelimit::RateStatus;
 use crate::store::StoreError;
+use crate::telemetry::RequestLine;
 use crate::wire::{draft_from, to_wire};
 
 /// The server's implementation of the contract.
@@ -248,15 +249,8 @@ where
         .and_then(|value| value.to_str().ok())
         .map(|value| value.get(..64).unwrap_or(value))
         .unwrap_or("");
-    slog::info!(rqctx.log, "request handled";
-        "operation" => operation,
-        "api_version" => api_version,
-        "tenant" => tenant,
-        "subject" => subject,
-        "status" => status,
-        "latency_us" => elapsed.as_micros() as u64,
-        "problem" => problem,
-    );
+    let line = RequestLine { operation, api_version, tenant, subject, status, elapsed, problem };
+    line.log(&rqctx.log);
     reply
 }
 

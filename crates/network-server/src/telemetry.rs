@@ -24,6 +24,34 @@ pub fn logger(level: &str) -> slog::Logger {
     slog::Logger::root(drain.filter_level(level).fuse(), slog::o!())
 }
 
+/// The one log line of a request an API handler answered ("request handled").
+#[derive(Debug)]
+pub struct RequestLine<'a> {
+    pub operation: &'static str,
+    /// The client's `api-version` header (at most 64 characters), or empty.
+    pub api_version: &'a str,
+    pub tenant: &'a str,
+    pub subject: &'a str,
+    pub status: u16,
+    pub elapsed: Duration,
+    /// Why the request failed (an error's message), if it did.
+    pub problem: Option<String>,
+}
+
+impl RequestLine<'_> {
+    pub fn log(self, log: &slog::Logger) {
+        slog::info!(log, "request handled";
+            "operation" => self.operation,
+            "api_version" => self.api_version,
+            "tenant" => self.tenant,
+            "subject" => self.subject,
+            "status" => self.status,
+            "latency_us" => self.elapsed.as_micros() as u64,
+            "problem" => self.problem,
+        );
+    }
+}
+
 /// Whether `record` is dropshot's "request completed" line for a request an
 /// API handler answered: that handler's "request handled" line already says
 /// the same (status, latency, request id, method, URI) and more (operation,
