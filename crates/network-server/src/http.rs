@@ -23,7 +23,7 @@ use crate::domain::{
 use crate::error::{malformed, AppError};
 use crate::listing;
 use crate::ratelimit::RateStatus;
-use crate::store::StoreError;
+use crate::store::{self, StoreError, Write};
 use crate::telemetry::RequestLine;
 use crate::wire::{draft_from, to_wire};
 
@@ -406,7 +406,7 @@ fn precondition_of(rqctx: &RequestContext<AppContext>) -> Result<Precondition, A
 
 /// A customer in the body, its version as the `ETag` of the headers.
 fn customer_reply<S, H>(
-    customer: &Customer,
+    customer: Customer,
     body: impl FnOnce(WireCustomer) -> S,
     headers: impl FnOnce(String) -> H,
 ) -> dropshot::HttpResponseHeaders<S, H>
@@ -414,7 +414,8 @@ where
     S: dropshot::HttpCodedResponse,
     H: schemars::JsonSchema + serde::Serialize + Send + Sync + 'static,
 {
-    dropshot::HttpResponseHeaders::new(body(to_wire(customer)), headers(customer.version.etag()))
+    let headers = headers(customer.version.etag());
+    dropshot::HttpResponseHeaders::new(body(to_wire(customer)), headers)
 }
 
 /// The generated path parameters that name a customer.
@@ -464,7 +465,7 @@ impl NetworkApi for NetworkServerImpl {
             let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
             let found = rqctx.context().store.get(&tenant, &id).await?;
             let customer = found.ok_or(AppError::Store(StoreError::NotFound))?;
-            Ok(customer_reply(&customer, GetCustomerSuccess, |e_tag| {
+            Ok(customer_reply(customer, GetCustomerSuccess, |e_tag| {
                 success_headers!(GetCustomerResponseHeaders { e_tag: e_tag }, admitted)
             }))
         })
@@ -481,8 +482,10 @@ impl NetworkApi for NetworkServerImpl {
             let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
             let precondition = precondition_of(rqctx)?;
             let draft = draft_from(read_json(rqctx, body).await?)?;
-            let updated = rqctx.context().store.update(&tenant, &id, &draft, &precondition).await?;
-            Ok(customer_reply(&updated, UpdateCustomerSuccess, |e_tag| {
+            // The draft moves into the write (no copy of its properties).
+            let write = Write::Update { id, details: draft, precondition };
+            let updated = store::written(rqctx.context().store.write(&tenant, write).await?)?;
+            Ok(customer_reply(updated, UpdateCustomerSuccess, |e_tag| {
                 success_headers!(UpdateCustomerResponseHeaders { e_tag: e_tag }, admitted)
             }))
         })
@@ -498,9 +501,10 @@ impl NetworkApi for NetworkServerImpl {
             let tenant = tenant_from(rqctx, headers)?;
             let draft = draft_from(read_json(rqctx, body).await?)?;
             let (id, now) = (domain::new_customer_id(), domain::now_millis());
-            let created = rqctx.context().store.create(&tenant, &id, &draft, now).await?;
+            let write = Write::Create { id, details: draft, creation_timestamp: now };
+            let created = store::written(rqctx.context().store.write(&tenant, write).await?)?;
             let location = format!("/network/customers/{}", created.id.as_str());
-            Ok(customer_reply(&created, CreateCustomerSuccess, |e_tag| {
+            Ok(customer_reply(created, CreateCustomerSuccess, |e_tag| {
                 success_headers!(
                     CreateCustomerResponseHeaders { e_tag: e_tag, location: location },
                     admitted
