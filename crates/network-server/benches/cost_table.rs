@@ -238,16 +238,20 @@ fn validation(bencher: divan::Bencher<'_, '_>) {
     bencher.with_inputs(details).bench_values(|details| draft_from(details).expect("valid"));
 }
 
+fn last_customer() -> Customer {
+    LAST_CUSTOMER.get().expect("measured first").clone()
+}
+
 /// The stored customer into the generated response type.
 #[divan::bench]
-fn response_to_wire() -> network_api::types::Customer {
-    to_wire(LAST_CUSTOMER.get().expect("measured first"))
+fn response_to_wire(bencher: divan::Bencher<'_, '_>) {
+    bencher.with_inputs(last_customer).bench_values(to_wire);
 }
 
 /// The response body as JSON (dropshot's serialization; bare dropshot does it too).
 #[divan::bench]
 fn response_json(bencher: divan::Bencher<'_, '_>) {
-    let wire = to_wire(LAST_CUSTOMER.get().expect("measured first"));
+    let wire = to_wire(last_customer());
     bencher.bench(|| serde_json::to_vec(&wire).expect("serializes"));
 }
 
@@ -263,23 +267,11 @@ fn line() -> RequestLine<'static> {
     }
 }
 
-/// The log record on the request's thread: built and queued to slog-async's
-/// thread (here draining into nothing), as the server's logger does.
+/// The log record, formatted as bunyan JSON on the request's thread into
+/// the server's shared buffer (written out by its flusher thread; a sink here).
 #[divan::bench]
-fn log_record_queued(bencher: divan::Bencher<'_, '_>) {
-    let drain = slog_async::Async::new(slog::Discard).chan_size(16_384).build();
-    let log = slog::Logger::root(slog::Drain::fuse(drain), slog::o!());
-    bencher.bench(|| line().log(&log));
-}
-
-/// The log record on the log thread: formatted as bunyan JSON (into nothing
-/// here; the server gathers it into its 64 KiB buffer).
-#[divan::bench]
-fn log_record_formatted(bencher: divan::Bencher<'_, '_>) {
-    // A Mutex makes the drain shareable (as slog-async's thread owns it, uncontended).
-    let drain =
-        std::sync::Mutex::new(slog_bunyan::with_name("network-server", std::io::sink()).build());
-    let log = slog::Logger::root(slog::Drain::fuse(drain), slog::o!());
+fn log_record(bencher: divan::Bencher<'_, '_>) {
+    let log = network_server::telemetry::logger_to("info", std::io::sink());
     bencher.bench(|| line().log(&log));
 }
 
