@@ -30,7 +30,8 @@ pub fn logger(level: &str) -> slog::Logger {
 /// The same logger writing to `out` (the cost table's benchmark: a sink).
 pub fn logger_to(level: &str, out: impl Write + Send + 'static) -> slog::Logger {
     let level = level.parse::<slog::Level>().unwrap_or(slog::Level::Info);
-    let buffer = LineBuffer::new(Pending::shared(), MAX_PENDING);
+    let out: Out = Arc::new(Mutex::new(Box::new(out)));
+    let buffer = LineBuffer::new(Pending::shared(), MAX_PENDING, out.clone());
     spawn_flusher(Arc::downgrade(&buffer.shared), out);
     // The JSON drain keeps its writer in a RefCell: one record at a time,
     // behind a lock held only while the record is formatted into its line.
@@ -112,6 +113,9 @@ struct Pending {
 
 type Shared = Arc<Mutex<Pending>>;
 
+/// Where the lines go (stdout), shared by the flusher and the buffer's last write.
+type Out = Arc<Mutex<Box<dyn Write + Send>>>;
+
 impl Pending {
     fn shared() -> Shared {
         Arc::new(Mutex::new(Pending::default()))
@@ -127,7 +131,7 @@ impl Pending {
 
 /// Writes the pending lines to `out` every [`FLUSH_EVERY`] until the
 /// buffer is gone (the logger's end, which writes the rest itself).
-fn spawn_flusher(weak: Weak<Mutex<Pending>>, mut out: impl Write + Send + 'static) {
+fn spawn_flusher(weak: Weak<Mutex<Pending>>, out: Out) {
     let _ = std::thread::Builder::new().name("log-flusher".into()).spawn(move || {
         let mut spare = Vec::new();
         loop {
@@ -135,7 +139,7 @@ fn spawn_flusher(weak: Weak<Mutex<Pending>>, mut out: impl Write + Send + 'stati
             let Some(shared) = weak.upgrade() else { return };
             let dropped = Pending::take(&shared, &mut spare);
             drop(shared);
-            write_out(&mut out, &spare, dropped);
+            write_out(&mut *out.lock().unwrap_or_else(PoisonError::into_inner), &spare, dropped);
             spare.clear();
         }
     });
@@ -159,11 +163,12 @@ struct LineBuffer {
     shared: Shared,
     line: Vec<u8>,
     max_pending: usize,
+    out: Out,
 }
 
 impl LineBuffer {
-    fn new(shared: Shared, max_pending: usize) -> LineBuffer {
-        LineBuffer { shared, line: Vec::with_capacity(1024), max_pending }
+    fn new(shared: Shared, max_pending: usize, out: Out) -> LineBuffer {
+        LineBuffer { shared, line: Vec::with_capacity(1024), max_pending, out }
     }
 }
 
@@ -194,13 +199,17 @@ impl Drop for LineBuffer {
         let mut rest = Vec::new();
         let dropped = Pending::take(&self.shared, &mut rest);
         rest.extend_from_slice(&self.line);
-        write_out(&mut std::io::stdout(), &rest, dropped);
+        write_out(&mut *self.out.lock().unwrap_or_else(PoisonError::into_inner), &rest, dropped);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sink() -> Out {
+        Arc::new(Mutex::new(Box::new(std::io::sink())))
+    }
 
     fn pending(shared: &Shared) -> (String, u64) {
         let pending = shared.lock().unwrap();
@@ -210,7 +219,7 @@ mod tests {
     #[test]
     fn a_line_joins_the_buffer_only_whole_and_a_full_buffer_drops_and_counts() {
         let shared = Pending::shared();
-        let mut buffer = LineBuffer::new(shared.clone(), 12);
+        let mut buffer = LineBuffer::new(shared.clone(), 12, sink());
         buffer.write_all(b"{\"a\":").unwrap();
         assert_eq!(pending(&shared), (String::new(), 0));
         buffer.write_all(b"1}\n").unwrap();
@@ -239,7 +248,7 @@ mod tests {
     #[test]
     fn the_logger_formats_a_request_line_as_bunyan_json() {
         let shared = Pending::shared();
-        let buffer = LineBuffer::new(shared.clone(), MAX_PENDING);
+        let buffer = LineBuffer::new(shared.clone(), MAX_PENDING, sink());
         let drain = Mutex::new(slog_bunyan::with_name("network-server", buffer).build());
         let log = slog::Logger::root(drain.ignore_res(), slog::o!());
         let line = RequestLine {
