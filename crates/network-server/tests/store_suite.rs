@@ -1074,12 +1074,8 @@ async fn largest_properties_round_trip(h: &Harness) {
     let map: BTreeMap<String, String> = (0..200)
         .map(|i| (format!("{i:03}{}", "k".repeat(125)), format!("{i}{}", "é🦀".repeat(2046))))
         .collect();
-    let details = CustomerDraft {
-        name: network_server::domain::CustomerName::parse(&"N".repeat(255)).unwrap(),
-        country: None,
-        timezone: None,
-        properties: Properties::parse(map).unwrap(),
-    };
+    let fields = DraftFields { properties: Some(map), ..DraftFields::new("N".repeat(255)) };
+    let details = CustomerDraft::parse(fields).unwrap();
     let id = cid(&"i".repeat(128));
     let created = store.create(&t, &id, &details, 1).await.unwrap();
     assert_eq!(store.get(&t, &id).await.unwrap(), Some(created));
