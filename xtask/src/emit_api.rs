@@ -6,6 +6,9 @@
 //! [`Deferred`]/`JsonBody` extractors (from `dropshot-api-runtime`, aliased
 //! over the spec's error schema) so that the implementation, not dropshot, decides the order in which checks fail, and
 //! returns `Result<Reply<Response>, ApiError>` so that errors can carry headers.
+//! dropshot's own types serve what it publishes itself: `PaginationParams`
+//! and `ResultsPage` (pagination), `MultipartBody`, `UntypedBody`,
+//! `FreeformBody`, the redirect types and websocket channels.
 
 use std::collections::{BTreeMap, BTreeSet};
 

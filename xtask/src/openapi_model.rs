@@ -13,10 +13,14 @@
 //! the parameter's string) or a repeatable `form`/`explode` query array;
 //! `Authorization`, `Accept` and `Content-Type` header parameters are ignored,
 //! as OpenAPI says; one request body per operation (on any method): JSON
-//! (`application/json` with parameters, `+json` types),
-//! `application/x-www-form-urlencoded`, or raw bytes (`application/octet-stream`);
-//! one success response (any 2xx, or a 302/303/307 redirect) with a JSON, raw
-//! or no body and scalar response headers; error responses (`4xx`, `5xx`,
+//! (`application/json`, with parameters), `application/x-www-form-urlencoded`,
+//! raw bytes (`application/octet-stream`) or `multipart/form-data` (what
+//! dropshot publishes differently, such as a multipart body's parts or an
+//! optional raw body, is a partial warning; media types dropshot cannot
+//! publish, `+json` and `text/plain` request bodies among them, skip the
+//! operation); one success response (any 2xx, or a 302/303/307 redirect)
+//! with a JSON, raw or no body and scalar response headers; dropshot's
+//! pagination (`x-dropshot-pagination`, see [`Pagination`]); error responses (`4xx`, `5xx`,
 //! `4XX`, `5XX`, `default`) with any schema: an operation's error type comes from its
 //! own error responses, and is dropshot's own error shape when it documents
 //! none; dropshot websocket channels (`x-dropshot-websocket` on a GET: a
