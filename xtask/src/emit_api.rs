@@ -543,7 +543,26 @@ impl Emitter {
             let struct_ident = ident(&format!("{}{suffix}", operation.type_base));
             match (&operation.pagination, location) {
                 (Some(pagination), Location::Query) => {
-                    items.push(self.pagination_params(&struct_ident, operation, pagination)?)
+                    items.push(self.pagination_params(&struct_ident, operation, pagination)?);
+                    let others: Vec<&Param> = params
+                        .iter()
+                        .copied()
+                        .filter(|p| pagination.others.contains(&p.name))
+                        .collect();
+                    if !others.is_empty() {
+                        // What a page needs besides the scan: a second query extractor.
+                        let others_ident =
+                            ident(&format!("{}OtherQueryParams", operation.type_base));
+                        items.push(self.params_struct(
+                            &others_ident,
+                            operation,
+                            location,
+                            &others,
+                        )?);
+                        extractors.push((ident(arg), quote!(#extractor<#struct_ident>)));
+                        extractors.push((ident("other_query"), quote!(#extractor<#others_ident>)));
+                        continue;
+                    }
                 }
                 _ => items.push(self.params_struct(&struct_ident, operation, location, &params)?),
             }
@@ -570,6 +589,7 @@ impl Emitter {
             .filter(|p| {
                 p.location == Location::Query
                     && !openapi_model::PAGINATION_PARAMS.contains(&p.name.as_str())
+                    && !pagination.others.contains(&p.name)
             })
             .map(|p| Param { required: pagination.required.contains(&p.name), ..p.clone() })
             .collect();

@@ -84,6 +84,9 @@ pub struct Operation {
 pub struct Pagination {
     /// The scan parameters a first page requires (the extension's `required`).
     pub required: BTreeSet<String>,
+    /// The query parameters that are no scan parameters (required ones, and
+    /// arrays), read on every page by a second query extractor.
+    pub others: BTreeSet<String>,
     /// The items' component schema, when the success body is dropshot's
     /// `ResultsPage<Item>` (the component `<Item>ResultsPage`: `items` and a
     /// nullable `next_page`).
@@ -793,7 +796,7 @@ impl Reader<'_> {
                     partial.push(
                         GenError::new(
                             format!("{pointer}/x-dropshot-pagination"),
-                            format!("`x-dropshot-pagination` is left out ({reason}): the query is generated as plain parameters and the trait publishes no pagination; give the operation dropshot's shape (optional `limit` integer and `page_token` string query parameters, the other query parameters optional scalars)"),
+                            format!("`x-dropshot-pagination` is left out ({reason}): the query is generated as plain parameters and the trait publishes no pagination; give the operation dropshot's shape (optional `limit` integer and `page_token` string query parameters)"),
                         )
                         .construct("x-dropshot-pagination not in dropshot's shape"),
                     );
@@ -865,20 +868,25 @@ impl Reader<'_> {
                 ));
             }
         }
-        for param in query.iter().filter(|p| !PAGINATION_PARAMS.contains(&p.name.as_str())) {
-            if param.required {
-                return Err(format!("the scan parameter `{}` is required (dropshot publishes scan parameters as optional and lists in the extension those a first page needs)", param.name));
-            }
-            if matches!(param.ty, ValueType::Array { .. }) {
-                return Err(format!("the scan parameter `{}` is an array (dropshot reads scan parameters as single values)", param.name));
-            }
-        }
+        // Required and array parameters are not scan parameters: a second
+        // query extractor reads them on every page.
+        let others: BTreeSet<String> = query
+            .iter()
+            .filter(|p| p.required || matches!(p.ty, ValueType::Array { .. }))
+            .map(|p| p.name.clone())
+            .collect();
         if let Some(name) = required.iter().find(|name| {
-            !query.iter().any(|p| &p.name == *name && !PAGINATION_PARAMS.contains(&p.name.as_str()))
+            !query.iter().any(|p| {
+                &p.name == *name
+                    && !PAGINATION_PARAMS.contains(&p.name.as_str())
+                    && !others.contains(&p.name)
+            })
         }) {
-            return Err(format!("its `required` names `{name}`, which is no scan parameter"));
+            return Err(format!(
+                "its `required` names `{name}`, which is no optional scalar query parameter"
+            ));
         }
-        Ok(Pagination { required, item: self.results_page_item(success) })
+        Ok(Pagination { required, others, item: self.results_page_item(success) })
     }
 
     /// The item schema of a success body that is dropshot's `ResultsPage<Item>`:
