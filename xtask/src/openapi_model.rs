@@ -1315,9 +1315,32 @@ impl Reader<'_> {
                 }
             }
             [] => {
-                // A redirect as the only success.
-                match redirects_or_others.as_slice() {
-                    [(at, code)] if ["302", "303", "307"].contains(&code.as_str()) => {
+                // A redirect as the only success; a 304 next to it is left
+                // out with a warning, as next to a 2xx.
+                let is_redirect = |code: &str| ["302", "303", "307"].contains(&code);
+                let redirect = match redirects_or_others.as_slice() {
+                    [(_, a), (_, b)]
+                        if is_redirect(a) != is_redirect(b)
+                            && [a, b].contains(&&"304".to_string()) =>
+                    {
+                        let (redirect, not_modified): (Vec<_>, Vec<_>) = redirects_or_others
+                            .iter()
+                            .cloned()
+                            .partition(|(_, code)| is_redirect(code));
+                        let (other_at, _) = &not_modified[0];
+                        partial.push(
+                            GenError::new(
+                                other_at,
+                                format!("the 304 response is left out: a dropshot operation publishes one success response ({}), so the trait cannot answer 304 and the client reports it as unexpected", redirect[0].1),
+                            )
+                            .construct(format!("response 304 next to a {}", redirect[0].1)),
+                        );
+                        redirect
+                    }
+                    _ => redirects_or_others.clone(),
+                };
+                match redirect.as_slice() {
+                    [(at, code)] if is_redirect(code) => {
                         let response = &responses[code];
                         match self.resolve(at, response, "responses") {
                             Ok((resolved_at, response)) => {

@@ -236,6 +236,28 @@ fn a_304_next_to_a_success_is_left_out_with_a_warning() {
     assert!(warning.error.message.contains("the 304 response is left out"), "{warning}");
 }
 
+/// A redirect with a 304 next to it (GitHub's migration archive): the
+/// redirect is the success, the 304 is left out as next to a 2xx.
+#[test]
+fn a_304_next_to_a_redirect_is_left_out_with_a_warning() {
+    let spec = patched(|spec| {
+        get_a(spec)["responses"] = json!({
+            "302": { "description": "Found." },
+            "304": { "description": "Not modified." },
+            "400": { "$ref": "#/components/responses/BadRequest" }
+        });
+    });
+    let generated = generated(&spec);
+    assert_eq!(generated.operations.len(), 2);
+    assert!(generated.api.contains("Reply<::dropshot::HttpResponseFound>"), "{}", generated.api);
+    let [warning] = generated.warnings.as_slice() else { panic!("{:#?}", generated.warnings) };
+    assert_eq!(
+        (warning.effect, warning.error.pointer.as_str()),
+        (Effect::Partial, "#/paths/~1a/get/responses/304")
+    );
+    assert!(warning.error.message.contains("the 304 response is left out"), "{warning}");
+}
+
 /// Only a `default` response: a free-form success, as dropshot publishes a
 /// handler answering `Response<Body>`.
 #[test]
