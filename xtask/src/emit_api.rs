@@ -544,13 +544,14 @@ impl Emitter {
             match (&operation.pagination, location) {
                 (Some(pagination), Location::Query) => {
                     items.push(self.pagination_params(&struct_ident, operation, pagination)?);
+                    extractors.push((ident(arg), quote!(#extractor<#struct_ident>)));
+                    // What every page needs besides the scan: a second query extractor.
                     let others: Vec<&Param> = params
                         .iter()
                         .copied()
                         .filter(|p| pagination.others.contains(&p.name))
                         .collect();
                     if !others.is_empty() {
-                        // What a page needs besides the scan: a second query extractor.
                         let others_ident =
                             ident(&format!("{}OtherQueryParams", operation.type_base));
                         items.push(self.params_struct(
@@ -559,14 +560,14 @@ impl Emitter {
                             location,
                             &others,
                         )?);
-                        extractors.push((ident(arg), quote!(#extractor<#struct_ident>)));
                         extractors.push((ident("other_query"), quote!(#extractor<#others_ident>)));
-                        continue;
                     }
                 }
-                _ => items.push(self.params_struct(&struct_ident, operation, location, &params)?),
+                _ => {
+                    items.push(self.params_struct(&struct_ident, operation, location, &params)?);
+                    extractors.push((ident(arg), quote!(#extractor<#struct_ident>)));
+                }
             }
-            extractors.push((ident(arg), quote!(#extractor<#struct_ident>)));
         }
         Ok(extractors)
     }

@@ -790,6 +790,16 @@ impl Reader<'_> {
         partial.extend(success.partial.iter().cloned());
         let pagination = match operation.get("x-dropshot-pagination") {
             None => None,
+            Some(_) if channel => {
+                partial.push(
+                    GenError::new(
+                        format!("{pointer}/x-dropshot-pagination"),
+                        "`x-dropshot-pagination` on a websocket channel is left out: dropshot paginates no channel",
+                    )
+                    .construct("x-dropshot-pagination on a channel"),
+                );
+                None
+            }
             Some(extension) => match self.pagination(extension, &params, &success) {
                 Ok(pagination) => Some(pagination),
                 Err(reason) => {

@@ -834,3 +834,29 @@ fn a_websocket_channel_on_post_is_skipped() {
         "dropshot upgrades only GET requests",
     );
 }
+
+/// dropshot paginates no websocket channel (it panics on one): the extension
+/// is left out of a channel with a warning.
+#[test]
+fn pagination_on_a_websocket_channel_is_left_out() {
+    let spec = patched(|spec| {
+        let operation = get_a(spec);
+        operation["x-dropshot-websocket"] = json!({});
+        operation["x-dropshot-pagination"] = json!({ "required": [] });
+        operation["responses"] = json!({
+            "101": { "description": "Upgraded." },
+            "4XX": { "$ref": "#/components/responses/BadRequest" }
+        });
+        operation["parameters"] = json!([
+            { "name": "limit", "in": "query", "schema": { "type": "integer", "format": "uint32" } },
+            { "name": "page_token", "in": "query", "schema": { "type": "string" } }
+        ]);
+    });
+    let generated = generated(&spec);
+    assert!(!generated.api.contains("PaginationParams"), "{}", generated.api);
+    let [warning] = generated.warnings.as_slice() else { panic!("{:#?}", generated.warnings) };
+    assert_eq!(
+        (warning.effect, warning.error.pointer.as_str()),
+        (Effect::Partial, "#/paths/~1a/get/x-dropshot-pagination")
+    );
+}
