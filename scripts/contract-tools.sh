@@ -85,27 +85,15 @@ echo "=== 1. Schemathesis 4.32.5, default settings, no hooks ==="
 # and `sort` may not name a field twice (the parameter's `uniqueItems` and
 # `not`), so what the schema allows, the server accepts.
 # Run from $reports: Schemathesis keeps its default cache in ./.schemathesis/.
-# One gap is known and open (issue 12): OpenAPI 3.0 has no `propertyNames`, so
-# the schema cannot say that a property key is at most 128 characters without
-# NUL, and a run that happens to generate such a key gets a 400. Such failures
-# are listed and allowed; any other failure fails the run.
-if ! (cd "$reports" && "$venv/bin/st" --no-color --config-file "$root/scripts/schemathesis-default.toml" \
+# A property key may contain NUL (OpenAPI 3.0 has no `propertyNames`, so the
+# schema cannot forbid it), and the server accepts and stores it. The one rule
+# on keys the schema cannot state is their length (1 to 128 characters), in
+# the description; Hypothesis's keys average a few characters, so a run that
+# generates a longer one is a real failure here, not an allowance.
+(cd "$reports" && "$venv/bin/st" --no-color --config-file "$root/scripts/schemathesis-default.toml" \
     run "$root/openapi/network.json" \
     --url "$base" --header "Authorization: Bearer $NETWORK_TOKEN" --checks all \
-    --report junit --report-junit-path "$reports/junit-default.xml"); then
-    "$venv/bin/python" - "$reports/junit-default.xml" <<'PY'
-import re, sys, xml.etree.ElementTree as ET
-key_rule = re.compile(r"properties\.[^:]*: (must not contain NUL characters|keys must be 1 to 128)")
-failures = [(case.get("name"), item.text or "") for case in ET.parse(sys.argv[1]).iter("testcase")
-            for item in case if item.tag in ("failure", "error")]
-unknown = [(name, text) for name, text in failures
-           if not ("ST202" in text and "[400]" in text and key_rule.search(text))]
-for name, text in failures:
-    print(f"{'UNEXPECTED' if (name, text) in unknown else 'known gap (issue 12): property key rule'}: {name}")
-if not failures or unknown:
-    sys.exit("the default Schemathesis run failed" + ("" if failures else " without a failure in its report"))
-PY
-fi
+    --report junit --report-junit-path "$reports/junit-default.xml")
 
 echo
 echo "=== 2. agreement: openapi-core 0.23.1 and the server ==="

@@ -62,7 +62,7 @@ schemathesis.openapi.format("iana-time-zone", st.sampled_from(TIME_ZONES))
 
 @schemathesis.hook
 def before_load_schema(context, raw_schema):
-    """Property keys: 1 to 128 characters, no NUL (the `Properties` description).
+    """Property keys: 1 to 128 characters (the `Properties` description).
 
     OpenAPI 3.0.3 schemas cannot constrain the names of a map's keys
     (`propertyNames` arrived with OpenAPI 3.1, and 3.0's `additionalProperties`
@@ -77,7 +77,7 @@ def before_load_schema(context, raw_schema):
     properties = raw_schema.get("components", {}).get("schemas", {}).get("Properties")
     if isinstance(properties, dict) and isinstance(properties.get("additionalProperties"), dict):
         values = properties.pop("additionalProperties")
-        properties["patternProperties"] = {"^[^\\u0000]{1,128}$": values}
+        properties["patternProperties"] = {"^[\\s\\S]{1,128}$": values}
         properties["additionalProperties"] = False
 
 

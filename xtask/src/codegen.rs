@@ -299,13 +299,9 @@ pub fn generate_from_value(spec: &Value, trait_name: &str) -> Result<Generated, 
             }
         };
         warnings.extend(api.warnings);
-        for (pointer, note) in notes {
+        for (pointer, effect, note) in notes {
             if let Some(operation) = model.operations.iter().find(|op| op.pointer == pointer) {
-                warnings.push(Warning {
-                    operation: operation.reference(),
-                    effect: Effect::Partial,
-                    error: note,
-                });
+                warnings.push(Warning { operation: operation.reference(), effect, error: note });
             }
         }
         let generated: Vec<&openapi_model::Operation> =

@@ -6,6 +6,9 @@
 //! [`Deferred`]/`JsonBody` extractors (from `dropshot-api-runtime`, aliased
 //! over the spec's error schema) so that the implementation, not dropshot, decides the order in which checks fail, and
 //! returns `Result<Reply<Response>, ApiError>` so that errors can carry headers.
+//! dropshot's own types serve what it publishes itself: `PaginationParams`
+//! and `ResultsPage` (pagination), `MultipartBody`, `UntypedBody`,
+//! `FreeformBody`, the redirect types and websocket channels.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -477,6 +480,9 @@ impl Emitter {
                 BodyKind::Bytes => {
                     args.push(quote!(body: #deferred_body<::dropshot::UntypedBody #schema_arg>));
                 }
+                BodyKind::Multipart => {
+                    args.push(quote!(body: #deferred_body<::dropshot::MultipartBody #schema_arg>));
+                }
             }
             body_limit = Some(body.max_bytes.unwrap_or(DEFAULT_BODY_MAX_BYTES) as usize);
         }
@@ -537,10 +543,81 @@ impl Emitter {
                 continue;
             }
             let struct_ident = ident(&format!("{}{suffix}", operation.type_base));
-            items.push(self.params_struct(&struct_ident, operation, location, &params)?);
-            extractors.push((ident(arg), quote!(#extractor<#struct_ident>)));
+            match (&operation.pagination, location) {
+                (Some(pagination), Location::Query) => {
+                    items.push(self.pagination_params(&struct_ident, operation, pagination)?);
+                    extractors.push((ident(arg), quote!(#extractor<#struct_ident>)));
+                    // What every page needs besides the scan: a second query extractor.
+                    let others: Vec<&Param> = params
+                        .iter()
+                        .copied()
+                        .filter(|p| pagination.others.contains(&p.name))
+                        .collect();
+                    if !others.is_empty() {
+                        let others_ident =
+                            ident(&format!("{}OtherQueryParams", operation.type_base));
+                        items.push(self.params_struct(
+                            &others_ident,
+                            operation,
+                            location,
+                            &others,
+                        )?);
+                        extractors.push((ident("other_query"), quote!(#extractor<#others_ident>)));
+                    }
+                }
+                _ => {
+                    items.push(self.params_struct(&struct_ident, operation, location, &params)?);
+                    extractors.push((ident(arg), quote!(#extractor<#struct_ident>)));
+                }
+            }
         }
         Ok(extractors)
+    }
+
+    /// A paginated operation's query (`x-dropshot-pagination`): dropshot's
+    /// `PaginationParams` over a `<Op>ScanParams` struct of the query
+    /// parameters other than `limit` and `page_token` (those the extension
+    /// lists required), with a JSON value as the page selector (what the
+    /// implementation puts in its page tokens is its own choice).
+    fn pagination_params(
+        &mut self,
+        struct_ident: &Ident,
+        operation: &Operation,
+        pagination: &openapi_model::Pagination,
+    ) -> Result<TokenStream, GenError> {
+        let base = &operation.type_base;
+        let scan: Vec<Param> = operation
+            .params
+            .iter()
+            .filter(|p| {
+                p.location == Location::Query
+                    && !openapi_model::PAGINATION_PARAMS.contains(&p.name.as_str())
+                    && !pagination.others.contains(&p.name)
+            })
+            .map(|p| Param { required: pagination.required.contains(&p.name), ..p.clone() })
+            .collect();
+        let scan: Vec<&Param> = scan.iter().collect();
+        let scan_ident = ident(&format!("{base}ScanParams"));
+        let selector_ident = ident(&format!("{base}PageSelector"));
+        let scan_struct =
+            self.params_struct_of(&scan_ident, operation, Location::Query, &scan, false)?;
+        let doc = format!(
+            " The query of `{}`, a paginated operation: the scan parameters of a first page, or a `page_token`, and a `limit`.",
+            operation.operation_id
+        );
+        let selector_doc = format!(
+            " What `{}`'s page tokens carry: any JSON value the implementation chooses (`ResultsPage::new` serializes it).",
+            operation.operation_id
+        );
+        Ok(quote! {
+            #scan_struct
+
+            #[doc = #selector_doc]
+            pub type #selector_ident = ::serde_json::Value;
+
+            #[doc = #doc]
+            pub type #struct_ident = ::dropshot::PaginationParams<#scan_ident, #selector_ident>;
+        })
     }
 
     /// A websocket channel: its parameter structs and the `#[channel]` method.
@@ -760,6 +837,26 @@ impl Emitter {
         location: Location,
         params: &[&Param],
     ) -> Result<TokenStream, GenError> {
+        self.params_struct_of(
+            struct_ident,
+            operation,
+            location,
+            params,
+            location == Location::Query,
+        )
+    }
+
+    /// A parameter struct; with `pairs`, read from the query's key/value
+    /// pairs (repeatable keys), else with serde's derive (dropshot's
+    /// pagination reads scan parameters itself).
+    fn params_struct_of(
+        &mut self,
+        struct_ident: &Ident,
+        operation: &Operation,
+        location: Location,
+        params: &[&Param],
+        pairs: bool,
+    ) -> Result<TokenStream, GenError> {
         let base = operation.type_base.as_str();
         let mut fields = Vec::new();
         let mut parse_arms = Vec::new();
@@ -815,7 +912,7 @@ impl Emitter {
                 pub #field_ident: #full_ty,
             });
 
-            if location == Location::Query {
+            if pairs {
                 let parse = |item_ty: &TokenStream| {
                     if field.parse_with_from_str {
                         quote!(parse_query_value::<#item_ty>(#name, &query_value)?)
@@ -876,12 +973,13 @@ impl Emitter {
             " The {} parameters of `{}`.",
             match location {
                 Location::Path => "path",
-                Location::Query => "query",
+                Location::Query if pairs => "query",
+                Location::Query => "scan (first page's query)",
                 Location::Header => "header",
             },
             operation.operation_id
         );
-        if location != Location::Query {
+        if !pairs {
             return Ok(quote! {
                 #[doc = #doc]
                 #[derive(Debug, Clone, PartialEq, ::serde::Deserialize, ::serde::Serialize, ::schemars::JsonSchema)]
@@ -965,16 +1063,28 @@ impl Emitter {
         let mut body_ty = None;
         match &success.body {
             SuccessBody::Json(schema) => {
-                let json_ty = self.schema_type(
-                    &format!("{}/content", success.pointer),
-                    schema,
-                    &format!("{base}Response"),
-                )?;
+                let pointer = format!("{}/content", success.pointer);
+                // dropshot's `ResultsPage` (a paginated operation's page) derives neither `Clone` nor `PartialEq`.
+                let (json_ty, derives) = match operation
+                    .pagination
+                    .as_ref()
+                    .and_then(|p| p.item.as_ref())
+                {
+                    Some(item) => {
+                        let reference = serde_json::json!({ "$ref": format!("{}{item}", schema::SCHEMA_REF_PREFIX) });
+                        let item_ty = self.schema_type(&pointer, &reference, item)?;
+                        (quote!(::dropshot::ResultsPage<#item_ty>), quote!(Debug))
+                    }
+                    None => (
+                        self.schema_type(&pointer, schema, &format!("{base}Response"))?,
+                        quote!(Debug, Clone, PartialEq),
+                    ),
+                };
                 body_ty = Some(json_ty.clone());
                 let body_ty = json_ty;
                 items.push(quote! {
                     #[doc = #doc]
-                    #[derive(Debug, Clone, PartialEq)]
+                    #[derive(#derives)]
                     pub struct #coded(pub #body_ty);
 
                     impl ::dropshot::HttpCodedResponse for #coded {
@@ -991,17 +1101,45 @@ impl Emitter {
                 });
             }
             SuccessBody::Raw(media_type) => {
-                // dropshot publishes a raw `Response<Body>` as a free-form response.
-                warnings.push(Warning {
-                    operation: operation.reference(),
-                    effect: Effect::Partial,
-                    error: GenError::new(
-                        format!("{}/content", success.pointer),
-                        format!("the {status} `{media_type}` body is served as raw bytes (`http::Response<dropshot::Body>`), which dropshot publishes as a free-form response{}", if success.headers.is_empty() { "" } else { ", without its headers" }),
-                    )
-                    .construct(format!("{} response body", openapi_model::media_essence(media_type))),
+                // dropshot's `FreeformBody`: the status and headers are
+                // published, the body as `*/*` with any schema; the response
+                // carries the spec's media type.
+                if media_type != "*/*" {
+                    warnings.push(Warning {
+                        operation: operation.reference(),
+                        effect: Effect::Partial,
+                        error: GenError::new(
+                            format!("{}/content", success.pointer),
+                            format!("the {status} `{media_type}` body is published as `*/*` (dropshot's `FreeformBody`; the response is sent as `{media_type}`)"),
+                        )
+                        .construct(format!("{} response body", openapi_model::media_essence(media_type))),
+                    });
+                }
+                let sent = if media_type == "*/*" {
+                    "application/octet-stream"
+                } else {
+                    media_type.as_str()
+                };
+                items.push(quote! {
+                    #[doc = #doc]
+                    #[derive(Debug)]
+                    pub struct #coded(pub ::dropshot::Body);
+
+                    impl ::dropshot::HttpCodedResponse for #coded {
+                        type Body = ::dropshot::FreeformBody;
+                        const STATUS_CODE: ::http::StatusCode = ::http::StatusCode::#status_ident;
+                        const DESCRIPTION: &'static str = #description;
+                    }
+
+                    impl From<#coded> for Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
+                        fn from(response: #coded) -> Self {
+                            Ok(::http::Response::builder()
+                                .status(::http::StatusCode::#status_ident)
+                                .header(::http::header::CONTENT_TYPE, #sent)
+                                .body(response.0)?)
+                        }
+                    }
                 });
-                return Ok(quote!(::http::Response<::dropshot::Body>));
             }
             SuccessBody::None => {
                 items.push(quote! {

@@ -35,12 +35,15 @@ const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "op
 ///   operation has a success response (progenitor would count it as a second
 ///   success type);
 /// - when an operation's error responses have different bodies, the client
-///   reads none of them (progenitor needs one error type per operation).
+///   reads none of them (progenitor needs one error type per operation);
+/// - an operation with a `multipart/form-data` body is left out of the client
+///   (and so of the mocks and the CLI; [`Effect::SkippedInClient`]):
+///   progenitor 0.15.1 cannot send one.
 pub fn client_view(
     spec: &Value,
     keep: &BTreeSet<String>,
     schemas: &BTreeSet<String>,
-) -> (Value, Vec<(String, GenError)>) {
+) -> (Value, Vec<(String, Effect, GenError)>) {
     let mut notes = Vec::new();
     let mut view = crate::schema::without_not(spec);
     // The component schemas the generator could not express (progenitor generates them all).
@@ -70,6 +73,30 @@ pub fn client_view(
             let pointer = format!("#/paths/{}/{method}", pointer_segment(path));
             if !keep.contains(&pointer) {
                 item.remove(method);
+                continue;
+            }
+            let multipart = item
+                .get(method)
+                .and_then(|op| op.get("requestBody"))
+                .map(&resolve)
+                .and_then(|body| body.get("content").and_then(Value::as_object).cloned())
+                .and_then(|content| {
+                    content
+                        .keys()
+                        .find(|media| media_essence(media) == "multipart/form-data")
+                        .cloned()
+                });
+            if let Some(media_type) = multipart {
+                item.remove(method);
+                notes.push((
+                    pointer.clone(),
+                    Effect::SkippedInClient,
+                    GenError::new(
+                        format!("{pointer}/requestBody/content/{}", pointer_segment(&media_type)),
+                        "progenitor 0.15.1 cannot send a `multipart/form-data` body (the trait serves it); send it with `reqwest`'s multipart support",
+                    )
+                    .construct("multipart request body (client)"),
+                ));
                 continue;
             }
             let Some(responses) = item
@@ -128,6 +155,7 @@ pub fn client_view(
                 }
                 notes.push((
                     pointer.clone(),
+                    Effect::Partial,
                     GenError::new(
                         format!("{pointer}/responses"),
                         format!("the error responses {codes:?} have different bodies: the client does not read them (progenitor 0.15.1 needs one error type per operation); give them one schema"),

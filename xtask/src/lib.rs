@@ -84,6 +84,9 @@ pub enum Effect {
     SkippedInMocks,
     /// The operation is absent from the CLI only.
     SkippedInCli,
+    /// The operation is in the trait only: absent from the client (and so
+    /// from its mocks and the CLI).
+    SkippedInClient,
     /// The operation is generated, but part of the spec (named by the
     /// warning) is not reflected in the trait or the client.
     Partial,
@@ -106,6 +109,7 @@ impl Effect {
             Effect::Skipped => "skipped",
             Effect::SkippedInMocks => "skipped in the mocks",
             Effect::SkippedInCli => "skipped in the CLI",
+            Effect::SkippedInClient => "skipped in the client",
             Effect::Partial => "generated without part of its spec",
         }
     }

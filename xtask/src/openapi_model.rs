@@ -13,10 +13,14 @@
 //! the parameter's string) or a repeatable `form`/`explode` query array;
 //! `Authorization`, `Accept` and `Content-Type` header parameters are ignored,
 //! as OpenAPI says; one request body per operation (on any method): JSON
-//! (`application/json` with parameters, `+json` types),
-//! `application/x-www-form-urlencoded`, or raw bytes (`application/octet-stream`);
-//! one success response (any 2xx, or a 302/303/307 redirect) with a JSON, raw
-//! or no body and scalar response headers; error responses (`4xx`, `5xx`,
+//! (`application/json`, with parameters), `application/x-www-form-urlencoded`,
+//! raw bytes (`application/octet-stream`) or `multipart/form-data` (what
+//! dropshot publishes differently, such as a multipart body's parts or an
+//! optional raw body, is a partial warning; media types dropshot cannot
+//! publish, `+json` and `text/plain` request bodies among them, skip the
+//! operation); one success response (any 2xx, or a 302/303/307 redirect)
+//! with a JSON, raw or no body and scalar response headers; dropshot's
+//! pagination (`x-dropshot-pagination`, see [`Pagination`]); error responses (`4xx`, `5xx`,
 //! `4XX`, `5XX`, `default`) with any schema: an operation's error type comes from its
 //! own error responses, and is dropshot's own error shape when it documents
 //! none; dropshot websocket channels (`x-dropshot-websocket` on a GET: a
@@ -67,7 +71,30 @@ pub struct Operation {
     /// A dropshot websocket channel (`x-dropshot-websocket`): a `#[channel]`
     /// answering 101, whose errors are dropshot's own (failed extractors).
     pub channel: bool,
+    /// dropshot's pagination (`x-dropshot-pagination`), when the operation
+    /// has the shape dropshot's pagination types publish.
+    pub pagination: Option<Pagination>,
 }
+
+/// A paginated operation (`x-dropshot-pagination`): its query is dropshot's
+/// `PaginationParams<ScanParams, PageSelector>`, whose `ScanParams` are the
+/// query parameters other than `limit` and `page_token` (dropshot publishes
+/// them all as optional and lists in the extension those a first page needs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pagination {
+    /// The scan parameters a first page requires (the extension's `required`).
+    pub required: BTreeSet<String>,
+    /// The query parameters that are no scan parameters (required ones, and
+    /// arrays), read on every page by a second query extractor.
+    pub others: BTreeSet<String>,
+    /// The items' component schema, when the success body is dropshot's
+    /// `ResultsPage<Item>` (the component `<Item>ResultsPage`: `items` and a
+    /// nullable `next_page`).
+    pub item: Option<String>,
+}
+
+/// The query parameters dropshot's `PaginationParams` adds to the scan parameters.
+pub const PAGINATION_PARAMS: [&str; 2] = ["limit", "page_token"];
 
 /// A websocket channel's responses as dropshot publishes them: the 101
 /// upgrade, and dropshot's own errors for the extractors that fail before it.
@@ -84,6 +111,7 @@ fn channel_responses(pointer: &str, operation: &Value) -> (Success, ErrorBody, V
         description,
         body: SuccessBody::None,
         headers: Vec::new(),
+        partial: Vec::new(),
     };
     (success, ErrorBody::Dropshot, Vec::new())
 }
@@ -205,6 +233,9 @@ pub enum BodyKind {
     Form,
     /// `application/octet-stream`: the raw bytes.
     Bytes,
+    /// `multipart/form-data`: dropshot's `MultipartBody` (the parts, read by
+    /// the handler), published as dropshot publishes it (a binary string).
+    Multipart,
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +248,8 @@ pub struct RequestBody {
     pub schema: Value,
     /// The `x-request-body-max-bytes` extension, if given.
     pub max_bytes: Option<u64>,
+    /// What of the body's spec the trait does not publish.
+    pub partial: Vec<GenError>,
 }
 
 /// The body of the success response.
@@ -239,6 +272,8 @@ pub struct Success {
     pub description: String,
     pub body: SuccessBody,
     pub headers: Vec<ResponseHeader>,
+    /// What of the response's spec the trait does not publish.
+    pub partial: Vec<GenError>,
 }
 
 /// The schema an operation's errors publish.
@@ -266,9 +301,8 @@ const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "op
 /// Why a request body of this media type is not generated.
 fn unsupported_body_reason(media_type: &str) -> &'static str {
     match media_essence(media_type).as_str() {
-        "multipart/form-data" => "dropshot's `MultipartBody` publishes an opaque binary body (not the spec's parts) and progenitor 0.15.1 cannot send multipart requests; supported are JSON, `application/x-www-form-urlencoded` and `application/octet-stream`",
         "text/plain" => "dropshot publishes a raw request body only as `application/octet-stream` (the trait's spec would change the media type); document it as `application/octet-stream`",
-        _ => "dropshot reads and publishes request bodies only as JSON (`application/json`), `application/x-www-form-urlencoded`, `multipart/form-data` and `application/octet-stream`, and progenitor 0.15.1 sends no multipart; supported are the other three",
+        _ => "dropshot reads and publishes request bodies only as `application/json`, `application/x-www-form-urlencoded`, `multipart/form-data` and `application/octet-stream` (any other media type would change in the trait's spec); document the body as one of those",
     }
 }
 
@@ -749,6 +783,37 @@ impl Reader<'_> {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let mut partial = partial;
+        if let Some(body) = &body {
+            partial.extend(body.partial.iter().cloned());
+        }
+        partial.extend(success.partial.iter().cloned());
+        let pagination = match operation.get("x-dropshot-pagination") {
+            None => None,
+            Some(_) if channel => {
+                partial.push(
+                    GenError::new(
+                        format!("{pointer}/x-dropshot-pagination"),
+                        "`x-dropshot-pagination` on a websocket channel is left out: dropshot paginates no channel",
+                    )
+                    .construct("x-dropshot-pagination on a channel"),
+                );
+                None
+            }
+            Some(extension) => match self.pagination(extension, &params, &success) {
+                Ok(pagination) => Some(pagination),
+                Err(reason) => {
+                    partial.push(
+                        GenError::new(
+                            format!("{pointer}/x-dropshot-pagination"),
+                            format!("`x-dropshot-pagination` is left out ({reason}): the query is generated as plain parameters and the trait publishes no pagination; give the operation dropshot's shape (optional `limit` integer and `page_token` string query parameters)"),
+                        )
+                        .construct("x-dropshot-pagination not in dropshot's shape"),
+                    );
+                    None
+                }
+            },
+        };
         Ok(Operation {
             pointer: pointer.to_string(),
             type_base: ident.to_upper_camel_case(),
@@ -766,7 +831,101 @@ impl Reader<'_> {
             error,
             partial,
             channel,
+            pagination,
         })
+    }
+
+    /// dropshot's pagination for an operation with `x-dropshot-pagination`,
+    /// or why its parameters do not have the shape dropshot's types publish.
+    fn pagination(
+        &self,
+        extension: &Value,
+        params: &[Param],
+        success: &Success,
+    ) -> Result<Pagination, String> {
+        let required = match extension.get("required") {
+            None => BTreeSet::new(),
+            Some(Value::Array(names)) => names
+                .iter()
+                .map(|name| name.as_str().map(str::to_string))
+                .collect::<Option<BTreeSet<String>>>()
+                .ok_or("its `required` must list parameter names")?,
+            Some(_) => return Err("its `required` must be an array".to_string()),
+        };
+        let query: Vec<&Param> = params.iter().filter(|p| p.location == Location::Query).collect();
+        for (name, integer) in [("limit", true), ("page_token", false)] {
+            let param = query
+                .iter()
+                .find(|p| p.name == name)
+                .ok_or_else(|| format!("no `{name}` query parameter"))?;
+            let fits = match param.ty {
+                ValueType::Scalar(scalar) if integer => matches!(
+                    scalar,
+                    Scalar::U8
+                        | Scalar::U16
+                        | Scalar::U32
+                        | Scalar::U64
+                        | Scalar::I32
+                        | Scalar::I64
+                ),
+                ValueType::Scalar(scalar) => scalar == Scalar::String,
+                _ => false,
+            };
+            if param.required || !fits {
+                return Err(format!(
+                    "`{name}` must be an optional {}",
+                    if integer { "integer" } else { "string" }
+                ));
+            }
+        }
+        // Required and array parameters are not scan parameters: a second
+        // query extractor reads them on every page.
+        let others: BTreeSet<String> = query
+            .iter()
+            .filter(|p| p.required || matches!(p.ty, ValueType::Array { .. }))
+            .map(|p| p.name.clone())
+            .collect();
+        if let Some(name) = required.iter().find(|name| {
+            !query.iter().any(|p| {
+                &p.name == *name
+                    && !PAGINATION_PARAMS.contains(&p.name.as_str())
+                    && !others.contains(&p.name)
+            })
+        }) {
+            return Err(format!(
+                "its `required` names `{name}`, which is no optional scalar query parameter"
+            ));
+        }
+        Ok(Pagination { required, others, item: self.results_page_item(success) })
+    }
+
+    /// The item schema of a success body that is dropshot's `ResultsPage<Item>`:
+    /// a `$ref` to `<Item>ResultsPage`, an object with `items` (an array of
+    /// `$ref`s to `Item`, required) and `next_page` (a nullable string).
+    fn results_page_item(&self, success: &Success) -> Option<String> {
+        let SuccessBody::Json(schema) = &success.body else { return None };
+        if !success.other_statuses.is_empty() {
+            return None;
+        }
+        let page = schema.get("$ref")?.as_str()?.strip_prefix(crate::schema::SCHEMA_REF_PREFIX)?;
+        let resolved =
+            self.spec.pointer(&format!("/components/schemas/{}", pointer_segment(page)))?;
+        let properties = resolved.get("properties")?.as_object()?;
+        let item = properties
+            .get("items")
+            .filter(|items| items.get("type") == Some(&Value::from("array")))?
+            .pointer("/items/$ref")?
+            .as_str()?
+            .strip_prefix(crate::schema::SCHEMA_REF_PREFIX)?;
+        let next_page = properties.get("next_page")?;
+        let fits = resolved.get("type") == Some(&Value::from("object"))
+            && properties.len() == 2
+            && next_page.get("type") == Some(&Value::from("string"))
+            && next_page.get("nullable") == Some(&Value::Bool(true))
+            && resolved.get("required") == Some(&serde_json::json!(["items"]))
+            && page == format!("{item}ResultsPage")
+            && self.known.contains(item);
+        fits.then(|| item.to_string())
     }
 
     /// A parameter, or `None` for one OpenAPI says to ignore.
@@ -974,6 +1133,7 @@ impl Reader<'_> {
                 content.iter().find_map(|(media, object)| match media_essence(media).as_str() {
                     "application/x-www-form-urlencoded" => Some((media, object, BodyKind::Form)),
                     "application/octet-stream" => Some((media, object, BodyKind::Bytes)),
+                    "multipart/form-data" => Some((media, object, BodyKind::Multipart)),
                     _ => None,
                 })
             });
@@ -1009,7 +1169,7 @@ impl Reader<'_> {
         }
         let schema = match object.get("schema") {
             Some(schema) => schema.clone(),
-            None if kind == BodyKind::Bytes => {
+            None if matches!(kind, BodyKind::Bytes | BodyKind::Multipart) => {
                 serde_json::json!({"type": "string", "format": "binary"})
             }
             None => {
@@ -1029,6 +1189,31 @@ impl Reader<'_> {
                 .construct("octet-stream body schema"));
             }
         }
+        let required = body.get("required") == Some(&Value::Bool(true));
+        let mut partial = Vec::new();
+        if kind == BodyKind::Multipart {
+            let resolved = self.resolve_schema(&format!("{media_pointer}/schema"), &schema)?;
+            let binary = resolved.get("type").and_then(Value::as_str) == Some("string")
+                && resolved.get("format").and_then(Value::as_str) == Some("binary");
+            if !binary {
+                partial.push(
+                    GenError::new(
+                        format!("{media_pointer}/schema"),
+                        "the parts' schema is left out: dropshot's `MultipartBody` publishes a multipart body as `{type: string, format: binary}`, and the handler reads and checks the parts itself",
+                    )
+                    .construct("multipart parts schema"),
+                );
+            }
+        }
+        if !required && kind != BodyKind::Json {
+            partial.push(
+                GenError::new(
+                    &pointer,
+                    format!("the optional `{media_type}` body is published as required: dropshot's body extractors publish required bodies (an absent body reaches the handler as an empty one)"),
+                )
+                .construct("optional non-JSON request body"),
+            );
+        }
         let max_bytes = match body.get("x-request-body-max-bytes") {
             None => None,
             Some(value) => Some(value.as_u64().filter(|n| *n > 0).ok_or_else(|| {
@@ -1040,11 +1225,12 @@ impl Reader<'_> {
         };
         Ok(Some(RequestBody {
             pointer,
-            required: body.get("required") == Some(&Value::Bool(true)),
+            required,
             kind,
             media_type: media_type.clone(),
             schema,
             max_bytes,
+            partial,
         }))
     }
 
@@ -1139,9 +1325,32 @@ impl Reader<'_> {
                 }
             }
             [] => {
-                // A redirect as the only success.
-                match redirects_or_others.as_slice() {
-                    [(at, code)] if ["302", "303", "307"].contains(&code.as_str()) => {
+                // A redirect as the only success; a 304 next to it is left
+                // out with a warning, as next to a 2xx.
+                let is_redirect = |code: &str| ["302", "303", "307"].contains(&code);
+                let redirect = match redirects_or_others.as_slice() {
+                    [(_, a), (_, b)]
+                        if is_redirect(a) != is_redirect(b)
+                            && [a, b].contains(&&"304".to_string()) =>
+                    {
+                        let (redirect, not_modified): (Vec<_>, Vec<_>) = redirects_or_others
+                            .iter()
+                            .cloned()
+                            .partition(|(_, code)| is_redirect(code));
+                        let (other_at, _) = &not_modified[0];
+                        partial.push(
+                            GenError::new(
+                                other_at,
+                                format!("the 304 response is left out: a dropshot operation publishes one success response ({}), so the trait cannot answer 304 and the client reports it as unexpected", redirect[0].1),
+                            )
+                            .construct(format!("response 304 next to a {}", redirect[0].1)),
+                        );
+                        redirect
+                    }
+                    _ => redirects_or_others.clone(),
+                };
+                match redirect.as_slice() {
+                    [(at, code)] if is_redirect(code) => {
                         let response = &responses[code];
                         match self.resolve(at, response, "responses") {
                             Ok((resolved_at, response)) => {
@@ -1294,6 +1503,20 @@ impl Reader<'_> {
         status: u16,
         response: &Value,
     ) -> Result<Success, GenError> {
+        let mut partial = Vec::new();
+        let json_media = response
+            .get("content")
+            .and_then(Value::as_object)
+            .and_then(|content| content.keys().find(|media| is_json(media)));
+        if let Some(media) = json_media.filter(|media| media_essence(media) != "application/json") {
+            partial.push(
+                GenError::new(
+                    format!("{resolved_at}/content/{}", pointer_segment(media)),
+                    format!("the `{media}` body is published (and sent) as `application/json`: dropshot's typed responses are JSON"),
+                )
+                .construct("+json response body"),
+            );
+        }
         let body = match self.json_schema(resolved_at, response)? {
             Some(schema) => SuccessBody::Json(schema),
             None => match response
@@ -1371,6 +1594,7 @@ impl Reader<'_> {
                 .to_string(),
             body,
             headers,
+            partial,
         })
     }
 }

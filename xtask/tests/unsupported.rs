@@ -236,6 +236,28 @@ fn a_304_next_to_a_success_is_left_out_with_a_warning() {
     assert!(warning.error.message.contains("the 304 response is left out"), "{warning}");
 }
 
+/// A redirect with a 304 next to it (GitHub's migration archive): the
+/// redirect is the success, the 304 is left out as next to a 2xx.
+#[test]
+fn a_304_next_to_a_redirect_is_left_out_with_a_warning() {
+    let spec = patched(|spec| {
+        get_a(spec)["responses"] = json!({
+            "302": { "description": "Found." },
+            "304": { "description": "Not modified." },
+            "400": { "$ref": "#/components/responses/BadRequest" }
+        });
+    });
+    let generated = generated(&spec);
+    assert_eq!(generated.operations.len(), 2);
+    assert!(generated.api.contains("Reply<::dropshot::HttpResponseFound>"), "{}", generated.api);
+    let [warning] = generated.warnings.as_slice() else { panic!("{:#?}", generated.warnings) };
+    assert_eq!(
+        (warning.effect, warning.error.pointer.as_str()),
+        (Effect::Partial, "#/paths/~1a/get/responses/304")
+    );
+    assert!(warning.error.message.contains("the 304 response is left out"), "{warning}");
+}
+
 /// Only a `default` response: a free-form success, as dropshot publishes a
 /// handler answering `Response<Body>`.
 #[test]
@@ -416,30 +438,67 @@ fn xml_request_body() {
     );
 }
 
+/// The base spec plus `POST /a` with a request body of this media type and schema.
+fn with_post_body(media_type: &str, schema: Value) -> Value {
+    patched(|spec| {
+        let mut operation = get_a(spec).clone();
+        operation["operationId"] = json!("postA");
+        operation["requestBody"] =
+            json!({ "required": true, "content": { media_type: { "schema": schema } } });
+        spec["paths"]["/a"]["post"] = operation;
+    })
+}
+
 /// Request bodies dropshot cannot publish as the spec says, each with its reason.
 #[test]
-fn multipart_and_text_request_bodies_name_what_cannot_express_them() {
-    for (media_type, reason) in [
-        ("multipart/form-data", "dropshot's `MultipartBody` publishes an opaque binary body"),
-        ("text/plain", "dropshot publishes a raw request body only as `application/octet-stream`"),
+fn text_xml_and_plus_json_request_bodies_name_what_cannot_express_them() {
+    for (media_type, at, reason) in [
+        (
+            "text/plain",
+            "",
+            "dropshot publishes a raw request body only as `application/octet-stream`",
+        ),
+        (
+            "application/xml",
+            "",
+            "dropshot reads and publishes request bodies only as `application/json`",
+        ),
+        (
+            "application/scim+json",
+            "/application~1scim+json",
+            "dropshot publishes a JSON body only as `application/json`",
+        ),
     ] {
-        let spec = patched(|spec| {
-            let mut operation = get_a(spec).clone();
-            operation["operationId"] = json!("postA");
-            operation["requestBody"] = json!({
-                "required": true,
-                "content": { media_type: { "schema": { "type": "string" } } }
-            });
-            spec["paths"]["/a"]["post"] = operation;
-        });
-        let warning = assert_skipped_at(
-            spec,
-            "#/paths/~1a/post",
-            "#/paths/~1a/post/requestBody/content",
-            reason,
-        );
+        let spec = with_post_body(media_type, json!({ "type": "string" }));
+        let pointer = format!("#/paths/~1a/post/requestBody/content{at}");
+        let warning = assert_skipped_at(spec, "#/paths/~1a/post", &pointer, reason);
         assert!(warning.contains(media_type), "{warning}");
     }
+}
+
+/// A multipart body is dropshot's `MultipartBody` in the trait; the parts'
+/// schema, which dropshot does not publish, and the client, which progenitor
+/// 0.15.1 cannot write, are left out, each with a warning.
+#[test]
+fn a_multipart_body_is_served_and_what_is_left_out_is_named() {
+    let parts = json!({ "type": "object", "properties": { "file": { "type": "string", "format": "binary" } } });
+    let served = generated(&with_post_body("multipart/form-data", parts));
+    assert!(served.api.contains("body: DeferredBody<::dropshot::MultipartBody>"), "{}", served.api);
+    assert!(!served.client.contains("pub fn post_a("), "progenitor cannot send it");
+    let effects: Vec<(Effect, &str)> =
+        served.warnings.iter().map(|w| (w.effect, w.error.construct.as_str())).collect();
+    assert_eq!(
+        effects,
+        [
+            (Effect::SkippedInClient, "multipart request body (client)"),
+            (Effect::Partial, "multipart parts schema"),
+        ]
+    );
+    // dropshot's own shape (a binary string) is published as written: only the client is left out.
+    let binary = json!({ "type": "string", "format": "binary" });
+    let served = generated(&with_post_body("multipart/form-data", binary));
+    let effects: Vec<Effect> = served.warnings.iter().map(|w| w.effect).collect();
+    assert_eq!(effects, [Effect::SkippedInClient]);
 }
 
 #[test]
@@ -773,5 +832,31 @@ fn a_websocket_channel_on_post_is_skipped() {
         "#/paths/~1a/post",
         "#/paths/~1a/post/x-dropshot-websocket",
         "dropshot upgrades only GET requests",
+    );
+}
+
+/// dropshot paginates no websocket channel (it panics on one): the extension
+/// is left out of a channel with a warning.
+#[test]
+fn pagination_on_a_websocket_channel_is_left_out() {
+    let spec = patched(|spec| {
+        let operation = get_a(spec);
+        operation["x-dropshot-websocket"] = json!({});
+        operation["x-dropshot-pagination"] = json!({ "required": [] });
+        operation["responses"] = json!({
+            "101": { "description": "Upgraded." },
+            "4XX": { "$ref": "#/components/responses/BadRequest" }
+        });
+        operation["parameters"] = json!([
+            { "name": "limit", "in": "query", "schema": { "type": "integer", "format": "uint32" } },
+            { "name": "page_token", "in": "query", "schema": { "type": "string" } }
+        ]);
+    });
+    let generated = generated(&spec);
+    assert!(!generated.api.contains("PaginationParams"), "{}", generated.api);
+    let [warning] = generated.warnings.as_slice() else { panic!("{:#?}", generated.warnings) };
+    assert_eq!(
+        (warning.effect, warning.error.pointer.as_str()),
+        (Effect::Partial, "#/paths/~1a/get/x-dropshot-pagination")
     );
 }

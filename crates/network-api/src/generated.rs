@@ -2922,7 +2922,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000). The schema forbids the empty key (`properties: {"": {"not": {}}}`: no value is valid for it); the other rules on keys stay in this description, because OpenAPI 3.0 has no `propertyNames`.
+    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters (any characters, NUL included); values are at most 4096 characters without NUL characters (U+0000). The schema forbids the empty key (`properties: {"": {"not": {}}}`: no value is valid for it); the key length stays in this description, because OpenAPI 3.0 has no `propertyNames`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
     pub struct Properties(
@@ -3177,7 +3177,7 @@ pub mod types {
             _generator: &mut ::schemars::r#gen::SchemaGenerator,
         ) -> ::schemars::schema::Schema {
             ::serde_json::from_str(
-                    "{\"description\":\"The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000). The schema forbids the empty key (`properties: {\\\"\\\": {\\\"not\\\": {}}}`: no value is valid for it); the other rules on keys stay in this description, because OpenAPI 3.0 has no `propertyNames`.\",\"type\":\"object\",\"maxProperties\":200,\"properties\":{\"\":{\"not\":{}}},\"additionalProperties\":{\"type\":\"string\",\"maxLength\":4096,\"pattern\":\"^[^\\\\u0000]*$\"}}",
+                    "{\"description\":\"The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters (any characters, NUL included); values are at most 4096 characters without NUL characters (U+0000). The schema forbids the empty key (`properties: {\\\"\\\": {\\\"not\\\": {}}}`: no value is valid for it); the key length stays in this description, because OpenAPI 3.0 has no `propertyNames`.\",\"type\":\"object\",\"maxProperties\":200,\"properties\":{\"\":{\"not\":{}}},\"additionalProperties\":{\"type\":\"string\",\"maxLength\":4096,\"pattern\":\"^[^\\\\u0000]*$\"}}",
                 )
                 .expect("the spec's schema is valid")
         }

@@ -3467,7 +3467,7 @@ pub mod types {
                 })
         }
     }
-    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters; values are at most 4096 characters; neither keys nor values contain NUL characters (U+0000). The schema forbids the empty key (`properties: {"": {"not": {}}}`: no value is valid for it); the other rules on keys stay in this description, because OpenAPI 3.0 has no `propertyNames`.
+    ///The set of properties providing additional details to the parent object. At most 200 entries; keys are 1 to 128 characters (any characters, NUL included); values are at most 4096 characters without NUL characters (U+0000). The schema forbids the empty key (`properties: {"": {"not": {}}}`: no value is valid for it); the key length stays in this description, because OpenAPI 3.0 has no `propertyNames`.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -4394,7 +4394,7 @@ Timestamps are int64 milliseconds since the Unix epoch. `id`, `creationTimestamp
 
 A request body may have at most 10485760 bytes (10 MiB, `x-request-body-max-bytes`), which every body made of the members the schemas name fits, however it is encoded (without insignificant white space); members the schemas do not name are ignored and count against the limit: the worst case, a `Customer` sent back whole with 200 properties of 128-character keys and 4096-character values, every character written as a JSON escape of a surrogate pair (`\ud83d\ude00`, 12 bytes per character), is 10144224 bytes. Larger bodies are a 400, however they are framed.
 
-Version: 2.0.0*/
+Version: 2.0.1*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -4430,7 +4430,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "2.0.0"
+        "2.0.1"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -5434,5 +5434,5 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// The version of the API this client was generated for: the spec's `info.version`, 2.0.0. The same as `Client::api_version()`, which every request sends as the `api-version` header.
-pub const API_VERSION: &str = "2.0.0";
+/// The version of the API this client was generated for: the spec's `info.version`, 2.0.1. The same as `Client::api_version()`, which every request sends as the `api-version` header.
+pub const API_VERSION: &str = "2.0.1";

@@ -75,7 +75,7 @@ impl Row {
     }
 
     /// Feeds the row to a tenant's checksum; JSON columns are re-serialised
-    /// from a sorted map, since PostgreSQL's `jsonb` prints them its own way.
+    /// from a sorted map, since PostgreSQL's `jsonb` (before migration V5) printed them its own way.
     /// Derived columns are left out: the source's are not read (see
     /// [`select_all`]), and they follow from the others.
     fn digest_into(&self, hasher: &mut Sha256) -> Result<(), String> {

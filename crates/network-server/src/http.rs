@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dropshot::{Header, Path, Query, RequestContext};
-use network_api::types::{Customer as WireCustomer, CustomerDetails};
+use network_api::types::CustomerDetails;
 use network_api::*;
 
 use crate::auth::{AuthError, Cached, Permission, Principal};
@@ -404,18 +404,18 @@ fn precondition_of(rqctx: &RequestContext<AppContext>) -> Result<Precondition, A
     Ok(Precondition::from_if_match(values))
 }
 
-/// A customer in the body, its version as the `ETag` of the headers.
-fn customer_reply<S, H>(
-    customer: Customer,
-    body: impl FnOnce(WireCustomer) -> S,
-    headers: impl FnOnce(String) -> H,
-) -> dropshot::HttpResponseHeaders<S, H>
-where
-    S: dropshot::HttpCodedResponse,
-    H: schemars::JsonSchema + serde::Serialize + Send + Sync + 'static,
-{
-    let headers = headers(customer.version.etag());
-    dropshot::HttpResponseHeaders::new(body(to_wire(customer)), headers)
+/// A customer in the body, its version as the `ETag` among the generated
+/// success headers (with the others the operation sends, named after the
+/// variables holding them) and the admitted request's rate-limit and
+/// request-id headers.
+macro_rules! etagged {
+    ($customer:expr, $success:ident, $headers:ident { $($field:ident),* }, $admitted:expr) => {{
+        // By value: the customer's strings move into the wire type.
+        let customer: Customer = $customer;
+        let e_tag = customer.version.etag();
+        let headers = success_headers!($headers { e_tag: e_tag, $($field: $field),* }, $admitted);
+        dropshot::HttpResponseHeaders::new($success(to_wire(customer)), headers)
+    }};
 }
 
 /// The generated path parameters that name a customer.
@@ -457,7 +457,7 @@ impl NetworkApi for NetworkServerImpl {
     type Context = AppContext;
 
     async fn get_customer(
-        rqctx: RequestContext<AppContext>,
+        rqctx: RequestContext<Self::Context>,
         path: Deferred<Path<GetCustomerPathParams>>,
         headers: Deferred<Header<GetCustomerHeaderParams>>,
     ) -> Result<Reply<GetCustomerResponse>, ApiError> {
@@ -465,9 +465,7 @@ impl NetworkApi for NetworkServerImpl {
             let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
             let found = rqctx.context().store.get(&tenant, &id).await?;
             let customer = found.ok_or(AppError::Store(StoreError::NotFound))?;
-            Ok(customer_reply(customer, GetCustomerSuccess, |e_tag| {
-                success_headers!(GetCustomerResponseHeaders { e_tag: e_tag }, admitted)
-            }))
+            Ok(etagged!(customer, GetCustomerSuccess, GetCustomerResponseHeaders {}, admitted))
         })
         .await
     }
@@ -485,9 +483,7 @@ impl NetworkApi for NetworkServerImpl {
             // The draft moves into the write (no copy of its properties).
             let write = Write::Update { id, details: draft, precondition };
             let updated = store::written(rqctx.context().store.write(&tenant, write).await?)?;
-            Ok(customer_reply(updated, UpdateCustomerSuccess, |e_tag| {
-                success_headers!(UpdateCustomerResponseHeaders { e_tag: e_tag }, admitted)
-            }))
+            Ok(etagged!(updated, UpdateCustomerSuccess, UpdateCustomerResponseHeaders {}, admitted))
         })
         .await
     }
@@ -504,12 +500,12 @@ impl NetworkApi for NetworkServerImpl {
             let write = Write::Create { id, details: draft, creation_timestamp: now };
             let created = store::written(rqctx.context().store.write(&tenant, write).await?)?;
             let location = format!("/network/customers/{}", created.id.as_str());
-            Ok(customer_reply(created, CreateCustomerSuccess, |e_tag| {
-                success_headers!(
-                    CreateCustomerResponseHeaders { e_tag: e_tag, location: location },
-                    admitted
-                )
-            }))
+            Ok(etagged!(
+                created,
+                CreateCustomerSuccess,
+                CreateCustomerResponseHeaders { location },
+                admitted
+            ))
         })
         .await
     }

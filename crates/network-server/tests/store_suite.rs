@@ -202,6 +202,7 @@ cases![
     list_search_after_the_folding_migration,
     record_access_widens_only_and_bumps_the_version_on_change,
     values_are_stored_verbatim,
+    a_property_key_with_nul_round_trips,
     largest_properties_round_trip,
     bulk_insert_then_list,
     list_over_the_time_limit_is_a_timeout,
@@ -908,6 +909,15 @@ async fn list_search_after_the_folding_migration(h: &Harness) {
             connection.execute_batch(undo).unwrap();
         }
         Backend::Postgres { url, schema } => {
+            // V5 (`properties` as `json`) too: reopening then runs V3 to V5
+            // over rows written as `jsonb`.
+            let undo_v5 = "ALTER TABLE customers DROP CONSTRAINT customers_properties_check; \
+                ALTER TABLE customers ALTER COLUMN properties DROP DEFAULT; \
+                ALTER TABLE customers ALTER COLUMN properties TYPE JSONB USING properties::jsonb; \
+                ALTER TABLE customers ALTER COLUMN properties SET DEFAULT '{}'; \
+                ALTER TABLE customers ADD CONSTRAINT customers_properties_check \
+                    CHECK (jsonb_typeof(properties) = 'object'); \
+                DELETE FROM refinery_schema_history WHERE version = 5;";
             let (client, connection) =
                 tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
             let driver = tokio::spawn(connection);
@@ -915,7 +925,7 @@ async fn list_search_after_the_folding_migration(h: &Harness) {
                 .batch_execute(&format!(
                     "SET search_path TO {schema}; DROP INDEX customers_unfolded; {undo} \
                      DROP TABLE rate_limit_replicas; \
-                     DELETE FROM refinery_schema_history WHERE version = 4;"
+                     DELETE FROM refinery_schema_history WHERE version = 4; {undo_v5}"
                 ))
                 .await
                 .unwrap();
@@ -1033,18 +1043,39 @@ async fn values_are_stored_verbatim(h: &Harness) {
     assert_eq!(count(&*store, &tenant("tenant")).await, 0);
 }
 
+/// Issue 12: a property key may contain NUL (OpenAPI 3.0 cannot forbid it),
+/// which PostgreSQL's `jsonb` cannot hold; create, update and bulk insert
+/// keep it on every backend.
+async fn a_property_key_with_nul_round_trips(h: &Harness) {
+    let store = h.store();
+    let t = tenant("acme");
+    let key = "nul\0key";
+    let with_nul = |name: &str| draft(name, None, None, &[(key, "v"), ("\0", "only NUL")]);
+    let created = store.create(&t, &cid("created"), &with_nul("Created"), 1).await.unwrap();
+    assert_eq!(created.details.properties.as_map()[key], "v");
+    assert_eq!(store.get(&t, &cid("created")).await.unwrap(), Some(created));
+
+    store.create(&t, &cid("updated"), &named("Updated"), 2).await.unwrap();
+    let updated =
+        store.update(&t, &cid("updated"), &with_nul("Updated"), &Precondition::None).await.unwrap();
+    assert_eq!(updated.details.properties.as_map()["\0"], "only NUL");
+    assert_eq!(store.get(&t, &cid("updated")).await.unwrap(), Some(updated));
+
+    let seed =
+        SeedCustomer { id: cid("seeded"), details: with_nul("Seeded"), creation_timestamp: 3 };
+    store.bulk_insert(&t, vec![seed]).await.unwrap();
+    let seeded = store.get(&t, &cid("seeded")).await.unwrap().expect("seeded");
+    assert_eq!(seeded.details.properties, with_nul("Seeded").properties);
+}
+
 async fn largest_properties_round_trip(h: &Harness) {
     let store = h.store();
     let t = tenant("acme");
     let map: BTreeMap<String, String> = (0..200)
         .map(|i| (format!("{i:03}{}", "k".repeat(125)), format!("{i}{}", "é🦀".repeat(2046))))
         .collect();
-    let details = CustomerDraft {
-        name: network_server::domain::CustomerName::parse(&"N".repeat(255)).unwrap(),
-        country: None,
-        timezone: None,
-        properties: Properties::parse(map).unwrap(),
-    };
+    let fields = DraftFields { properties: Some(map), ..DraftFields::new("N".repeat(255)) };
+    let details = CustomerDraft::parse(fields).unwrap();
     let id = cid(&"i".repeat(128));
     let created = store.create(&t, &id, &details, 1).await.unwrap();
     assert_eq!(store.get(&t, &id).await.unwrap(), Some(created));
@@ -1406,7 +1437,7 @@ fn statements_name_every_column_once() {
     assert_eq!(
         sql::POSTGRES.update(|_| true, true),
         "UPDATE customers SET name = $3, country = $4, timezone = $5, \
-             properties = $6::text::jsonb, name_folded = $7, version = version + 1 \
+             properties = $6::text::json, name_folded = $7, version = version + 1 \
              WHERE tenant = $1 AND id = $2 \
              AND version = ANY($8::bigint[]) RETURNING creation_timestamp, \
              first_access_timestamp, last_access_timestamp, version"
@@ -1428,7 +1459,7 @@ fn statements_name_every_column_once() {
         sql::postgres_bulk_insert(),
         "INSERT INTO customers (tenant, id, name, country, timezone, properties, name_folded, \
              creation_timestamp, first_access_timestamp, last_access_timestamp, version) \
-             SELECT $1, u.id, u.name, u.country, u.timezone, u.properties::jsonb, \
+             SELECT $1, u.id, u.name, u.country, u.timezone, u.properties::json, \
              u.name_folded, u.creation_timestamp, NULL, NULL, 1 FROM unnest($2::text[], \
              $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[]) \
              AS u(id, name, country, timezone, properties, name_folded, creation_timestamp)"

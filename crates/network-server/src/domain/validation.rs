@@ -180,7 +180,9 @@ impl TimeZoneName {
     }
 }
 
-/// The free-form string properties of a customer, within the documented limits.
+/// The free-form string properties of a customer, within the documented
+/// limits: at most 200 entries, keys of 1 to 128 characters (any characters),
+/// values of at most 4096 characters without NUL (the spec's `pattern`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Properties(BTreeMap<String, String>);
 
@@ -203,11 +205,11 @@ impl Properties {
                     ),
                 ));
             }
+            // A key may contain NUL: OpenAPI 3.0 has no `propertyNames`, so
+            // the schema cannot forbid it and a schema-valid request may carry
+            // one (issue 12). Both stores keep it (PostgreSQL in `json`).
             // The field's name is only built for an error (not per valid entry).
             let field = || format!("properties.{}", truncate(key));
-            if contains_nul(key) {
-                return Err(ValidationError::new(field(), NUL_REASON));
-            }
             let value_chars = char_count(value);
             if value_chars > MAX_PROPERTY_VALUE_CHARS {
                 return Err(ValidationError::new(
@@ -449,6 +451,10 @@ mod tests {
         assert_eq!(Properties::parse(long_value).unwrap_err().field, "properties.k");
         let max_value = BTreeMap::from([("k".to_string(), "v".repeat(4096))]);
         assert!(Properties::parse(max_value).is_ok());
+        let nul_key = BTreeMap::from([("k\0ey".to_string(), "v".to_string())]);
+        assert!(Properties::parse(nul_key).is_ok(), "a key may contain NUL");
+        let nul_value = BTreeMap::from([("k".to_string(), "v\0".to_string())]);
+        assert!(Properties::parse(nul_value).unwrap_err().reason.contains("NUL"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Text,
-    /// JSON text (PostgreSQL: `jsonb`, read back as text).
+    /// JSON text (PostgreSQL: `json`, which unlike `jsonb` holds "\u0000"; read back as text).
     Json,
 }
 

@@ -12,7 +12,7 @@
 
 use crate::domain::{prefix_upper_bound, Direction, ListQuery, NameSearch, SortField, TenantName};
 
-use super::schema::{Kind, DETAILS, MANAGED};
+use super::schema::{Column, Kind, DETAILS, MANAGED};
 
 /// What differs between the two databases' SQL.
 pub struct Dialect {
@@ -61,7 +61,7 @@ pub const SQLITE: Dialect = Dialect {
 pub const POSTGRES: Dialect = Dialect {
     param: |n| format!("${n}"),
     text_param: |n| format!("${n}::text"),
-    json_param: |n| format!("${n}::text::jsonb"),
+    json_param: |n| format!("${n}::text::json"),
     json_column: |column| format!("{column}::text"),
     version_in: |n| format!("version = ANY(${n}::bigint[])"),
     search: [
@@ -285,18 +285,20 @@ pub fn detail_names() -> Vec<&'static str> {
     DETAILS.iter().map(|column| column.name).collect()
 }
 
+/// A detail column's value in an `unnest` of text arrays (`u`), cast to its type.
+fn postgres_array_value(column: &Column) -> String {
+    match column.kind {
+        Kind::Text => format!("u.{}", column.name),
+        Kind::Json => format!("u.{}::json", column.name),
+    }
+}
+
 /// PostgreSQL's insert of many customers of one tenant in one statement:
 /// parameter 1 the tenant, 2 the ids, then one text array per detail
 /// column, then the creation times.
 pub fn postgres_bulk_insert() -> String {
     let arrays: Vec<String> = (2..versions_param()).map(|n| format!("${n}::text[]")).collect();
-    let values: Vec<String> = DETAILS
-        .iter()
-        .map(|column| match column.kind {
-            Kind::Text => format!("u.{}", column.name),
-            Kind::Json => format!("u.{}::jsonb", column.name),
-        })
-        .collect();
+    let values: Vec<String> = DETAILS.iter().map(postgres_array_value).collect();
     format!(
         "INSERT INTO customers (tenant, id, {names}, {managed}) \
          SELECT $1, u.id, {values}, u.creation_timestamp, NULL, NULL, 1 \
@@ -320,10 +322,7 @@ pub fn postgres_copy_insert() -> String {
     let values: Vec<String> = ["tenant", "id"]
         .into_iter()
         .map(|name| format!("u.{name}"))
-        .chain(DETAILS.iter().map(|column| match column.kind {
-            Kind::Text => format!("u.{}", column.name),
-            Kind::Json => format!("u.{}::jsonb", column.name),
-        }))
+        .chain(DETAILS.iter().map(postgres_array_value))
         .chain(MANAGED.iter().map(|name| format!("u.{name}")))
         .collect();
     format!(
