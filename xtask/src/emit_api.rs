@@ -257,6 +257,8 @@ impl Emitter {
         let mut file: syn::File = syn::parse2(self.type_space.to_stream()).map_err(|error| {
             GenError::new("#/components/schemas", format!("typify output does not parse: {error}"))
         })?;
+        // Simple patterns are checked directly, not by a regular expression.
+        crate::direct_pattern::rewrite(&mut file);
         // typify writes its own `JsonSchema` impl for some types (integer
         // enums); ours, with the spec's schema, replaces it.
         file.items.retain(|item| {

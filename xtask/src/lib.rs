@@ -4,13 +4,15 @@
 //! an OpenAPI 3.0 document. `openapi_model` reads and checks the document into
 //! a small model of operations (rejecting what we do not support, by JSON
 //! pointer), `schema` converts OpenAPI schemas to JSON Schema for typify,
-//! `emit_api` writes the dropshot trait crate, `emit_client` the progenitor
+//! `emit_api` writes the dropshot trait crate (`direct_pattern` replaces
+//! typify's regular expressions for simple patterns), `emit_client` the progenitor
 //! client, and `codegen` decides which files to write and checks for drift.
 //! `release` keeps the released versions of the specs and gates changes to
 //! them with `compat`, which classifies every change between two versions.
 
 pub mod codegen;
 pub mod compat;
+pub mod direct_pattern;
 pub mod emit_api;
 pub mod emit_client;
 pub mod openapi_model;

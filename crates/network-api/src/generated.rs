@@ -2267,14 +2267,17 @@ pub mod types {
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            if !(!value.chars().any(|c| matches!(c, '\0'))
+                && value
+                    .chars()
+                    .any(|c| {
+                        !matches!(
+                            c, '\0' | '\t'..= '\r' | ' ' | '\u{a0}' | '\u{1680}' |
+                            '\u{2000}'..= '\u{200a}' | '\u{2028}' | '\u{2029}' |
+                            '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
+                        )
+                    }))
             {
-                ::regress::Regex::new(
-                        "^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$",
-                    )
-                    .unwrap()
-            });
-            if PATTERN.find(value).is_none() {
                 return Err(
                     "doesn't match pattern \"^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$\""
                         .into(),
@@ -2478,14 +2481,17 @@ pub mod types {
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            if !(!value.chars().any(|c| matches!(c, '\0'))
+                && value
+                    .chars()
+                    .any(|c| {
+                        !matches!(
+                            c, '\0' | '\t'..= '\r' | ' ' | '\u{a0}' | '\u{1680}' |
+                            '\u{2000}'..= '\u{200a}' | '\u{2028}' | '\u{2029}' |
+                            '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
+                        )
+                    }))
             {
-                ::regress::Regex::new(
-                        "^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$",
-                    )
-                    .unwrap()
-            });
-            if PATTERN.find(value).is_none() {
                 return Err(
                     "doesn't match pattern \"^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$\""
                         .into(),
@@ -2981,9 +2987,7 @@ pub mod types {
             if value.chars().count() > 4096usize {
                 return Err("longer than 4096 characters".into());
             }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^\\u0000]*$").unwrap() });
-            if PATTERN.find(value).is_none() {
+            if !(!value.chars().any(|c| matches!(c, '\0'))) {
                 return Err("doesn't match pattern \"^[^\\u0000]*$\"".into());
             }
             Ok(Self(value.to_string()))

@@ -11,6 +11,7 @@
 mod bare;
 mod ceiling;
 mod chart;
+mod compare;
 mod cpu;
 mod loadgen;
 mod report;
@@ -93,6 +94,15 @@ struct RunArgs {
     /// Only these configurations (comma-separated names, e.g. sqlite,ceiling); default all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Instead of every configuration: durable SQLite with this older
+    /// `network-server` and with `--server`, alternating (old, new, old,
+    /// new, ...), each on freshly seeded data under the same closed-loop
+    /// load; reports the CPU per request of each and new ÷ old.
+    #[arg(long, value_name = "OLD_BIN")]
+    compare_server: Option<PathBuf>,
+    /// Rounds of `--compare-server` (each measures old, then new).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 /// Durations and sizes of a run.
@@ -179,9 +189,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let plan = Plan::new(args.quick);
     loadgen::check_oha(&args.oha)?;
-    chart::load_font()?;
     std::fs::create_dir_all(&args.out)?;
     let body = seed::update_body();
+    if let Some(old) = &args.compare_server {
+        return compare::run(&args, old, &plan, &body).await;
+    }
+    chart::load_font()?;
     let require_postgres = std::env::var("NETWORK_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
     let postgres = match seed::postgres_reachable(&args.postgres_url).await {
         Ok(()) => true,
@@ -264,7 +277,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for config in &configs {
         println!("==> {}", config.label);
-        let result = measure(&args, &plan, config, &body).await;
+        let result = measure(&args, &args.server, &plan, config, &body).await;
         if let Launch::Postgres { url, schema } = &config.launch {
             let _ = seed::drop_schema(url, schema).await;
         }
@@ -293,10 +306,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Seeds, starts the server, loads it (warm-up, closed loop, open loop at
-/// each fraction of the closed-loop throughput), reads its peak RSS, stops it.
+/// Seeds, starts the server (`server` for the server configurations), loads
+/// it (warm-up, closed loop, open loop at each fraction of the closed-loop
+/// throughput), reads its peak RSS, stops it.
 async fn measure(
     args: &RunArgs,
+    server: &Path,
     plan: &Plan,
     config: &Config,
     body: &str,
@@ -314,7 +329,7 @@ async fn measure(
     let mut tokens = Vec::new();
     for tenant in 0..config.tenants {
         let name = seed::tenant_name(tenant);
-        let token = seed::mint_token(&args.server, &dir, &name)?;
+        let token = seed::mint_token(server, &dir, &name)?;
         tokens.push((name, token));
     }
     let callers: Vec<(String, String)> =
@@ -330,7 +345,7 @@ async fn measure(
         ],
         body: body.to_string(),
     };
-    let server = Target::start(&config.launch, &args.server, &dir, config.customers, &check)?;
+    let server = Target::start(&config.launch, server, &dir, config.customers, &check)?;
     let outcome = load_all(args, plan, config, body, &callers, &dir, &server);
     let rss = server.peak_rss();
     server.stop();

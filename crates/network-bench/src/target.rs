@@ -28,8 +28,26 @@ pub struct Target {
     pub address: SocketAddr,
 }
 
+/// Whether `server` takes `--ready-file` (an older build compared with
+/// `--compare-server` may not: it only logs its address).
+fn has_ready_file(server: &Path) -> bool {
+    Command::new(server)
+        .arg("--help")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains("--ready-file"))
+}
+
+/// The address in a server log's `listening` line (bunyan JSON), the way
+/// builds without `--ready-file` announced it.
+fn logged_address(log: &str) -> Option<&str> {
+    let line = log.lines().find(|line| line.contains(r#""msg":"listening""#))?;
+    let after = &line[line.find(r#""address":""#)? + r#""address":""#.len()..];
+    Some(&after[..after.find('"')?])
+}
+
 /// Waits for a server's ready file (`--ready-file`: its bound address,
-/// written once it accepts requests) while the process runs.
+/// written once it accepts requests), or its `listening` log line, while
+/// the process runs.
 fn wait_ready(
     child: &mut Child,
     ready: &Path,
@@ -41,6 +59,10 @@ fn wait_ready(
         let text = std::fs::read_to_string(ready).unwrap_or_default();
         if let Some(line) = text.lines().next().filter(|line| !line.is_empty()) {
             return line.parse().with_context(|| format!("the ready file holds {line:?}"));
+        }
+        let logged = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(address) = logged_address(&logged) {
+            return address.parse().with_context(|| format!("the log names {address:?}"));
         }
         if let Some(status) = child.try_wait()? {
             bail!("{launch:?} exited at start ({status}); see {}", log.display());
@@ -79,11 +101,11 @@ impl Target {
             }
             Launch::Sqlite { .. } | Launch::Postgres { .. } => {
                 let mut command = Command::new(server);
+                command.args(["--dev", "--bind", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
+                if has_ready_file(server) {
+                    command.arg("--ready-file").arg(&ready);
+                }
                 command
-                    .args(["--dev", "--bind", "127.0.0.1:0", "--data-dir"])
-                    .arg(data_dir)
-                    .arg("--ready-file")
-                    .arg(&ready)
                     // The limiter still runs on every request; it just never refuses one.
                     .args(["--rate-limit-tenant-per-minute", "1000000000"])
                     .args(["--rate-limit-subject-per-minute", "1000000000"]);
@@ -176,4 +198,21 @@ pub fn scratch_dir(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
     }
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_is_read_from_a_listening_line() {
+        let log = concat!(
+            r#"{"msg":"migrated","v":0}"#,
+            "\n",
+            r#"{"msg":"listening","level":30,"address":"127.0.0.1:41234","v":0}"#,
+            "\n"
+        );
+        assert_eq!(logged_address(log), Some("127.0.0.1:41234"));
+        assert_eq!(logged_address(r#"{"msg":"starting"}"#), None);
+    }
 }

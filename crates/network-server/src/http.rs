@@ -23,7 +23,8 @@ use crate::domain::{
 use crate::error::{malformed, AppError};
 use crate::listing;
 use crate::ratelimit::RateStatus;
-use crate::store::StoreError;
+use crate::store::{self, StoreError, Write};
+use crate::telemetry::RequestLine;
 use crate::wire::{draft_from, to_wire};
 
 /// The server's implementation of the contract.
@@ -248,15 +249,8 @@ where
         .and_then(|value| value.to_str().ok())
         .map(|value| value.get(..64).unwrap_or(value))
         .unwrap_or("");
-    slog::info!(rqctx.log, "request handled";
-        "operation" => operation,
-        "api_version" => api_version,
-        "tenant" => tenant,
-        "subject" => subject,
-        "status" => status,
-        "latency_us" => elapsed.as_micros() as u64,
-        "problem" => problem,
-    );
+    let line = RequestLine { operation, api_version, tenant, subject, status, elapsed, problem };
+    line.log(&rqctx.log);
     reply
 }
 
@@ -416,7 +410,8 @@ fn precondition_of(rqctx: &RequestContext<AppContext>) -> Result<Precondition, A
 /// request-id headers.
 macro_rules! etagged {
     ($customer:expr, $success:ident, $headers:ident { $($field:ident),* }, $admitted:expr) => {{
-        let customer: &Customer = $customer;
+        // By value: the customer's strings move into the wire type.
+        let customer: Customer = $customer;
         let e_tag = customer.version.etag();
         let headers = success_headers!($headers { e_tag: e_tag, $($field: $field),* }, $admitted);
         dropshot::HttpResponseHeaders::new($success(to_wire(customer)), headers)
@@ -470,7 +465,7 @@ impl NetworkApi for NetworkServerImpl {
             let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
             let found = rqctx.context().store.get(&tenant, &id).await?;
             let customer = found.ok_or(AppError::Store(StoreError::NotFound))?;
-            Ok(etagged!(&customer, GetCustomerSuccess, GetCustomerResponseHeaders {}, admitted))
+            Ok(etagged!(customer, GetCustomerSuccess, GetCustomerResponseHeaders {}, admitted))
         })
         .await
     }
@@ -485,13 +480,10 @@ impl NetworkApi for NetworkServerImpl {
             let (tenant, id) = addressed(rqctx, &principal, path, headers)?;
             let precondition = precondition_of(rqctx)?;
             let draft = draft_from(read_json(rqctx, body).await?)?;
-            let updated = rqctx.context().store.update(&tenant, &id, &draft, &precondition).await?;
-            Ok(etagged!(
-                &updated,
-                UpdateCustomerSuccess,
-                UpdateCustomerResponseHeaders {},
-                admitted
-            ))
+            // The draft moves into the write (no copy of its properties).
+            let write = Write::Update { id, details: draft, precondition };
+            let updated = store::written(rqctx.context().store.write(&tenant, write).await?)?;
+            Ok(etagged!(updated, UpdateCustomerSuccess, UpdateCustomerResponseHeaders {}, admitted))
         })
         .await
     }
@@ -505,10 +497,11 @@ impl NetworkApi for NetworkServerImpl {
             let tenant = tenant_from(rqctx, headers)?;
             let draft = draft_from(read_json(rqctx, body).await?)?;
             let (id, now) = (domain::new_customer_id(), domain::now_millis());
-            let created = rqctx.context().store.create(&tenant, &id, &draft, now).await?;
+            let write = Write::Create { id, details: draft, creation_timestamp: now };
+            let created = store::written(rqctx.context().store.write(&tenant, write).await?)?;
             let location = format!("/network/customers/{}", created.id.as_str());
             Ok(etagged!(
-                &created,
+                created,
                 CreateCustomerSuccess,
                 CreateCustomerResponseHeaders { location },
                 admitted

@@ -174,7 +174,7 @@ pub fn page_summary(query: &ListQuery, total_elements: u64, count: usize) -> Cus
 /// The typed answer for a page read whole (what the streamed one must equal).
 pub fn typed_page(query: &ListQuery, page: &crate::domain::Page) -> CustomerPage {
     CustomerPage {
-        content: page.content.iter().map(to_wire).collect(),
+        content: page.content.iter().cloned().map(to_wire).collect(),
         ..page_summary(query, page.total_elements, page.content.len())
     }
 }
@@ -224,7 +224,7 @@ impl PageStream {
                     Ok(customers) => {
                         page.next = end;
                         let mut json = Vec::new();
-                        for customer in &customers {
+                        for customer in customers {
                             if page.written > 0 {
                                 json.push(b',');
                             }

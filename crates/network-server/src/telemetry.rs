@@ -1,12 +1,16 @@
 //! JSON logs (bunyan format, on stdout) through slog, the logger dropshot uses.
 //!
-//! Records are formatted on slog-async's thread into a buffer that is written
-//! to stdout when it fills or every [`FLUSH_EVERY`], not token by token: the
-//! JSON serializer writes each key and value separately, and straight to
-//! stdout that was a lock, a newline search and often a `write(2)` per token
-//! (a tenth of the server's CPU under load; see BENCHMARKS.md).
+//! A record is formatted on the thread that logs it, into that record's own
+//! line, which joins a shared buffer whole; a background thread writes the
+//! buffer to stdout every [`FLUSH_EVERY`], outside the lock. No record
+//! crosses to another thread to be formatted (slog-async did that: a queue
+//! and a wake-up of its thread per record, about 6 µs of CPU per request
+//! under load; see BENCHMARKS.md), and no request thread ever waits for
+//! stdout: when stdout does not keep up and the buffer reaches
+//! [`MAX_PENDING`], records are dropped and counted, as slog-async dropped
+//! them when its queue was full, and a line says how many.
 
-use std::io::{BufWriter, Stdout, Write};
+use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -15,13 +19,54 @@ use slog::Drain;
 /// The longest a log line waits in the buffer.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
-/// A JSON logger at `level` (`info` if the level is unknown).
+/// At most this many bytes wait for stdout; beyond, records are dropped.
+pub const MAX_PENDING: usize = 16 * 1024 * 1024;
+
+/// A JSON logger at `level` (`info` if the level is unknown), on stdout.
 pub fn logger(level: &str) -> slog::Logger {
+    logger_to(level, std::io::stdout())
+}
+
+/// The same logger writing to `out` (the cost table's benchmark: a sink).
+pub fn logger_to(level: &str, out: impl Write + Send + 'static) -> slog::Logger {
     let level = level.parse::<slog::Level>().unwrap_or(slog::Level::Info);
-    let drain = slog_bunyan::with_name("network-server", BufferedStdout::new()).build().fuse();
-    let drain = slog_async::Async::new(drain).chan_size(16_384).build().fuse();
-    let drain = slog::Filter::new(drain, |record: &slog::Record<'_>| !is_duplicate(record));
-    slog::Logger::root(drain.filter_level(level).fuse(), slog::o!())
+    let out: Out = Arc::new(Mutex::new(Box::new(out)));
+    let buffer = LineBuffer::new(Pending::shared(), MAX_PENDING, out.clone());
+    spawn_flusher(Arc::downgrade(&buffer.shared), out);
+    // The JSON drain keeps its writer in a RefCell: one record at a time,
+    // behind a lock held only while the record is formatted into its line.
+    let drain = Mutex::new(slog_bunyan::with_name("network-server", buffer).build());
+    let drain =
+        slog::Filter::new(drain.ignore_res(), |record: &slog::Record<'_>| !is_duplicate(record));
+    slog::Logger::root(drain.filter_level(level).ignore_res(), slog::o!())
+}
+
+/// The one log line of a request an API handler answered ("request handled").
+#[derive(Debug)]
+pub struct RequestLine<'a> {
+    pub operation: &'static str,
+    /// The client's `api-version` header (at most 64 characters), or empty.
+    pub api_version: &'a str,
+    pub tenant: &'a str,
+    pub subject: &'a str,
+    pub status: u16,
+    pub elapsed: Duration,
+    /// Why the request failed (an error's message), if it did.
+    pub problem: Option<String>,
+}
+
+impl RequestLine<'_> {
+    pub fn log(self, log: &slog::Logger) {
+        slog::info!(log, "request handled";
+            "operation" => self.operation,
+            "api_version" => self.api_version,
+            "tenant" => self.tenant,
+            "subject" => self.subject,
+            "status" => self.status,
+            "latency_us" => self.elapsed.as_micros() as u64,
+            "problem" => self.problem,
+        );
+    }
 }
 
 /// Whether `record` is dropshot's "request completed" line for a request an
@@ -58,49 +103,168 @@ pub fn discard() -> slog::Logger {
     slog::Logger::root(slog::Discard, slog::o!())
 }
 
-/// Stdout behind a 64 KiB buffer, flushed by a background thread every
-/// [`FLUSH_EVERY`] and when the last handle is dropped (the logger's end).
-/// A record is gathered in `line` and enters the shared buffer whole, at its
-/// final newline (so the flusher never writes half a line).
-struct BufferedStdout {
-    shared: Arc<Mutex<BufWriter<Stdout>>>,
-    line: Vec<u8>,
+/// The lines waiting for stdout, and how many records were dropped since
+/// the last write.
+#[derive(Debug, Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    dropped: u64,
 }
 
-impl BufferedStdout {
-    fn new() -> BufferedStdout {
-        let shared = Arc::new(Mutex::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())));
-        let weak: Weak<Mutex<BufWriter<Stdout>>> = Arc::downgrade(&shared);
-        let _ = std::thread::Builder::new().name("log-flusher".into()).spawn(move || loop {
-            std::thread::sleep(FLUSH_EVERY);
-            let Some(shared) = weak.upgrade() else { return };
-            let _ = shared.lock().unwrap_or_else(PoisonError::into_inner).flush();
-        });
-        BufferedStdout { shared, line: Vec::with_capacity(1024) }
+type Shared = Arc<Mutex<Pending>>;
+
+/// Where the lines go (stdout), shared by the flusher and the buffer's last write.
+type Out = Arc<Mutex<Box<dyn Write + Send>>>;
+
+impl Pending {
+    fn shared() -> Shared {
+        Arc::new(Mutex::new(Pending::default()))
+    }
+
+    /// Takes what is waiting (the buffer's capacity stays with `spare`'s).
+    fn take(shared: &Shared, spare: &mut Vec<u8>) -> u64 {
+        let mut pending = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::swap(&mut pending.bytes, spare);
+        std::mem::take(&mut pending.dropped)
     }
 }
 
-impl Write for BufferedStdout {
+/// Writes the pending lines to `out` every [`FLUSH_EVERY`] until the
+/// buffer is gone (the logger's end, which writes the rest itself).
+fn spawn_flusher(weak: Weak<Mutex<Pending>>, out: Out) {
+    let _ = std::thread::Builder::new().name("log-flusher".into()).spawn(move || {
+        let mut spare = Vec::new();
+        loop {
+            std::thread::sleep(FLUSH_EVERY);
+            let Some(shared) = weak.upgrade() else { return };
+            let dropped = Pending::take(&shared, &mut spare);
+            drop(shared);
+            write_out(&mut *out.lock().unwrap_or_else(PoisonError::into_inner), &spare, dropped);
+            spare.clear();
+        }
+    });
+}
+
+fn write_out(out: &mut impl Write, bytes: &[u8], dropped: u64) {
+    let _ = out.write_all(bytes);
+    if dropped > 0 {
+        let _ = writeln!(
+            out,
+            r#"{{"name":"network-server","level":40,"msg":"log records dropped: stdout did not keep up","dropped":{dropped},"v":0}}"#
+        );
+    }
+    let _ = out.flush();
+}
+
+/// What the JSON drain writes into: a record is gathered in `line` and
+/// enters the shared buffer whole, at its final newline (so the flusher
+/// never writes half a line), or is dropped when the buffer is full.
+struct LineBuffer {
+    shared: Shared,
+    line: Vec<u8>,
+    max_pending: usize,
+    out: Out,
+}
+
+impl LineBuffer {
+    fn new(shared: Shared, max_pending: usize, out: Out) -> LineBuffer {
+        LineBuffer { shared, line: Vec::with_capacity(1024), max_pending, out }
+    }
+}
+
+impl Write for LineBuffer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.line.extend_from_slice(bytes);
         if bytes.ends_with(b"\n") {
-            let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
-            shared.write_all(&self.line)?;
+            let mut pending = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+            if pending.bytes.len() + self.line.len() <= self.max_pending {
+                pending.bytes.extend_from_slice(&self.line);
+            } else {
+                pending.dropped += 1;
+            }
+            drop(pending);
             self.line.clear();
         }
         Ok(bytes.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
-        shared.write_all(&self.line)?;
-        self.line.clear();
-        shared.flush()
+        Ok(())
     }
 }
 
-impl Drop for BufferedStdout {
+impl Drop for LineBuffer {
+    /// The logger's end: what is still waiting goes out now.
     fn drop(&mut self) {
-        let _ = self.flush();
+        let mut rest = Vec::new();
+        let dropped = Pending::take(&self.shared, &mut rest);
+        rest.extend_from_slice(&self.line);
+        write_out(&mut *self.out.lock().unwrap_or_else(PoisonError::into_inner), &rest, dropped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink() -> Out {
+        Arc::new(Mutex::new(Box::new(std::io::sink())))
+    }
+
+    fn pending(shared: &Shared) -> (String, u64) {
+        let pending = shared.lock().unwrap();
+        (String::from_utf8(pending.bytes.clone()).unwrap(), pending.dropped)
+    }
+
+    #[test]
+    fn a_line_joins_the_buffer_only_whole_and_a_full_buffer_drops_and_counts() {
+        let shared = Pending::shared();
+        let mut buffer = LineBuffer::new(shared.clone(), 12, sink());
+        buffer.write_all(b"{\"a\":").unwrap();
+        assert_eq!(pending(&shared), (String::new(), 0));
+        buffer.write_all(b"1}\n").unwrap();
+        assert_eq!(pending(&shared), ("{\"a\":1}\n".into(), 0));
+        // 8 bytes waiting, 8 more would pass the 12-byte cap: dropped, counted.
+        buffer.write_all(b"{\"b\":2}\n").unwrap();
+        assert_eq!(pending(&shared), ("{\"a\":1}\n".into(), 1));
+        let mut spare = Vec::new();
+        assert_eq!(Pending::take(&shared, &mut spare), 1);
+        assert_eq!(spare, b"{\"a\":1}\n");
+        buffer.write_all(b"{\"c\":3}\n").unwrap();
+        assert_eq!(pending(&shared), ("{\"c\":3}\n".into(), 0));
+    }
+
+    #[test]
+    fn the_flusher_writes_the_lines_and_the_count_of_dropped_ones() {
+        let mut out = Vec::new();
+        write_out(&mut out, b"{\"a\":1}\n", 3);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "{\"a\":1}");
+        let report: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(report["dropped"], 3);
+    }
+
+    #[test]
+    fn the_logger_formats_a_request_line_as_bunyan_json() {
+        let shared = Pending::shared();
+        let buffer = LineBuffer::new(shared.clone(), MAX_PENDING, sink());
+        let drain = Mutex::new(slog_bunyan::with_name("network-server", buffer).build());
+        let log = slog::Logger::root(drain.ignore_res(), slog::o!());
+        let line = RequestLine {
+            operation: "updateCustomer",
+            api_version: "",
+            tenant: "acme",
+            subject: "dev",
+            status: 200,
+            elapsed: Duration::from_micros(42),
+            problem: None,
+        };
+        line.log(&log);
+        let (text, _) = pending(&shared);
+        let record: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(record["msg"], "request handled");
+        assert_eq!(record["latency_us"], 42);
+        assert_eq!(record["tenant"], "acme");
     }
 }

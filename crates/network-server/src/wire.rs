@@ -18,28 +18,24 @@ pub fn draft_from(details: CustomerDetails) -> Result<CustomerDraft, ValidationE
     })
 }
 
-/// A customer in its wire form.
-pub fn to_wire(customer: &Customer) -> WireCustomer {
+/// A customer in its wire form, taken by value: its strings move into the
+/// wire type instead of being copied (the properties' keys; the values and
+/// the other newtypes are checked again by their generated constructors).
+pub fn to_wire(customer: Customer) -> WireCustomer {
     // The domain values were validated with limits at least as strict as the
     // spec's, so the wire newtypes accept them.
-    let details = &customer.details;
+    let details = customer.details;
     WireCustomer {
         id: customer.id.as_str().parse().expect("a valid id fits the wire type"),
         name: details.name.as_str().parse().expect("a valid name fits the wire type"),
-        country: details
-            .country
-            .as_ref()
-            .map(|c| c.as_str().parse().expect("a valid country fits")),
-        timezone: details
-            .timezone
-            .as_ref()
-            .map(|t| t.as_str().parse().expect("a valid time zone fits")),
+        country: details.country.map(|c| c.as_str().parse().expect("a valid country fits")),
+        timezone: details.timezone.map(|t| t.as_str().parse().expect("a valid time zone fits")),
         properties: network_api::types::Properties(
             details
                 .properties
-                .as_map()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.parse().expect("a valid value fits")))
+                .into_map()
+                .into_iter()
+                .map(|(k, v)| (k, v.parse().expect("a valid value fits")))
                 .collect(),
         ),
         creation_timestamp: customer.creation_timestamp,

@@ -31,9 +31,16 @@ fn char_count(value: &str) -> usize {
     value.chars().count()
 }
 
+const NUL_REASON: &str = "must not contain NUL characters";
+
+/// A NUL byte in UTF-8 is always the NUL character.
+fn contains_nul(value: &str) -> bool {
+    value.as_bytes().contains(&0)
+}
+
 fn no_control_characters(field: &str, value: &str) -> Result<(), ValidationError> {
-    if value.chars().any(|c| c == '\0') {
-        return Err(ValidationError::new(field, "must not contain NUL characters"));
+    if contains_nul(value) {
+        return Err(ValidationError::new(field, NUL_REASON));
     }
     Ok(())
 }
@@ -201,14 +208,18 @@ impl Properties {
             // A key may contain NUL: OpenAPI 3.0 has no `propertyNames`, so
             // the schema cannot forbid it and a schema-valid request may carry
             // one (issue 12). Both stores keep it (PostgreSQL in `json`).
+            // The field's name is only built for an error (not per valid entry).
+            let field = || format!("properties.{}", truncate(key));
             let value_chars = char_count(value);
             if value_chars > MAX_PROPERTY_VALUE_CHARS {
                 return Err(ValidationError::new(
-                    format!("properties.{}", truncate(key)),
+                    field(),
                     format!("values must be at most {MAX_PROPERTY_VALUE_CHARS} characters long (got {value_chars})"),
                 ));
             }
-            no_control_characters(&format!("properties.{}", truncate(key)), value)?;
+            if contains_nul(value) {
+                return Err(ValidationError::new(field(), NUL_REASON));
+            }
         }
         Ok(Self(map))
     }

@@ -101,6 +101,11 @@ fn no_customer() -> StoreError {
     StoreError::Unavailable("the store returned no customer".into())
 }
 
+/// The customer that [`CustomerStore::write`] returns for a create or an update.
+pub fn written(customer: Option<Customer>) -> Result<Customer, StoreError> {
+    customer.ok_or_else(no_customer)
+}
+
 /// The storage of customers. Implementations are cheap to share (`Arc`).
 #[async_trait]
 pub trait CustomerStore: Send + Sync + 'static {
@@ -122,7 +127,7 @@ pub trait CustomerStore: Send + Sync + 'static {
         creation_timestamp: i64,
     ) -> Result<Customer, StoreError> {
         let write = Write::Create { id: id.clone(), details: details.clone(), creation_timestamp };
-        self.write(tenant, write).await?.ok_or_else(no_customer)
+        written(self.write(tenant, write).await?)
     }
 
     /// The customer, if it exists in the tenant.
@@ -142,9 +147,7 @@ pub trait CustomerStore: Send + Sync + 'static {
         precondition: &Precondition,
     ) -> Result<Customer, StoreError> {
         let (id, details, precondition) = (id.clone(), details.clone(), precondition.clone());
-        self.write(tenant, Write::Update { id, details, precondition })
-            .await?
-            .ok_or_else(no_customer)
+        written(self.write(tenant, Write::Update { id, details, precondition }).await?)
     }
 
     /// Deletes the customer if it exists and satisfies the precondition; durable on return.
