@@ -298,6 +298,17 @@ pub struct ResponseHeader {
 
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
 
+/// The warning for a response `code` that the trait leaves out because the
+/// operation's one published success is `primary` (`kind`: what the construct
+/// names it, "2xx" or the redirect's code).
+fn left_out(at: &str, code: &str, primary: &str, kind: &str) -> GenError {
+    GenError::new(
+        at,
+        format!("the {code} response is left out: a dropshot operation publishes one success response ({primary}), so the trait cannot answer {code} and the client reports it as unexpected"),
+    )
+    .construct(format!("response {code} next to a {kind}"))
+}
+
 /// Why a request body of this media type is not generated.
 fn unsupported_body_reason(media_type: &str) -> &'static str {
     match media_essence(media_type).as_str() {
@@ -1296,19 +1307,15 @@ impl Reader<'_> {
             }
         }
         let only_default = successes.is_empty() && redirects_or_others.is_empty();
-        if let Some((at, resolved_at, response)) = &default {
-            if !only_default {
-                match self.json_schema(resolved_at, response) {
-                    Ok(Some(schema)) => {
-                        if !error_schemas.contains(&schema) {
-                            error_schemas.push(schema);
-                        }
+        if let Some((_, resolved_at, response)) = default.as_ref().filter(|_| !only_default) {
+            match self.json_schema(resolved_at, response) {
+                Ok(Some(schema)) => {
+                    if !error_schemas.contains(&schema) {
+                        error_schemas.push(schema);
                     }
-                    Ok(None) => {}
-                    Err(error) => problems.push(error),
                 }
-            } else {
-                let _ = at;
+                Ok(None) => {}
+                Err(error) => problems.push(error),
             }
         }
         let success = match successes.as_slice() {
@@ -1338,13 +1345,8 @@ impl Reader<'_> {
                             .cloned()
                             .partition(|(_, code)| is_redirect(code));
                         let (other_at, _) = &not_modified[0];
-                        partial.push(
-                            GenError::new(
-                                other_at,
-                                format!("the 304 response is left out: a dropshot operation publishes one success response ({}), so the trait cannot answer 304 and the client reports it as unexpected", redirect[0].1),
-                            )
-                            .construct(format!("response 304 next to a {}", redirect[0].1)),
-                        );
+                        let primary = &redirect[0].1;
+                        partial.push(left_out(other_at, "304", primary, primary));
                         redirect
                     }
                     _ => redirects_or_others.clone(),
@@ -1396,22 +1398,14 @@ impl Reader<'_> {
             }
             [(at, status, resolved_at, response)] => {
                 for (other_at, code) in &redirects_or_others {
-                    let construct = if code.starts_with('1') {
+                    if code.starts_with('1') {
                         problems.push(
                             GenError::new(other_at, format!("response {code} next to the success response {status}: dropshot cannot serve it"))
                                 .construct(format!("response {code} next to a 2xx")),
                         );
                         continue;
-                    } else {
-                        format!("response {code} next to a 2xx")
-                    };
-                    partial.push(
-                        GenError::new(
-                            other_at,
-                            format!("the {code} response is left out: a dropshot operation publishes one success response ({status}), so the trait cannot answer {code} and the client reports it as unexpected"),
-                        )
-                        .construct(construct),
-                    );
+                    }
+                    partial.push(left_out(other_at, code, &status.to_string(), "2xx"));
                 }
                 match self.success(at, resolved_at, *status, response) {
                     Ok(success) => Some(success),
