@@ -153,7 +153,19 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     body: JsonBody<T>,
 ) -> Result<T, AppError> {
     let ctx = rqctx.context();
-    match tokio::time::timeout(ctx.body_deadline, body.read(ctx.body_limit)).await {
+    let read = std::pin::pin!(body.read(ctx.body_limit));
+    // A small body usually came with the headers: read it at once, and only
+    // arm the deadline's timer (a timer-wheel entry per request) if it did not.
+    let mut read = read;
+    if let Some(parsed) = std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
+        std::task::Poll::Ready(parsed) => std::task::Poll::Ready(Some(parsed)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+    {
+        return parsed.map_err(malformed);
+    }
+    match tokio::time::timeout(ctx.body_deadline, read).await {
         Ok(parsed) => parsed.map_err(malformed),
         Err(_) => Err(AppError::BodyTimeout(ctx.body_deadline)),
     }
