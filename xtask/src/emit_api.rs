@@ -259,8 +259,6 @@ impl Emitter {
         })?;
         // Simple patterns are checked directly, not by a regular expression.
         crate::direct_pattern::rewrite(&mut file);
-        // A checked string newtype keeps the String it is given (no copy).
-        crate::owned_strings::rewrite(&mut file);
         // typify writes its own `JsonSchema` impl for some types (integer
         // enums); ours, with the spec's schema, replaces it.
         file.items.retain(|item| {

@@ -5,8 +5,7 @@
 //! a small model of operations (rejecting what we do not support, by JSON
 //! pointer), `schema` converts OpenAPI schemas to JSON Schema for typify,
 //! `emit_api` writes the dropshot trait crate (`direct_pattern` replaces
-//! typify's regular expressions for simple patterns, `owned_strings` its copy
-//! of every checked string), `emit_client` the progenitor
+//! typify's regular expressions for simple patterns), `emit_client` the progenitor
 //! client, and `codegen` decides which files to write and checks for drift.
 //! `release` keeps the released versions of the specs and gates changes to
 //! them with `compat`, which classifies every change between two versions.
@@ -17,7 +16,6 @@ pub mod direct_pattern;
 pub mod emit_api;
 pub mod emit_client;
 pub mod openapi_model;
-pub mod owned_strings;
 pub mod reach;
 pub mod release;
 pub mod schema;

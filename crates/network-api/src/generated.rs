@@ -2261,7 +2261,29 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            Self::try_from(value.to_string())
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            if !(!value.chars().any(|c| matches!(c, '\0'))
+                && value
+                    .chars()
+                    .any(|c| {
+                        !matches!(
+                            c, '\0' | '\t'..= '\r' | ' ' | '\u{a0}' | '\u{1680}' |
+                            '\u{2000}'..= '\u{200a}' | '\u{2028}' | '\u{2029}' |
+                            '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
+                        )
+                    }))
+            {
+                return Err(
+                    "doesn't match pattern \"^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
         }
     }
     impl ::std::convert::TryFrom<&str> for CustomerDetailsName {
@@ -2277,32 +2299,7 @@ pub mod types {
         fn try_from(
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            {
-                let value: &str = &value;
-                if value.chars().count() > 255usize {
-                    return Err("longer than 255 characters".into());
-                }
-                if value.chars().count() < 1usize {
-                    return Err("shorter than 1 characters".into());
-                }
-                if !(!value.chars().any(|c| matches!(c, '\0'))
-                    && value
-                        .chars()
-                        .any(|c| {
-                            !matches!(
-                                c, '\0' | '\t'..= '\r' | ' ' | '\u{a0}' | '\u{1680}' |
-                                '\u{2000}'..= '\u{200a}' | '\u{2028}' | '\u{2029}' |
-                                '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
-                            )
-                        }))
-                {
-                    return Err(
-                        "doesn't match pattern \"^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$\""
-                            .into(),
-                    );
-                }
-            }
-            Ok(Self(value))
+            value.parse()
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CustomerDetailsName {
@@ -2310,7 +2307,8 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            Self::try_from(::std::string::String::deserialize(deserializer)?)
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
@@ -2346,7 +2344,10 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            Self::try_from(value.to_string())
+            if value.chars().count() > 32usize {
+                return Err("longer than 32 characters".into());
+            }
+            Ok(Self(value.to_string()))
         }
     }
     impl ::std::convert::TryFrom<&str> for CustomerDetailsTimezone {
@@ -2362,13 +2363,7 @@ pub mod types {
         fn try_from(
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            {
-                let value: &str = &value;
-                if value.chars().count() > 32usize {
-                    return Err("longer than 32 characters".into());
-                }
-            }
-            Ok(Self(value))
+            value.parse()
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CustomerDetailsTimezone {
@@ -2376,7 +2371,8 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            Self::try_from(::std::string::String::deserialize(deserializer)?)
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
@@ -2412,7 +2408,13 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            Self::try_from(value.to_string())
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
         }
     }
     impl ::std::convert::TryFrom<&str> for CustomerId {
@@ -2428,16 +2430,7 @@ pub mod types {
         fn try_from(
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            {
-                let value: &str = &value;
-                if value.chars().count() > 128usize {
-                    return Err("longer than 128 characters".into());
-                }
-                if value.chars().count() < 1usize {
-                    return Err("shorter than 1 characters".into());
-                }
-            }
-            Ok(Self(value))
+            value.parse()
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CustomerId {
@@ -2445,7 +2438,8 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            Self::try_from(::std::string::String::deserialize(deserializer)?)
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
@@ -2481,7 +2475,29 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            Self::try_from(value.to_string())
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            if !(!value.chars().any(|c| matches!(c, '\0'))
+                && value
+                    .chars()
+                    .any(|c| {
+                        !matches!(
+                            c, '\0' | '\t'..= '\r' | ' ' | '\u{a0}' | '\u{1680}' |
+                            '\u{2000}'..= '\u{200a}' | '\u{2028}' | '\u{2029}' |
+                            '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
+                        )
+                    }))
+            {
+                return Err(
+                    "doesn't match pattern \"^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
         }
     }
     impl ::std::convert::TryFrom<&str> for CustomerName {
@@ -2497,32 +2513,7 @@ pub mod types {
         fn try_from(
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            {
-                let value: &str = &value;
-                if value.chars().count() > 255usize {
-                    return Err("longer than 255 characters".into());
-                }
-                if value.chars().count() < 1usize {
-                    return Err("shorter than 1 characters".into());
-                }
-                if !(!value.chars().any(|c| matches!(c, '\0'))
-                    && value
-                        .chars()
-                        .any(|c| {
-                            !matches!(
-                                c, '\0' | '\t'..= '\r' | ' ' | '\u{a0}' | '\u{1680}' |
-                                '\u{2000}'..= '\u{200a}' | '\u{2028}' | '\u{2029}' |
-                                '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
-                            )
-                        }))
-                {
-                    return Err(
-                        "doesn't match pattern \"^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$\""
-                            .into(),
-                    );
-                }
-            }
-            Ok(Self(value))
+            value.parse()
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CustomerName {
@@ -2530,7 +2521,8 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            Self::try_from(::std::string::String::deserialize(deserializer)?)
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
@@ -2591,7 +2583,10 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            Self::try_from(value.to_string())
+            if value.chars().count() > 32usize {
+                return Err("longer than 32 characters".into());
+            }
+            Ok(Self(value.to_string()))
         }
     }
     impl ::std::convert::TryFrom<&str> for CustomerTimezone {
@@ -2607,13 +2602,7 @@ pub mod types {
         fn try_from(
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            {
-                let value: &str = &value;
-                if value.chars().count() > 32usize {
-                    return Err("longer than 32 characters".into());
-                }
-            }
-            Ok(Self(value))
+            value.parse()
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CustomerTimezone {
@@ -2621,7 +2610,8 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            Self::try_from(::std::string::String::deserialize(deserializer)?)
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
@@ -2724,7 +2714,10 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            Self::try_from(value.to_string())
+            if value.chars().count() > 1024usize {
+                return Err("longer than 1024 characters".into());
+            }
+            Ok(Self(value.to_string()))
         }
     }
     impl ::std::convert::TryFrom<&str> for ErrorMessage {
@@ -2740,13 +2733,7 @@ pub mod types {
         fn try_from(
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            {
-                let value: &str = &value;
-                if value.chars().count() > 1024usize {
-                    return Err("longer than 1024 characters".into());
-                }
-            }
-            Ok(Self(value))
+            value.parse()
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ErrorMessage {
@@ -2754,7 +2741,8 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            Self::try_from(::std::string::String::deserialize(deserializer)?)
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
@@ -2996,7 +2984,13 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            Self::try_from(value.to_string())
+            if value.chars().count() > 4096usize {
+                return Err("longer than 4096 characters".into());
+            }
+            if !(!value.chars().any(|c| matches!(c, '\0'))) {
+                return Err("doesn't match pattern \"^[^\\u0000]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
         }
     }
     impl ::std::convert::TryFrom<&str> for PropertiesValue {
@@ -3012,16 +3006,7 @@ pub mod types {
         fn try_from(
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            {
-                let value: &str = &value;
-                if value.chars().count() > 4096usize {
-                    return Err("longer than 4096 characters".into());
-                }
-                if !(!value.chars().any(|c| matches!(c, '\0'))) {
-                    return Err("doesn't match pattern \"^[^\\u0000]*$\"".into());
-                }
-            }
-            Ok(Self(value))
+            value.parse()
         }
     }
     impl<'de> ::serde::Deserialize<'de> for PropertiesValue {
@@ -3029,7 +3014,8 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            Self::try_from(::std::string::String::deserialize(deserializer)?)
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })

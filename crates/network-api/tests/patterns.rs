@@ -1,8 +1,7 @@
 //! The generated types check the spec's simple `pattern`s directly instead of
 //! with a regular expression (see `xtask/src/direct_pattern.rs`): this test
 //! holds them to the regular expression itself, `regress` (what typify
-//! would have used), on the characters the patterns name and around them,
-//! whichever way a value comes in.
+//! would have used), on the characters the patterns name and around them.
 
 use std::str::FromStr;
 
@@ -62,22 +61,11 @@ fn samples() -> Vec<String> {
     samples
 }
 
-/// Every way into the type agrees with the pattern: `from_str`, the
-/// `TryFrom<String>` that keeps the string (`xtask/src/owned_strings.rs`) and
-/// deserializing, which goes through it.
-fn agree<T>(regex: &regress::Regex, what: &str)
-where
-    T: FromStr + TryFrom<String> + serde::de::DeserializeOwned + std::ops::Deref<Target = String>,
-{
+fn agree<T: FromStr>(regex: &regress::Regex, what: &str) {
     let mut checked = 0;
     for sample in samples() {
         let expected = regex.find(&sample).is_some();
         assert_eq!(T::from_str(&sample).is_ok(), expected, "{what} for {sample:?}");
-        let kept = T::try_from(sample.clone()).ok();
-        assert_eq!(kept.as_deref(), expected.then_some(&sample), "{what} from {sample:?}");
-        let json = serde_json::to_string(&sample).unwrap();
-        let read = serde_json::from_str::<T>(&json).ok();
-        assert_eq!(read.as_deref(), expected.then_some(&sample), "{what} from JSON {json}");
         checked += 1;
     }
     assert!(checked > 1_000);

@@ -19,9 +19,8 @@ pub fn draft_from(details: CustomerDetails) -> Result<CustomerDraft, ValidationE
 }
 
 /// A customer in its wire form, taken by value: its strings move into the
-/// wire type instead of being copied (the properties' keys and values; the
-/// values and the other newtypes are checked again by their generated
-/// constructors).
+/// wire type instead of being copied (the properties' keys; the values and
+/// the other newtypes are checked again by their generated constructors).
 pub fn to_wire(customer: Customer) -> WireCustomer {
     // The domain values were validated with limits at least as strict as the
     // spec's, so the wire newtypes accept them.
@@ -36,7 +35,7 @@ pub fn to_wire(customer: Customer) -> WireCustomer {
                 .properties
                 .into_map()
                 .into_iter()
-                .map(|(k, v)| (k, v.try_into().expect("a valid value fits")))
+                .map(|(k, v)| (k, v.parse().expect("a valid value fits")))
                 .collect(),
         ),
         creation_timestamp: customer.creation_timestamp,
