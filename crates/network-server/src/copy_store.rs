@@ -81,7 +81,7 @@ impl Row {
     fn digest_into(&self, hasher: &mut Sha256) -> Result<(), String> {
         let mut canonical = vec![serde_json::json!(self.id)];
         for (column, value) in DETAILS.iter().zip(&self.details) {
-            if column.derived {
+            if column.derived() {
                 continue;
             }
             canonical.push(match (column.kind, value) {

@@ -153,7 +153,19 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     body: JsonBody<T>,
 ) -> Result<T, AppError> {
     let ctx = rqctx.context();
-    match tokio::time::timeout(ctx.body_deadline, body.read(ctx.body_limit)).await {
+    let read = std::pin::pin!(body.read(ctx.body_limit));
+    // A small body usually came with the headers: read it at once, and only
+    // arm the deadline's timer (a timer-wheel entry per request) if it did not.
+    let mut read = read;
+    if let Some(parsed) = std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
+        std::task::Poll::Ready(parsed) => std::task::Poll::Ready(Some(parsed)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+    {
+        return parsed.map_err(malformed);
+    }
+    match tokio::time::timeout(ctx.body_deadline, read).await {
         Ok(parsed) => parsed.map_err(malformed),
         Err(_) => Err(AppError::BodyTimeout(ctx.body_deadline)),
     }
@@ -209,15 +221,17 @@ where
     T: Success,
 {
     let ctx = rqctx.context();
-    let rate_headers = caller.rate.as_ref().map(RateStatus::headers).unwrap_or_default();
+    let rate_headers = || caller.rate.as_ref().map(RateStatus::headers).unwrap_or_default();
     let request_headers = rqctx.request.headers();
     let (reply, status, problem) = match result {
         Ok(mut success) => {
             // A typed success has the rate-limit headers in its headers struct
             // already (see [`Admitted`]); the streamed page gets them here.
             let headers = success.headers();
-            for (name, value) in rate_headers {
-                insert_header(headers, name, &value);
+            if !T::TYPED_HEADERS {
+                for (name, value) in rate_headers() {
+                    insert_header(headers, name, &value);
+                }
             }
             ctx.cors.decorate(request_headers, headers);
             (Ok(success), T::STATUS.as_u16(), None)
@@ -225,7 +239,7 @@ where
         Err(error) => {
             let problem = error.to_string();
             let mut api_error = ApiError::from(error);
-            for (name, value) in rate_headers {
+            for (name, value) in rate_headers() {
                 insert_header(&mut api_error.headers, name, &value);
             }
             ctx.cors.decorate(request_headers, &mut api_error.headers);
@@ -260,6 +274,8 @@ where
 trait Success {
     type Reply;
     const STATUS: http::StatusCode;
+    /// Whether its headers struct carries the [`Admitted`] headers.
+    const TYPED_HEADERS: bool;
     fn headers(&mut self) -> &mut http::HeaderMap;
     fn into_reply(self) -> Reply<Self::Reply>;
 }
@@ -271,6 +287,7 @@ where
 {
     type Reply = Self;
     const STATUS: http::StatusCode = T::STATUS_CODE;
+    const TYPED_HEADERS: bool = true;
     fn headers(&mut self) -> &mut http::HeaderMap {
         self.headers_mut()
     }
@@ -287,6 +304,7 @@ impl Success for StreamedPage {
     type Reply = GetCustomersResponse;
     const STATUS: http::StatusCode =
         <GetCustomersSuccess as dropshot::HttpCodedResponse>::STATUS_CODE;
+    const TYPED_HEADERS: bool = false;
     fn headers(&mut self) -> &mut http::HeaderMap {
         self.0.headers_mut()
     }

@@ -433,7 +433,17 @@ async fn update_preconditions(h: &Harness) {
     assert_precondition_failed(
         store.update(&t, &id, &named("never"), &Precondition::OneOf(vec![])).await,
     );
+    // The stored name and country again (SQLite's one-statement update, which
+    // only matches a row keeping its indexed values): the version still decides.
+    assert_precondition_failed(
+        store.update(&t, &id, &named("v5"), &Precondition::OneOf(vec![Version(4)])).await,
+    );
     assert_eq!(store.get(&t, &id).await.unwrap(), Some(v5));
+    let v6 =
+        store.update(&t, &id, &named("v5"), &Precondition::OneOf(vec![Version(5)])).await.unwrap();
+    assert_eq!(v6.version, Version(6));
+    assert_not_found(store.update(&t, &cid("nobody"), &named("v5"), &Precondition::None).await);
+    assert_eq!(store.get(&t, &id).await.unwrap(), Some(v6));
 }
 
 /// SQLite sets `name` and `country` (both indexed) only when they change:
@@ -462,11 +472,18 @@ async fn updates_keep_the_name_and_country_indexes_right(h: &Harness) {
     assert_eq!(ids(&list_all(&*store, &t, in_country("IT")).await), vec!["a"]);
     store.update(&t, &cid("a"), &draft("Zulu", None, None, &[]), &any).await.unwrap();
     assert!(list_all(&*store, &t, in_country("IT")).await.is_empty());
+    // No country, kept: the one-statement update matches a missing value too.
+    store.update(&t, &cid("a"), &draft("Zulu", None, None, &[("k", "w")]), &any).await.unwrap();
     let a = store.get(&t, &cid("a")).await.unwrap().unwrap();
     assert_eq!(
         (a.details.name.as_str(), a.details.country.is_none(), a.version.0),
-        ("Zulu", true, 4)
+        ("Zulu", true, 5)
     );
+    assert_eq!(a.details.properties.as_map(), &props(&[("k", "w")]));
+    // The folded name (searched) follows a rename and stays with a kept name.
+    let search = |text: &str| ListQuery { search: NameSearch::parse(text), ..query() };
+    assert_eq!(ids(&list_all(&*store, &t, search("zulu")).await), vec!["a"]);
+    assert!(list_all(&*store, &t, search("alpha")).await.is_empty());
 }
 
 async fn delete_then_second_delete_is_not_found(h: &Harness) {
@@ -1447,6 +1464,13 @@ fn statements_name_every_column_once() {
         "UPDATE customers SET timezone = ?5, properties = ?6, name_folded = ?7, \
              version = version + 1 \
              WHERE tenant = ?1 AND id = ?2 RETURNING creation_timestamp, \
+             first_access_timestamp, last_access_timestamp, version"
+    );
+    assert_eq!(
+        sql::SQLITE.update_keeping(|i| i >= 2 && i != 4, |i| i < 2, true),
+        "UPDATE customers SET timezone = ?5, properties = ?6, version = version + 1 \
+             WHERE tenant = ?1 AND id = ?2 AND name IS ?3 AND country IS ?4 \
+             AND version IN (SELECT value FROM json_each(?8)) RETURNING creation_timestamp, \
              first_access_timestamp, last_access_timestamp, version"
     );
     assert_eq!(

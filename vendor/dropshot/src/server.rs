@@ -1051,7 +1051,11 @@ async fn http_request_handle<C: ServerContext>(
         request_id: request_id.to_string(),
         log: request_log.clone(),
     };
-    let request_headers = rqctx.request.headers().clone();
+    // Only compression reads the request's headers after the handler: copy
+    // them only then (a header map copied for every request otherwise).
+    let compress = matches!(server.config.compression, CompressionConfig::Gzip);
+    let request_headers =
+        if compress { rqctx.request.headers().clone() } else { http::HeaderMap::new() };
     let handler = lookup_result.handler;
 
     let mut response = match server.config.default_handler_task_mode {
@@ -1117,8 +1121,7 @@ async fn http_request_handle<C: ServerContext>(
         }
     };
 
-    if matches!(server.config.compression, CompressionConfig::Gzip)
-        && is_compressible_content_type(response.headers())
+    if compress && is_compressible_content_type(response.headers())
     {
         // Add Vary: Accept-Encoding header for all compressible content
         // types. This needs to be there even if the response ends up not being

@@ -35,7 +35,7 @@ use tokio_postgres::{IsolationLevel, NoTls};
 
 use super::schema::{
     created_customer, customer_from_row, detail_values, duplicate_id, in_order, parse_ids,
-    total_from_page, written_customer, DETAILS,
+    total_from_page, written_managed, DETAILS,
 };
 use super::sql::{self, POSTGRES};
 use super::{AccessUpdate, CustomerStore, IdPage, SeedCustomer, StoreError, Write};
@@ -182,41 +182,46 @@ impl PostgresStore {
     async fn create_one(
         &self,
         tenant: &TenantName,
-        id: &CustomerId,
-        details: &CustomerDraft,
+        id: CustomerId,
+        details: CustomerDraft,
         creation_timestamp: i64,
     ) -> Result<Customer, StoreError> {
-        let (tenant_name, id_text) = (tenant.as_str(), id.as_str());
-        let values = detail_values(details);
-        let mut params = write_params(&tenant_name, &id_text, &values);
-        params.push(&creation_timestamp);
-        let client = self.client().await?;
-        let insert = client.prepare_cached(&STATEMENTS.insert).await.map_err(db)?;
-        client.execute(&insert, &params).await.map_err(|e| insert_error(e, id))?;
+        {
+            let (tenant_name, id_text) = (tenant.as_str(), id.as_str());
+            let values = detail_values(&details);
+            let mut params = write_params(&tenant_name, &id_text, &values);
+            params.push(&creation_timestamp);
+            let client = self.client().await?;
+            let insert = client.prepare_cached(&STATEMENTS.insert).await.map_err(db)?;
+            client.execute(&insert, &params).await.map_err(|e| insert_error(e, &id))?;
+        }
         Ok(created_customer(id, details, creation_timestamp))
     }
 
     async fn update_one(
         &self,
         tenant: &TenantName,
-        id: &CustomerId,
-        details: &CustomerDraft,
+        id: CustomerId,
+        details: CustomerDraft,
         precondition: &Precondition,
     ) -> Result<Customer, StoreError> {
-        let values = detail_values(details);
-        let versions = precondition.acceptable_versions();
-        let (tenant_name, id_text) = (tenant.as_str(), id.as_str());
-        let mut params = write_params(&tenant_name, &id_text, &values);
-        if let Some(versions) = &versions {
-            params.push(versions);
-        }
-        let client = self.client().await?;
-        let sql = &STATEMENTS.update[usize::from(versions.is_some())];
-        let update = client.prepare_cached(sql).await.map_err(db)?;
-        match client.query_opt(&update, &params).await.map_err(db)? {
-            Some(row) => written_customer(&row, id, details),
-            None => Err(unmatched(&client, tenant, id, precondition).await),
-        }
+        let managed = {
+            let values = detail_values(&details);
+            let versions = precondition.acceptable_versions();
+            let (tenant_name, id_text) = (tenant.as_str(), id.as_str());
+            let mut params = write_params(&tenant_name, &id_text, &values);
+            if let Some(versions) = &versions {
+                params.push(versions);
+            }
+            let client = self.client().await?;
+            let sql = &STATEMENTS.update[usize::from(versions.is_some())];
+            let update = client.prepare_cached(sql).await.map_err(db)?;
+            match client.query_opt(&update, &params).await.map_err(db)? {
+                Some(row) => written_managed(&row, &id)?,
+                None => return Err(unmatched(&client, tenant, &id, precondition).await),
+            }
+        };
+        Ok(managed.customer(id, details))
     }
 
     async fn delete_one(
@@ -480,10 +485,10 @@ impl CustomerStore for PostgresStore {
     ) -> Result<Option<Customer>, StoreError> {
         match write {
             Write::Create { id, details, creation_timestamp } => {
-                self.create_one(tenant, &id, &details, creation_timestamp).await.map(Some)
+                self.create_one(tenant, id, details, creation_timestamp).await.map(Some)
             }
             Write::Update { id, details, precondition } => {
-                self.update_one(tenant, &id, &details, &precondition).await.map(Some)
+                self.update_one(tenant, id, details, &precondition).await.map(Some)
             }
             Write::Delete { id, precondition } => {
                 self.delete_one(tenant, &id, &precondition).await.map(|()| None)

@@ -28,10 +28,11 @@ pub struct Column {
     /// A sort or filter key with an index of its own: SQLite's update sets it
     /// only when it changes (see `store::sqlite`).
     pub indexed: bool,
-    /// Computed from the other columns on every write and never read back,
-    /// so `copy-store` need not read it from the source (a file the server
-    /// has not migrated yet lacks it).
-    pub derived: bool,
+    /// Computed from the column at this index in [`DETAILS`] on every write
+    /// and never read back, so `copy-store` need not read it from the source
+    /// (a file the server has not migrated yet lacks it), and an update that
+    /// keeps its source keeps it too.
+    pub derived_from: Option<usize>,
     /// The draft's value as stored.
     value: for<'a> fn(&'a CustomerDraft) -> Option<Cow<'a, str>>,
     /// Puts a stored value into the fields to validate; the error says why
@@ -46,7 +47,7 @@ pub static DETAILS: [Column; 5] = [
         name: "name",
         kind: Kind::Text,
         indexed: true,
-        derived: false,
+        derived_from: None,
         value: |draft| Some(Cow::Borrowed(draft.name.as_str())),
         read: |fields, value| {
             fields.name = value.unwrap_or_default();
@@ -57,7 +58,7 @@ pub static DETAILS: [Column; 5] = [
         name: "country",
         kind: Kind::Text,
         indexed: true,
-        derived: false,
+        derived_from: None,
         value: |draft| draft.country.as_ref().map(|country| Cow::Borrowed(country.as_str())),
         read: |fields, value| {
             fields.country = value;
@@ -68,7 +69,7 @@ pub static DETAILS: [Column; 5] = [
         name: "timezone",
         kind: Kind::Text,
         indexed: false,
-        derived: false,
+        derived_from: None,
         value: |draft| draft.timezone.as_ref().map(|zone| Cow::Borrowed(zone.as_str())),
         read: |fields, value| {
             fields.timezone = value;
@@ -79,7 +80,7 @@ pub static DETAILS: [Column; 5] = [
         name: "properties",
         kind: Kind::Json,
         indexed: false,
-        derived: false,
+        derived_from: None,
         value: |draft| {
             let json = serde_json::to_string(draft.properties.as_map());
             Some(Cow::Owned(json.expect("a map of strings encodes as JSON")))
@@ -98,11 +99,18 @@ pub static DETAILS: [Column; 5] = [
         name: "name_folded",
         kind: Kind::Text,
         indexed: true,
-        derived: true,
+        derived_from: Some(0),
         value: |draft| Some(Cow::Owned(fold(draft.name.as_str()))),
         read: |_, _| Ok(()),
     },
 ];
+
+impl Column {
+    /// Whether it is computed from another column (see [`Column::derived_from`]).
+    pub fn derived(&self) -> bool {
+        self.derived_from.is_some()
+    }
+}
 
 /// The columns the server manages, after the details in every row read.
 pub const MANAGED: [&str; 4] =
@@ -113,32 +121,49 @@ pub fn detail_values(draft: &CustomerDraft) -> Vec<Option<Cow<'_, str>>> {
     DETAILS.iter().map(|column| (column.value)(draft)).collect()
 }
 
+/// The draft's value of the column at `index` in [`DETAILS`].
+pub fn detail_value(draft: &CustomerDraft, index: usize) -> Option<Cow<'_, str>> {
+    (DETAILS[index].value)(draft)
+}
+
 /// A row of either database, read by position.
 pub trait RowSource {
     fn text(&self, index: usize) -> Result<Option<String>, StoreError>;
     fn int(&self, index: usize) -> Result<Option<i64>, StoreError>;
 }
 
+/// The server-managed columns of a stored customer ([`MANAGED`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Managed {
+    creation_timestamp: i64,
+    first_access_timestamp: Option<i64>,
+    last_access_timestamp: Option<i64>,
+    version: Version,
+}
+
+impl Managed {
+    /// The customer with these columns.
+    pub fn customer(self, id: CustomerId, details: CustomerDraft) -> Customer {
+        Customer {
+            id,
+            details,
+            creation_timestamp: self.creation_timestamp,
+            first_access_timestamp: self.first_access_timestamp,
+            last_access_timestamp: self.last_access_timestamp,
+            version: self.version,
+        }
+    }
+}
+
 /// The server-managed columns of a row, starting at `first`.
-fn managed(
-    row: &impl RowSource,
-    first: usize,
-    id: CustomerId,
-    details: CustomerDraft,
-) -> Result<Customer, StoreError> {
-    let missing = || {
-        StoreError::Unavailable(format!(
-            "stored customer `{}` lacks a timestamp or version",
-            id.as_str()
-        ))
-    };
-    Ok(Customer {
+fn managed(row: &impl RowSource, first: usize, id: &str) -> Result<Managed, StoreError> {
+    let missing =
+        || StoreError::Unavailable(format!("stored customer `{id}` lacks a timestamp or version"));
+    Ok(Managed {
         creation_timestamp: row.int(first)?.ok_or_else(missing)?,
         first_access_timestamp: row.int(first + 1)?,
         last_access_timestamp: row.int(first + 2)?,
         version: Version(row.int(first + 3)?.ok_or_else(missing)?),
-        id,
-        details,
     })
 }
 
@@ -158,28 +183,24 @@ pub fn customer_from_row(row: &impl RowSource) -> Result<Customer, StoreError> {
     }
     let details = CustomerDraft::parse(fields).map_err(invalid)?;
     let parsed_id = CustomerId::parse(&id).map_err(invalid)?;
-    managed(row, 1 + DETAILS.len(), parsed_id, details)
+    Ok(managed(row, 1 + DETAILS.len(), &id)?.customer(parsed_id, details))
 }
 
-/// The customer a write returned: the draft it wrote and the row's
-/// [`MANAGED`] columns (`RETURNING` them, in order).
-pub fn written_customer(
-    row: &impl RowSource,
-    id: &CustomerId,
-    details: &CustomerDraft,
-) -> Result<Customer, StoreError> {
-    managed(row, 0, id.clone(), details.clone())
+/// The [`MANAGED`] columns a write returned (`RETURNING` them, in order);
+/// with the draft it wrote, the customer ([`Managed::customer`]).
+pub fn written_managed(row: &impl RowSource, id: &CustomerId) -> Result<Managed, StoreError> {
+    managed(row, 0, id.as_str())
 }
 
 /// A customer just created: version 1, never accessed.
 pub fn created_customer(
-    id: &CustomerId,
-    details: &CustomerDraft,
+    id: CustomerId,
+    details: CustomerDraft,
     creation_timestamp: i64,
 ) -> Customer {
     Customer {
-        id: id.clone(),
-        details: details.clone(),
+        id,
+        details,
         creation_timestamp,
         first_access_timestamp: None,
         last_access_timestamp: None,

@@ -106,7 +106,7 @@ impl Dialect {
     fn columns_selected(&self, null_derived: bool) -> String {
         let mut columns = vec!["id".to_string()];
         columns.extend(DETAILS.iter().map(|column| match column.kind {
-            _ if null_derived && column.derived => format!("NULL AS {}", column.name),
+            _ if null_derived && column.derived() => format!("NULL AS {}", column.name),
             Kind::Text => column.name.to_string(),
             Kind::Json => (self.json_column)(column.name),
         }));
@@ -152,6 +152,18 @@ impl Dialect {
     /// ones, for SQLite), bumping the version, returning the managed columns;
     /// with `if_version`, only when the version is one of [`versions_param`].
     pub fn update(&self, set: impl Fn(usize) -> bool, if_version: bool) -> String {
+        self.update_keeping(set, |_| false, if_version)
+    }
+
+    /// [`Self::update`], only where the row already holds the draft's value
+    /// of each detail chosen by `keep` (`IS`: a missing value equals a
+    /// missing value).
+    pub fn update_keeping(
+        &self,
+        set: impl Fn(usize) -> bool,
+        keep: impl Fn(usize) -> bool,
+        if_version: bool,
+    ) -> String {
         let mut assignments: Vec<String> = (0..DETAILS.len())
             .filter(|&i| set(i))
             .map(|i| format!("{} = {}", DETAILS[i].name, self.detail_param(i, 3 + i)))
@@ -163,6 +175,9 @@ impl Dialect {
             self.param(1),
             self.param(2)
         );
+        for i in (0..DETAILS.len()).filter(|&i| keep(i)) {
+            sql.push_str(&format!(" AND {} IS {}", DETAILS[i].name, self.detail_param(i, 3 + i)));
+        }
         if if_version {
             sql.push_str(&format!(" AND {}", (self.version_in)(versions_param())));
         }

@@ -44,8 +44,8 @@ use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtensio
 use tokio::sync::{oneshot, Semaphore};
 
 use super::schema::{
-    created_customer, customer_from_row, detail_values, duplicate_id, in_order, parse_ids,
-    total_from_page, written_customer, DETAILS,
+    created_customer, customer_from_row, detail_value, detail_values, duplicate_id, in_order,
+    parse_ids, total_from_page, written_managed, DETAILS,
 };
 use super::sql::SQLITE;
 use super::{AccessUpdate, CustomerStore, IdPage, SeedCustomer, StoreError, Write};
@@ -384,20 +384,23 @@ enum Outcome {
     Changed(u64),
 }
 
+/// Where a job's outcome goes.
+type Reply = oneshot::Sender<Result<Outcome, StoreError>>;
+
 struct Job {
     op: WriteOp,
-    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+    reply: Reply,
 }
 
 impl Job {
     fn is_bulk(&self) -> bool {
         matches!(self.op, WriteOp::BulkInsert { .. })
     }
+}
 
-    fn answer(self, result: Result<Outcome, StoreError>) {
-        // The caller may have gone away (request cancelled): nothing to do then.
-        let _ = self.reply.send(result);
-    }
+fn answer(reply: Reply, result: Result<Outcome, StoreError>) {
+    // The caller may have gone away (request cancelled): nothing to do then.
+    let _ = reply.send(result);
 }
 
 /// Runs until every sender is gone and the queue is empty.
@@ -420,7 +423,7 @@ fn run_writer(
             let WriteOp::BulkInsert { tenant, customers } = &first.op else { unreachable!() };
             let result =
                 bulk_insert(&connection, tenant, customers).map(|()| Outcome::Written(None));
-            first.answer(result);
+            answer(first.reply, result);
             continue;
         }
         let mut batch = vec![first];
@@ -439,45 +442,50 @@ fn run_writer(
     // The connection closes here; the last connection to close checkpoints the WAL.
 }
 
-/// One transaction for the whole batch, one savepoint per job, replies after COMMIT.
+/// One transaction for the whole batch, replies after COMMIT. A job that
+/// fails changes nothing while the others still commit (see [`run_job`]).
 fn run_batch(connection: &Connection, batch: Vec<Job>, stats: &StatsCounters) {
-    let fail_all = |batch: Vec<Job>, why: String| {
-        for job in batch {
-            job.answer(Err(StoreError::Unavailable(why.clone())));
+    // Each job's operation is consumed by its run (the written draft moves
+    // into the customer it returns); the replies wait for the commit.
+    let (ops, replies): (Vec<WriteOp>, Vec<Reply>) =
+        batch.into_iter().map(|job| (job.op, job.reply)).unzip();
+    let fail_all = |replies: Vec<Reply>, why: String| {
+        for reply in replies {
+            answer(reply, Err(StoreError::Unavailable(why.clone())));
         }
     };
     if let Err(error) = execute(connection, "BEGIN IMMEDIATE") {
-        return fail_all(batch, format!("SQLite: cannot begin a transaction: {error}"));
+        return fail_all(replies, format!("SQLite: cannot begin a transaction: {error}"));
     }
-    let mut results = Vec::with_capacity(batch.len());
-    for job in &batch {
-        match run_job(connection, &job.op) {
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        match run_job(connection, op) {
             Ok(result) => results.push(result),
             Err(error) => {
                 // The transaction is in an unknown state: give it all up.
                 if !connection.is_autocommit() {
                     let _ = execute(connection, "ROLLBACK");
                 }
-                return fail_all(batch, format!("SQLite: the transaction failed: {error}"));
+                return fail_all(replies, format!("SQLite: the transaction failed: {error}"));
             }
         }
         if connection.is_autocommit() {
             // SQLite rolled the whole transaction back by itself (e.g. disk full).
-            return fail_all(batch, "SQLite rolled the transaction back".into());
+            return fail_all(replies, "SQLite rolled the transaction back".into());
         }
     }
     if let Err(error) = execute(connection, "COMMIT") {
         if !connection.is_autocommit() {
             let _ = execute(connection, "ROLLBACK");
         }
-        return fail_all(batch, format!("SQLite: commit failed: {error}"));
+        return fail_all(replies, format!("SQLite: commit failed: {error}"));
     }
-    let size = batch.len() as u64;
+    let size = replies.len() as u64;
     stats.transactions.fetch_add(1, Ordering::Relaxed);
     stats.jobs.fetch_add(size, Ordering::Relaxed);
     stats.largest_batch.fetch_max(size, Ordering::Relaxed);
-    for (job, result) in batch.into_iter().zip(results) {
-        job.answer(result);
+    for (reply, result) in replies.into_iter().zip(results) {
+        answer(reply, result);
     }
 }
 
@@ -485,10 +493,19 @@ fn execute(connection: &Connection, sql: &str) -> rusqlite::Result<usize> {
     connection.prepare_cached(sql)?.execute([])
 }
 
-/// Runs one job inside its own savepoint. The outer error means the savepoint
-/// machinery itself failed (the batch must be abandoned); the inner result is
-/// the job's own outcome, and when it is an error the job changed nothing.
-fn run_job(connection: &Connection, op: &WriteOp) -> rusqlite::Result<Result<Outcome, StoreError>> {
+/// Runs one job. The outer error means the transaction itself failed (the
+/// batch must be abandoned); the inner result is the job's own outcome, and
+/// when it is an error the job changed nothing. A create, update or delete
+/// writes with ONE statement, which SQLite applies whole or not at all
+/// (a failed statement is rolled back by itself, or the whole transaction
+/// is, which `run_batch` sees), and nothing after it can fail, so it needs
+/// no savepoint: a savepoint per job cost two more statements and a copy of
+/// every page the job dirtied into the statement journal. Recording access
+/// runs one statement per login, so it runs inside its own savepoint.
+fn run_job(connection: &Connection, op: WriteOp) -> rusqlite::Result<Result<Outcome, StoreError>> {
+    if !matches!(op, WriteOp::RecordAccess { .. }) {
+        return Ok(apply(connection, op));
+    }
     execute(connection, "SAVEPOINT job")?;
     let result = apply(connection, op);
     if result.is_err() {
@@ -506,6 +523,9 @@ struct Statements {
     indexed_now: String,
     /// See [`Statements::update`].
     updates: Vec<String>,
+    /// The update of a customer whose indexed columns keep their values,
+    /// only where they do (without and with the version condition).
+    update_keeping_indexed: [String; 2],
     delete: [String; 2],
     exists: String,
     /// The positions in [`DETAILS`] of the indexed columns.
@@ -524,7 +544,16 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
             SQLITE.update(set, bits & (1 << indexed.len()) != 0)
         })
         .collect();
+    let keeping = |if_version| {
+        let column = |i: usize| &DETAILS[i];
+        SQLITE.update_keeping(
+            |i| !column(i).indexed,
+            |i| column(i).indexed && !column(i).derived(),
+            if_version,
+        )
+    };
     Statements {
+        update_keeping_indexed: [keeping(false), keeping(true)],
         insert: SQLITE.insert(),
         indexed_now: format!(
             "SELECT {} FROM customers WHERE tenant = ?1 AND id = ?2",
@@ -579,23 +608,23 @@ fn write_params<'a>(
     params
 }
 
-fn apply(connection: &Connection, op: &WriteOp) -> Result<Outcome, StoreError> {
+fn apply(connection: &Connection, op: WriteOp) -> Result<Outcome, StoreError> {
     let (tenant, write) = match op {
         WriteOp::One { tenant, write } => (tenant, write),
-        WriteOp::RecordAccess { updates } => return record_access(connection, updates),
+        WriteOp::RecordAccess { updates } => return record_access(connection, &updates),
         WriteOp::BulkInsert { .. } => {
             return Err(StoreError::Unavailable("a bulk insert cannot join a batch".into()))
         }
     };
     match write {
         Write::Create { id, details, creation_timestamp } => {
-            create(connection, tenant, id, details, *creation_timestamp).map(Some)
+            create(connection, &tenant, id, details, creation_timestamp).map(Some)
         }
         Write::Update { id, details, precondition } => {
-            update(connection, tenant, id, details, precondition).map(Some)
+            update(connection, &tenant, id, details, &precondition).map(Some)
         }
         Write::Delete { id, precondition } => {
-            delete(connection, tenant, id, precondition).map(|()| None)
+            delete(connection, &tenant, &id, &precondition).map(|()| None)
         }
     }
     .map(Outcome::Written)
@@ -616,27 +645,58 @@ fn record_access(connection: &Connection, updates: &[AccessUpdate]) -> Result<Ou
 fn create(
     connection: &Connection,
     tenant: &TenantName,
-    id: &CustomerId,
-    details: &CustomerDraft,
+    id: CustomerId,
+    details: CustomerDraft,
     creation_timestamp: i64,
 ) -> Result<Customer, StoreError> {
-    let values = detail_values(details);
-    let mut params = write_params(tenant, id, &values);
-    params.push(ToSqlOutput::from(creation_timestamp));
-    connection
-        .prepare_cached(&STATEMENTS.insert)
-        .and_then(|mut insert| insert.execute(params_from_iter(&params)))
-        .map_err(|e| insert_error(e, id))?;
+    {
+        let values = detail_values(&details);
+        let mut params = write_params(tenant, &id, &values);
+        params.push(ToSqlOutput::from(creation_timestamp));
+        connection
+            .prepare_cached(&STATEMENTS.insert)
+            .and_then(|mut insert| insert.execute(params_from_iter(&params)))
+            .map_err(|e| insert_error(e, &id))?;
+    }
     Ok(created_customer(id, details, creation_timestamp))
 }
 
+/// An update in one statement when the indexed columns keep their values
+/// (the usual update: new properties or time zone, the same name and
+/// country), else in two: read the indexed columns, then set only those that
+/// change (see [`Statements::update`]).
 fn update(
     connection: &Connection,
     tenant: &TenantName,
-    id: &CustomerId,
-    details: &CustomerDraft,
+    id: CustomerId,
+    details: CustomerDraft,
     precondition: &Precondition,
 ) -> Result<Customer, StoreError> {
+    // The draft's values, except the derived ones (the folded name): they
+    // change only with their source and are computed only then. A value not
+    // computed is bound as NULL, which no statement using it reads.
+    let mut values: Vec<Option<Cow<'_, str>>> = (0..DETAILS.len())
+        .map(|i| if DETAILS[i].derived() { None } else { detail_value(&details, i) })
+        .collect();
+    let versions = precondition.acceptable_versions().map(|versions| versions_json(&versions));
+    let if_version = versions.is_some();
+    let run = |sql: &str, values: &[Option<Cow<'_, str>>]| {
+        let mut update = connection.prepare_cached(sql)?;
+        let mut params = write_params(tenant, &id, values);
+        if let Some(versions) = &versions {
+            params.push(ToSqlOutput::from(versions.as_str()));
+        }
+        // SQLite counts parameters up to the last one the statement names: a
+        // trailing column it does not name (`name_folded`) takes none.
+        params.truncate(update.parameter_count());
+        update.query_row(params_from_iter(&params), |row| Ok(written_managed(row, &id))).optional()
+    };
+    let kept = &STATEMENTS.update_keeping_indexed[usize::from(if_version)];
+    if let Some(managed) = run(kept, &values).map_err(db)? {
+        return Ok(managed?.customer(id, details));
+    }
+
+    // Not found, refused by the precondition, or an indexed column changes.
     let indexed = &STATEMENTS.indexed;
     let indexed_now = connection
         .prepare_cached(&STATEMENTS.indexed_now)
@@ -651,28 +711,28 @@ fn update(
     let Some(now): Option<Vec<Option<String>>> = indexed_now else {
         return Err(precondition.unmatched(false).into());
     };
-    let values = detail_values(details);
-    let changed = indexed
-        .iter()
-        .enumerate()
-        .filter(|(bit, &column)| now[*bit].as_deref() != values[column].as_deref())
-        .fold(0, |bits, (bit, _)| bits | 1 << bit);
-    let versions = precondition.acceptable_versions().map(|versions| versions_json(&versions));
-    let mut update =
-        connection.prepare_cached(STATEMENTS.update(changed, versions.is_some())).map_err(db)?;
-    let mut params = write_params(tenant, id, &values);
-    if let Some(versions) = &versions {
-        params.push(ToSqlOutput::from(versions.as_str()));
+    // The indexed columns that change, by bit: first the draft's own, then
+    // those derived from another column, which change with their source.
+    let mut changed = 0;
+    for (bit, &column) in indexed.iter().enumerate() {
+        if !DETAILS[column].derived() && now[bit].as_deref() != values[column].as_deref() {
+            changed |= 1 << bit;
+        }
     }
-    // SQLite counts parameters up to the last one the statement names: a
-    // trailing indexed column left unchanged (`name_folded`) takes none.
-    params.truncate(update.parameter_count());
-    let updated = update
-        .query_row(params_from_iter(&params), |row| Ok(written_customer(row, id, details)))
-        .optional()
-        .map_err(db)?;
-    match updated {
-        Some(customer) => customer,
+    let mut derived_changes = 0;
+    for (column, detail) in DETAILS.iter().enumerate() {
+        let Some(source) = detail.derived_from else { continue };
+        let source_bit = indexed.iter().position(|&i| i == source);
+        if source_bit.is_none_or(|bit| changed & (1 << bit) != 0) {
+            values[column] = detail_value(&details, column);
+            if let Some(bit) = indexed.iter().position(|&i| i == column) {
+                derived_changes |= 1 << bit;
+            }
+        }
+    }
+    changed |= derived_changes;
+    match run(STATEMENTS.update(changed, if_version), &values).map_err(db)? {
+        Some(managed) => Ok(managed?.customer(id, details)),
         // The customer was read above in this transaction: it exists, so
         // only the version condition can have failed.
         None => Err(precondition.unmatched(true).into()),
