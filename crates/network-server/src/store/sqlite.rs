@@ -6,11 +6,12 @@
 //! channel to ONE dedicated thread that owns the only read-write connection.
 //! With group commit on (the default), the writer takes the first job, drains
 //! every job already queued (at most [`SqliteOptions::max_batch`], default
-//! [`DEFAULT_MAX_BATCH`]), runs them all in one `BEGIN IMMEDIATE` transaction,
-//! each inside its own `SAVEPOINT` (a job that fails, e.g. not found or
-//! precondition failed, is rolled back to its savepoint and changes nothing
-//! while the others still commit), then `COMMIT`s once (one fsync for the
-//! whole batch) and only then answers every job. If `BEGIN` or `COMMIT`
+//! [`DEFAULT_MAX_BATCH`]), runs them all in one `BEGIN IMMEDIATE` transaction
+//! (a job that fails, e.g. not found or precondition failed, changes nothing
+//! while the others still commit: a create, update or delete writes with one
+//! statement, which SQLite applies whole or not at all, and recording access,
+//! several statements, runs inside its own `SAVEPOINT`), then `COMMIT`s once
+//! (one fsync for the whole batch) and only then answers every job. If `BEGIN` or `COMMIT`
 //! fails, every job of the batch gets [`StoreError::Unavailable`]. With group
 //! commit off, every job gets its own transaction (one fsync per request).
 //!
