@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dropshot::{Header, Path, Query, RequestContext};
+use futures::FutureExt;
 use network_api::types::CustomerDetails;
 use network_api::*;
 
@@ -153,16 +154,10 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     body: JsonBody<T>,
 ) -> Result<T, AppError> {
     let ctx = rqctx.context();
-    let read = std::pin::pin!(body.read(ctx.body_limit));
+    let mut read = std::pin::pin!(body.read(ctx.body_limit));
     // A small body usually came with the headers: read it at once, and only
     // arm the deadline's timer (a timer-wheel entry per request) if it did not.
-    let mut read = read;
-    if let Some(parsed) = std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
-        std::task::Poll::Ready(parsed) => std::task::Poll::Ready(Some(parsed)),
-        std::task::Poll::Pending => std::task::Poll::Ready(None),
-    })
-    .await
-    {
+    if let Some(parsed) = read.as_mut().now_or_never() {
         return parsed.map_err(malformed);
     }
     match tokio::time::timeout(ctx.body_deadline, read).await {
