@@ -1489,3 +1489,20 @@ fn statements_name_every_column_once() {
              AS u(id, name, country, timezone, properties, name_folded, creation_timestamp)"
     );
 }
+
+/// The bundled SQLite is built as `.cargo/config.toml` asks (issue 17):
+/// without memory statistics, which take a global mutex on every
+/// allocation SQLite makes. A `LIBSQLITE3_FLAGS` set in the environment
+/// replaces the workspace's and fails this. (`HAVE_FDATASYNC`, the other
+/// flag, is not among SQLite's compile options.)
+#[test]
+fn the_bundled_sqlite_is_built_without_memory_statistics() {
+    let connection = rusqlite::Connection::open_in_memory().expect("an in-memory database");
+    let mut statement = connection.prepare("PRAGMA compile_options").expect("the pragma");
+    let options: Vec<String> = statement
+        .query_map([], |row| row.get(0))
+        .expect("its rows")
+        .collect::<Result<_, _>>()
+        .expect("text");
+    assert!(options.iter().any(|option| option == "DEFAULT_MEMSTATUS=0"), "{options:?}");
+}
