@@ -2,15 +2,15 @@
 //! seeded rows (written in bulk through the server's own store, not through
 //! HTTP) and the tokens.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context};
-use network_server::domain::{CustomerDraft, CustomerId, DraftFields, TenantName};
+use network_server::domain::{CustomerId, TenantName};
 use network_server::store::postgres::{PostgresOptions, PostgresStore};
 use network_server::store::sqlite::{SqliteOptions, SqliteStore};
 use network_server::store::{CustomerStore, SeedCustomer};
+use network_server::wire::draft_from;
 
 /// The id of customer `index` of `count`: `c` and the index zero-padded to
 /// the width of `count - 1`, so that the load generator can pick ids with
@@ -69,16 +69,9 @@ pub fn update_body() -> String {
 /// customers grew its row, and the page splits made SQLite's writer scan its
 /// whole page cache at commit about 30 times a second; see BENCHMARKS.md).
 fn seed_rows(count: usize) -> anyhow::Result<Vec<SeedCustomer>> {
-    let body: serde_json::Value = serde_json::from_str(&update_body())?;
-    let text = |key: &str| body[key].as_str().map(str::to_string);
-    let properties: BTreeMap<String, String> = serde_json::from_value(body["properties"].clone())?;
-    let draft = CustomerDraft::parse(DraftFields {
-        country: text("country"),
-        timezone: text("timezone"),
-        properties: Some(properties),
-        ..DraftFields::new(text("name").context("the body has a name")?)
-    })
-    .map_err(|error| anyhow::anyhow!("seed draft: {error}"))?;
+    // The body as the server reads it: the contract's type, then the draft.
+    let body: network_api::types::CustomerDetails = serde_json::from_str(&update_body())?;
+    let draft = draft_from(body).map_err(|error| anyhow::anyhow!("seed draft: {error}"))?;
     (0..count)
         .map(|index| {
             Ok(SeedCustomer {
