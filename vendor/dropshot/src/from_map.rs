@@ -41,6 +41,49 @@ where
     T::deserialize(&mut deserializer).map_err(|e| e.0)
 }
 
+/// The field names `T` deserializes from when it deserializes as a plain
+/// struct, found without any input (`None` for any other shape, such as a
+/// struct with a flattened field, which asks for a map). The header extractor
+/// uses them to copy only the headers `T` can read.
+pub(crate) fn struct_fields<T>() -> Option<&'static [&'static str]>
+where
+    T: for<'de> Deserialize<'de>,
+{
+    /// A deserializer that notes the fields a struct asks for, then fails.
+    struct FieldProbe(Option<&'static [&'static str]>);
+
+    impl<'de> Deserializer<'de> for &mut FieldProbe {
+        type Error = serde::de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(
+            self,
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = Some(fields);
+            Err(serde::de::Error::custom("probed"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str
+            string bytes byte_buf option unit unit_struct newtype_struct seq
+            tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    let mut probe = FieldProbe(None);
+    let _ = T::deserialize(&mut probe);
+    probe.0
+}
+
 pub(crate) trait MapValue {
     fn as_value(&self) -> Result<&str, MapError>;
     fn as_seq(&self) -> Result<Box<dyn Iterator<Item = String>>, MapError>;

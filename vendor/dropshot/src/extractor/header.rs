@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     ApiEndpointBodyContentType, ApiEndpointParameterLocation, HttpError,
-    RequestContext, RequestInfo, ServerContext, from_map::from_map_insensitive,
+    RequestContext, RequestInfo, ServerContext,
+    from_map::{from_map_insensitive, struct_fields},
 };
 
 use super::{ExtractorMetadata, SharedExtractor, metadata::get_metadata};
@@ -80,10 +81,27 @@ fn http_request_load_header<HeaderType>(
 where
     HeaderType: DeserializeOwned + JsonSchema + Send + Sync,
 {
+    // Only the headers `HeaderType` reads are copied (all of them when its
+    // fields cannot be known, e.g. a flattened struct): every request's
+    // other headers (Host, Authorization, Content-Type, ...) were copied into
+    // the map, and copied again by the map's deserializer, to be ignored.
+    // Every value must still be a string, as before.
+    let fields = struct_fields::<HeaderType>();
+    let wanted = |name: &str| {
+        fields.is_none_or(|fields| {
+            fields.iter().any(|field| field.eq_ignore_ascii_case(name))
+        })
+    };
     let headers = request
         .headers()
         .iter()
-        .map(|(k, v)| Ok((k.to_string(), v.to_str()?.to_string())))
+        .filter_map(|(k, v)| match v.to_str() {
+            Err(error) => Some(Err(error)),
+            Ok(v) if wanted(k.as_str()) => {
+                Some(Ok((k.to_string(), v.to_string())))
+            }
+            Ok(_) => None,
+        })
         .collect::<Result<BTreeMap<_, _>, _>>()
         .map_err(|message: http::header::ToStrError| {
             HttpError::for_bad_request(None, message.to_string())
