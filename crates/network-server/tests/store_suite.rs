@@ -1463,15 +1463,18 @@ fn statements_name_every_column_once() {
         sql::SQLITE.update(|i| i >= 2, false),
         "UPDATE customers SET timezone = ?5, properties = ?6, name_folded = ?7, \
              version = version + 1 \
-             WHERE tenant = ?1 AND id = ?2 RETURNING creation_timestamp, \
-             first_access_timestamp, last_access_timestamp, version"
+             WHERE tenant = ?1 AND id = ?2"
     );
     assert_eq!(
         sql::SQLITE.update_keeping(|i| i >= 2 && i != 4, |i| i < 2, true),
         "UPDATE customers SET timezone = ?5, properties = ?6, version = version + 1 \
              WHERE tenant = ?1 AND id = ?2 AND name IS ?3 AND country IS ?4 \
-             AND version IN (SELECT value FROM json_each(?8)) RETURNING creation_timestamp, \
-             first_access_timestamp, last_access_timestamp, version"
+             AND version IN (SELECT value FROM json_each(?8))"
+    );
+    assert_eq!(
+        sql::SQLITE.select_managed(),
+        "SELECT creation_timestamp, first_access_timestamp, last_access_timestamp, version \
+             FROM customers WHERE tenant = ?1 AND id = ?2"
     );
     assert_eq!(
         sql::POSTGRES.select_one(),

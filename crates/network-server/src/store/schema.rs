@@ -186,7 +186,7 @@ pub fn customer_from_row(row: &impl RowSource) -> Result<Customer, StoreError> {
     Ok(managed(row, 1 + DETAILS.len(), &id)?.customer(parsed_id, details))
 }
 
-/// The [`MANAGED`] columns a write returned (`RETURNING` them, in order);
+/// The [`MANAGED`] columns of a written row (returned or read back, in order);
 /// with the draft it wrote, the customer ([`Managed::customer`]).
 pub fn written_managed(row: &impl RowSource, id: &CustomerId) -> Result<Managed, StoreError> {
     managed(row, 0, id.as_str())

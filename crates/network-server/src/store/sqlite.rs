@@ -500,8 +500,9 @@ fn execute(connection: &Connection, sql: &str) -> rusqlite::Result<usize> {
 /// when it is an error the job changed nothing. A create, update or delete
 /// writes with ONE statement, which SQLite applies whole or not at all
 /// (a failed statement is rolled back by itself, or the whole transaction
-/// is, which `run_batch` sees), and nothing after it can fail, so it needs
-/// no savepoint: a savepoint per job cost two more statements and a copy of
+/// is, which `run_batch` sees), and nothing after it can fail (an update's
+/// read-back of what it wrote can, and then rolls the whole transaction
+/// back, see [`update`]), so it needs no savepoint: a savepoint per job cost two more statements and a copy of
 /// every page the job dirtied into the statement journal. Recording access
 /// runs one statement per login, so it runs inside its own savepoint.
 fn run_job(connection: &Connection, op: WriteOp) -> rusqlite::Result<Result<Outcome, StoreError>> {
@@ -530,6 +531,8 @@ struct Statements {
     update_keeping_indexed: [String; 2],
     delete: [String; 2],
     exists: String,
+    /// The managed columns of the customer an update just wrote.
+    select_managed: String,
     /// The positions in [`DETAILS`] of the indexed columns.
     indexed: Vec<usize>,
 }
@@ -564,6 +567,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         updates,
         delete: [SQLITE.delete(false), SQLITE.delete(true)],
         exists: SQLITE.exists(),
+        select_managed: SQLITE.select_managed(),
         indexed,
     }
 });
@@ -663,10 +667,12 @@ fn create(
     Ok(created_customer(id, details, creation_timestamp))
 }
 
-/// An update in one statement when the indexed columns keep their values
+/// An update in one `UPDATE` when the indexed columns keep their values
 /// (the usual update: new properties or time zone, the same name and
-/// country), else in two: read the indexed columns, then set only those that
-/// change (see [`Statements::update`]).
+/// country), else in two statements: read the indexed columns, then set only
+/// those that change (see [`Statements::update`]). Either way, a row written
+/// is then read back for its managed columns (no `RETURNING` in SQLite:
+/// `sql::Dialect::update_returns`).
 fn update(
     connection: &Connection,
     tenant: &TenantName,
@@ -691,7 +697,23 @@ fn update(
         // SQLite counts parameters up to the last one the statement names: a
         // trailing column it does not name (`name_folded`) takes none.
         params.truncate(update.parameter_count());
-        update.query_row(params_from_iter(&params), |row| Ok(written_managed(row, &id))).optional()
+        if update.execute(params_from_iter(&params))? == 0 {
+            return Ok(None);
+        }
+        // No RETURNING (see `Dialect::update_returns`): the row just written,
+        // read in the same transaction.
+        let read_back = connection.prepare_cached(&STATEMENTS.select_managed).and_then(|mut select| {
+            select.query_row(params![tenant.as_str(), id.as_str()], |row| {
+                Ok(written_managed(row, &id))
+            })
+        });
+        if read_back.is_err() && !connection.is_autocommit() {
+            // Written but not read back: give the whole transaction up, so
+            // that this failed job changed nothing (`run_batch` sees the
+            // rollback and fails the batch, as when SQLite rolls back).
+            let _ = execute(connection, "ROLLBACK");
+        }
+        read_back.map(Some)
     };
     let kept = &STATEMENTS.update_keeping_indexed[usize::from(if_version)];
     if let Some(managed) = run(kept, &values).map_err(db)? {
