@@ -702,11 +702,12 @@ fn update(
         }
         // No RETURNING (see `Dialect::update_returns`): the row just written,
         // read in the same transaction.
-        let read_back = connection.prepare_cached(&STATEMENTS.select_managed).and_then(|mut select| {
-            select.query_row(params![tenant.as_str(), id.as_str()], |row| {
-                Ok(written_managed(row, &id))
-            })
-        });
+        let read_back =
+            connection.prepare_cached(&STATEMENTS.select_managed).and_then(|mut select| {
+                select.query_row(params![tenant.as_str(), id.as_str()], |row| {
+                    Ok(written_managed(row, &id))
+                })
+            });
         if read_back.is_err() && !connection.is_autocommit() {
             // Written but not read back: give the whole transaction up, so
             // that this failed job changed nothing (`run_batch` sees the
