@@ -502,8 +502,9 @@ fn execute(connection: &Connection, sql: &str) -> rusqlite::Result<usize> {
 /// (a failed statement is rolled back by itself, or the whole transaction
 /// is, which `run_batch` sees), and nothing after it can fail (an update's
 /// read-back of what it wrote can, and then rolls the whole transaction
-/// back, see [`update`]), so it needs no savepoint: a savepoint per job cost two more statements and a copy of
-/// every page the job dirtied into the statement journal. Recording access
+/// back, see [`update`]), so it needs no savepoint: a savepoint per job cost
+/// two more statements and a copy of every page the job dirtied into the
+/// statement journal. Recording access
 /// runs one statement per login, so it runs inside its own savepoint.
 fn run_job(connection: &Connection, op: WriteOp) -> rusqlite::Result<Result<Outcome, StoreError>> {
     if !matches!(op, WriteOp::RecordAccess { .. }) {
