@@ -190,7 +190,9 @@ impl<C: ServerContext> HttpServerStarter<C> {
             BuildError::generic_system(e, "getting local TCP address")
         })?;
 
-        let log = log.new(o!("local_addr" => local_addr));
+        // As text, formatted once: a `SocketAddr` value is formatted again
+        // for every record logged (the same JSON either way).
+        let log = log.new(o!("local_addr" => local_addr.to_string()));
 
         let server_config = ServerConfig {
             // We start aggressively to ensure test coverage.
@@ -866,6 +868,7 @@ impl<C: ServerContext> FusedFuture for HttpServer<C> {
 async fn http_request_handle_wrap<C: ServerContext>(
     server: Arc<DropshotState<C>>,
     remote_addr: SocketAddr,
+    remote_addr_text: Arc<str>,
     request: Request<hyper::body::Incoming>,
 ) -> Result<Response<Body>, GenericError> {
     // This extra level of indirection makes error handling much more
@@ -876,7 +879,7 @@ async fn http_request_handle_wrap<C: ServerContext>(
     let request_id = generate_request_id();
 
     let mut request_log = server.log.new(o!(
-        "remote_addr" => remote_addr,
+        "remote_addr" => remote_addr_text,
         "req_id" => request_id.clone(),
         "method" => request.method().as_str().to_string(),
         "uri" => format!("{}", request.uri()),
@@ -1198,13 +1201,17 @@ pub struct ServerRequestHandler<C: ServerContext> {
     /// backend state that will be made available to the request handler
     server: Arc<DropshotState<C>>,
     remote_addr: SocketAddr,
+    /// `remote_addr` as the requests' loggers show it, formatted once per
+    /// connection rather than for every record of every request.
+    remote_addr_text: Arc<str>,
 }
 
 impl<C: ServerContext> ServerRequestHandler<C> {
     /// Create a ServerRequestHandler object with the given state object that
     /// will be provided to the handler function.
     fn new(server: Arc<DropshotState<C>>, remote_addr: SocketAddr) -> Self {
-        ServerRequestHandler { server, remote_addr }
+        let remote_addr_text = Arc::from(remote_addr.to_string());
+        ServerRequestHandler { server, remote_addr, remote_addr_text }
     }
 }
 
@@ -1219,6 +1226,7 @@ impl<C: ServerContext> Service<Request<hyper::body::Incoming>>
         Box::pin(http_request_handle_wrap(
             Arc::clone(&self.server),
             self.remote_addr,
+            Arc::clone(&self.remote_addr_text),
             req,
         ))
     }
