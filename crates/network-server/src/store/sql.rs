@@ -123,23 +123,23 @@ impl Dialect {
         columns.join(", ")
     }
 
-    /// One customer by tenant and id.
-    pub fn select_one(&self) -> String {
+    /// `columns` of one customer, by tenant (parameter 1) and id (parameter 2).
+    pub fn select_by_id(&self, columns: &str) -> String {
         format!(
-            "SELECT {} FROM customers WHERE tenant = {} AND id = {}",
-            self.select_columns(),
+            "SELECT {columns} FROM customers WHERE tenant = {} AND id = {}",
             self.param(1),
             self.param(2)
         )
     }
 
+    /// One customer by tenant and id.
+    pub fn select_one(&self) -> String {
+        self.select_by_id(&self.select_columns())
+    }
+
     /// Whether a customer exists.
     pub fn exists(&self) -> String {
-        format!(
-            "SELECT 1 FROM customers WHERE tenant = {} AND id = {}",
-            self.param(1),
-            self.param(2)
-        )
+        self.select_by_id("1")
     }
 
     /// A new customer, version 1: tenant, id, the details, the creation time.
@@ -200,12 +200,7 @@ impl Dialect {
     /// The managed columns of one customer (what an update returns where
     /// [`Dialect::update_returns`] is false).
     pub fn select_managed(&self) -> String {
-        format!(
-            "SELECT {} FROM customers WHERE tenant = {} AND id = {}",
-            MANAGED.join(", "),
-            self.param(1),
-            self.param(2)
-        )
+        self.select_by_id(&MANAGED.join(", "))
     }
 
     /// A delete; with `if_version`, only when the version is one of parameter 3.

@@ -504,8 +504,8 @@ fn execute(connection: &Connection, sql: &str) -> rusqlite::Result<usize> {
 /// read-back of what it wrote can, and then rolls the whole transaction
 /// back, see [`update`]), so it needs no savepoint: a savepoint per job cost
 /// two more statements and a copy of every page the job dirtied into the
-/// statement journal. Recording access
-/// runs one statement per login, so it runs inside its own savepoint.
+/// statement journal. Recording access runs one statement per login, so it
+/// runs inside its own savepoint.
 fn run_job(connection: &Connection, op: WriteOp) -> rusqlite::Result<Result<Outcome, StoreError>> {
     if !matches!(op, WriteOp::RecordAccess { .. }) {
         return Ok(apply(connection, op));
@@ -561,10 +561,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
     Statements {
         update_keeping_indexed: [keeping(false), keeping(true)],
         insert: SQLITE.insert(),
-        indexed_now: format!(
-            "SELECT {} FROM customers WHERE tenant = ?1 AND id = ?2",
-            names.join(", ")
-        ),
+        indexed_now: SQLITE.select_by_id(&names.join(", ")),
         updates,
         delete: [SQLITE.delete(false), SQLITE.delete(true)],
         exists: SQLITE.exists(),
